@@ -1,0 +1,198 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/browse"
+	"github.com/filegate/filegate/grant"
+	"github.com/filegate/filegate/telemetry"
+)
+
+func handleHealth() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+}
+
+func handleReady(ready func(context.Context) error, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := ready(ctx); err != nil {
+			writeError(w, r, log, &filegate.Error{Kind: filegate.Unavailable, Op: "api.ready", Msg: "the store does not answer", Err: err})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	})
+}
+
+func handleOpenAPI(spec []byte) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(spec)
+	})
+}
+
+type objectJSON struct {
+	Key          string    `json:"key"`
+	Size         int64     `json:"size"`
+	ETag         string    `json:"etag"`
+	LastModified time.Time `json:"last_modified"`
+}
+
+type listJSON struct {
+	Objects []objectJSON `json:"objects"`
+	Folders []string     `json:"folders"`
+	Cursor  string       `json:"cursor,omitempty"`
+}
+
+func handleList(b *browse.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q, err := query(r.URL, "prefix", "delimiter", "cursor", "limit")
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		req := browse.Request{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), Cursor: q.Get("cursor")}
+		if s := q.Get("limit"); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n < 1 {
+				writeError(w, r, log, &filegate.Error{Kind: filegate.Invalid, Op: "api.list", Code: "invalid_limit", Msg: "limit must be between 1 and 1000"})
+				return
+			}
+			req.Limit = n
+		}
+		page, err := b.List(r.Context(), principal(r.Context()), req)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		out := listJSON{Objects: make([]objectJSON, len(page.Objects)), Folders: page.Folders, Cursor: page.Cursor}
+		for i, o := range page.Objects {
+			out.Objects[i] = objectJSON{Key: o.Key, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified.UTC()}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+// query returns the URL's query after checking that every parameter is one
+// of the allowed names and appears at most once.
+func query(u *url.URL, allowed ...string) (url.Values, error) {
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, &filegate.Error{Kind: filegate.Invalid, Op: "api.query", Code: "invalid_query", Msg: "the query string is malformed"}
+	}
+next:
+	for name, vals := range q {
+		for _, a := range allowed {
+			if name == a {
+				if len(vals) > 1 {
+					return nil, &filegate.Error{Kind: filegate.Invalid, Op: "api.query", Code: "invalid_query", Msg: "query parameter " + strconv.Quote(name) + " is repeated"}
+				}
+				continue next
+			}
+		}
+		return nil, &filegate.Error{Kind: filegate.Invalid, Op: "api.query", Code: "invalid_query", Msg: "unknown query parameter " + strconv.Quote(name)}
+	}
+	return q, nil
+}
+
+type downloadRequestJSON struct {
+	Key         string `json:"key"`
+	ExpiresIn   *int64 `json:"expires_in,omitempty"`
+	Filename    string `json:"filename,omitempty"`
+	Disposition string `json:"disposition,omitempty"`
+	// Check, when false, skips the existence check (no HEAD to the store).
+	Check *bool `json:"check,omitempty"`
+}
+
+type downloadJSON struct {
+	URL       string    `json:"url"`
+	Method    string    `json:"method"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Size      *int64    `json:"size,omitempty"`
+	ETag      string    `json:"etag,omitempty"`
+}
+
+func expiresIn(op string, secs *int64) (time.Duration, error) {
+	if secs == nil {
+		return 0, nil
+	}
+	if *secs < 1 || *secs > int64(grant.MaxExpiry/time.Second) {
+		return 0, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_expiry", Msg: "expires_in must be between 1 and 604800 seconds"}
+	}
+	return time.Duration(*secs) * time.Second, nil
+}
+
+func handleDownload(g *grant.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		const op = "api.download"
+		var in downloadRequestJSON
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		exp, err := expiresIn(op, in.ExpiresIn)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		d, err := g.Download(r.Context(), principal(r.Context()), grant.DownloadRequest{
+			Key: in.Key, ExpiresIn: exp, Filename: in.Filename, Disposition: in.Disposition,
+			SkipCheck: in.Check != nil && !*in.Check,
+		})
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		m.Grants.WithLabelValues("download").Inc()
+		out := downloadJSON{URL: d.URL, Method: d.Method, ExpiresAt: d.ExpiresAt.UTC(), ETag: d.ETag}
+		if in.Check == nil || *in.Check {
+			out.Size = &d.Size
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+// handleObjectRedirect answers GET /v1/objects/{key} with a 302 to a
+// download grant, for browsers and curl -L.
+func handleObjectRedirect(g *grant.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		const op = "api.objectRedirect"
+		q, err := query(r.URL, "filename", "disposition", "expires_in")
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		var secs *int64
+		if s := q.Get("expires_in"); s != "" {
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				writeError(w, r, log, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_expiry", Msg: "expires_in must be a whole number of seconds"})
+				return
+			}
+			secs = &n
+		}
+		exp, err := expiresIn(op, secs)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		d, err := g.Download(r.Context(), principal(r.Context()), grant.DownloadRequest{
+			Key: r.PathValue("key"), ExpiresIn: exp, Filename: q.Get("filename"), Disposition: q.Get("disposition"),
+		})
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		m.Grants.WithLabelValues("download").Inc()
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, d.URL, http.StatusFound)
+	})
+}

@@ -1,0 +1,199 @@
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/telemetry"
+)
+
+type principalKey struct{}
+
+// principal returns the caller that requireAuth stored in the context.
+func principal(ctx context.Context) *filegate.Principal {
+	p, _ := ctx.Value(principalKey{}).(*filegate.Principal)
+	return p
+}
+
+// requireAuth admits requests that carry a valid bearer token and stores the
+// principal in the request context. The token is never logged.
+func requireAuth(tokens Authenticator, tp trace.TracerProvider, m *telemetry.Metrics, log *slog.Logger) func(http.Handler) http.Handler {
+	tracer := tp.Tracer("github.com/filegate/filegate/api")
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			ctx, span := tracer.Start(r.Context(), "auth.Authenticate")
+			h := r.Header.Get("Authorization")
+			scheme, token, _ := strings.Cut(h, " ")
+			var p *filegate.Principal
+			var err error
+			switch {
+			case h == "":
+				err = &filegate.Error{Kind: filegate.Unauthenticated, Op: "api.auth", Code: "missing_token", Msg: "an Authorization: Bearer token is required"}
+			case !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "":
+				err = &filegate.Error{Kind: filegate.Unauthenticated, Op: "api.auth", Code: "invalid_token", Msg: "the Authorization header must be: Bearer <token>"}
+			default:
+				p, err = tokens.Authenticate(strings.TrimSpace(token))
+			}
+			if err != nil {
+				m.Auth.WithLabelValues("refused").Inc()
+				span.SetAttributes(attribute.String("auth.result", "refused"))
+				span.SetStatus(codes.Error, "refused")
+				span.End()
+				writeError(w, r.WithContext(ctx), log, err)
+				return
+			}
+			m.Auth.WithLabelValues("ok").Inc()
+			span.SetAttributes(attribute.String("auth.result", "ok"), attribute.String("auth.principal", p.Name), attribute.String("auth.prefix", p.Prefix))
+			span.End()
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		})
+	}
+}
+
+// front refuses paths with dot segments or empty segments before routing
+// (ServeMux would otherwise redirect them to a cleaned path) and answers
+// unknown routes and wrong methods with problem details.
+func front(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if bad := uncleanPath(r.URL.Path); bad {
+			writeProblem(w, r, Problem{Status: http.StatusBadRequest, Code: "invalid_path", Detail: "the path must not contain empty, . or .. segments"})
+			return
+		}
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		// Let ServeMux decide between 404 and 405 (it sets Allow), then
+		// replace its plain-text body with a problem.
+		iw := &intercept{header: http.Header{}}
+		h.ServeHTTP(iw, r)
+		if allow := iw.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		status := iw.status
+		if status == 0 {
+			status = http.StatusNotFound
+		}
+		code, detail := "not_found", "no such route"
+		if status == http.StatusMethodNotAllowed {
+			code, detail = "method_not_allowed", "method not allowed; see the Allow header"
+		}
+		writeProblem(w, r, Problem{Status: status, Code: code, Detail: detail})
+	})
+}
+
+func uncleanPath(p string) bool {
+	if p == "" || p[0] != '/' {
+		return true
+	}
+	segs := strings.Split(p[1:], "/")
+	for i, s := range segs {
+		if s == "." || s == ".." || (s == "" && i != len(segs)-1) {
+			return true
+		}
+	}
+	return false
+}
+
+type intercept struct {
+	header http.Header
+	status int
+}
+
+func (i *intercept) Header() http.Header       { return i.header }
+func (i *intercept) Write(b []byte) (int, error) { return len(b), nil }
+func (i *intercept) WriteHeader(code int) {
+	if i.status == 0 {
+		i.status = code
+	}
+}
+
+// statusWriter remembers the status and size of a response.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// observe logs one line per request and records metrics, labelled by route
+// pattern (never by raw path, which would explode cardinality). Only the
+// path is logged: never the query string or any header.
+func observe(next http.Handler, log *slog.Logger, m *telemetry.Metrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		route := r.Pattern
+		if route == "" {
+			route = "unmatched"
+		} else {
+			trace.SpanFromContext(r.Context()).SetName(route)
+			trace.SpanFromContext(r.Context()).SetAttributes(attribute.String("http.route", route))
+		}
+		d := time.Since(start)
+		m.Requests.WithLabelValues(route, r.Method, statusText(sw.status)).Inc()
+		m.Duration.WithLabelValues(route).Observe(d.Seconds())
+		log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "route", route,
+			"status", sw.status, "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr)
+	})
+}
+
+func statusText(code int) string {
+	const digits = "0123456789"
+	if code < 100 || code > 999 {
+		return "000"
+	}
+	return string([]byte{digits[code/100], digits[code/10%10], digits[code%10]})
+}
+
+func recoverPanics(next http.Handler, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic serving request", "panic", v, "path", r.URL.Path)
+				writeProblem(w, r, Problem{Status: http.StatusInternalServerError, Code: "internal", Detail: "internal error"})
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// traced gives every request a server span, continuing a trace from the
+// client's traceparent header.
+func traced(next http.Handler, tp trace.TracerProvider) http.Handler {
+	return otelhttp.NewHandler(next, "http.request", otelhttp.WithTracerProvider(tp))
+}

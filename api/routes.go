@@ -1,0 +1,23 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/filegate/filegate"
+)
+
+// addRoutes is the whole HTTP surface of filegate in one place.
+func addRoutes(mux *http.ServeMux, d Deps) {
+	authed := requireAuth(d.Tokens, d.Tracing, d.Metrics, d.Log)
+
+	mux.Handle("GET /healthz", handleHealth())
+	mux.Handle("GET /readyz", handleReady(d.Ready, d.Log))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /openapi.yaml", handleOpenAPI(filegate.OpenAPI))
+
+	mux.Handle("GET /v1/objects", authed(handleList(d.Browse, d.Log)))
+	mux.Handle("GET /v1/objects/{key...}", authed(handleObjectRedirect(d.Grants, d.Metrics, d.Log)))
+	mux.Handle("POST /v1/downloads", authed(handleDownload(d.Grants, d.Metrics, d.Log)))
+}

@@ -1,0 +1,16 @@
+//go:build unix
+
+package auth
+
+import (
+	"io/fs"
+	"syscall"
+)
+
+func stampOf(fi fs.FileInfo) fileStamp {
+	st := fileStamp{mod: fi.ModTime(), size: fi.Size()}
+	if s, ok := fi.Sys().(*syscall.Stat_t); ok {
+		st.ino = s.Ino
+	}
+	return st
+}

@@ -1,0 +1,24 @@
+// Command filegate is a secure, fast file gateway for S3-compatible object
+// storage. See README.md.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/filegate/filegate/embedded"
+)
+
+func main() {
+	embedded.Child() // runs the embedded store and exits when this is its child process
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "filegate:", err)
+		os.Exit(1)
+	}
+}

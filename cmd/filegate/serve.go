@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/api"
+	"github.com/filegate/filegate/auth"
+	"github.com/filegate/filegate/browse"
+	"github.com/filegate/filegate/embedded"
+	"github.com/filegate/filegate/grant"
+	"github.com/filegate/filegate/store"
+	"github.com/filegate/filegate/telemetry"
+)
+
+type serveOptions struct {
+	listen          string
+	data            string
+	endpoint        string
+	publicEndpoint  string
+	region          string
+	pathStyle       bool
+	bucket          string
+	bundleBucket    string
+	accessKeyID     string
+	secretAccessKey string
+	createBuckets   bool
+	storeAddr       string
+	corsOrigins     []string
+	defaultExpiry   time.Duration
+	maxExpiry       time.Duration
+	shutdownTimeout time.Duration
+	logLevel        string
+}
+
+func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the gateway (with an embedded S3 store unless --endpoint or AWS_ENDPOINT_URL_S3 names one)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), o, getenv, stdout, stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", "127.0.0.1:8080", "address to listen on (port 0 picks a free port)")
+	f.StringVar(&o.data, "data", "./filegate-data", "directory for tokens, the admin token and the embedded store")
+	f.StringVar(&o.endpoint, "endpoint", "", "S3 endpoint URL (default: the embedded store; AWS_ENDPOINT_URL_S3 is honoured)")
+	f.StringVar(&o.publicEndpoint, "public-endpoint", "", "endpoint put into presigned URLs when clients reach the store under another name")
+	f.StringVar(&o.region, "region", "", "S3 region (default: AWS_REGION, the AWS profile, or us-east-1)")
+	f.BoolVar(&o.pathStyle, "path-style", false, "address buckets by path (always on for custom endpoints)")
+	f.StringVar(&o.bucket, "bucket", "", `bucket holding users' files (embedded default "filegate")`)
+	f.StringVar(&o.bundleBucket, "bundle-bucket", "", `bucket receiving generated files (embedded default "filegate-bundles"; otherwise --bucket)`)
+	f.StringVar(&o.accessKeyID, "access-key-id", "", "static S3 access key (default: the AWS credential chain)")
+	f.StringVar(&o.secretAccessKey, "secret-access-key", "", "static S3 secret key")
+	f.BoolVar(&o.createBuckets, "create-buckets", false, "create the buckets and set CORS at start (always on for the embedded store)")
+	f.StringVar(&o.storeAddr, "store-addr", "127.0.0.1:0", "address of the embedded store (port 0 picks a free port)")
+	f.StringSliceVar(&o.corsOrigins, "cors-origin", nil, "browser origins allowed to PUT/POST/GET straight to the store (default: filegate's own URL)")
+	f.DurationVar(&o.defaultExpiry, "default-expiry", 15*time.Minute, "expiry of grants when a request names none")
+	f.DurationVar(&o.maxExpiry, "max-expiry", grant.MaxExpiry, "longest expiry a request may ask for (at most 168h)")
+	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// storeFile is <data>/store.json: how to reach the embedded store with any
+// S3 tool. It holds a secret and is written with mode 0600.
+type storeFile struct {
+	Endpoint        string            `json:"endpoint"`
+	Region          string            `json:"region"`
+	AccessKeyID     string            `json:"access_key_id"`
+	SecretAccessKey string            `json:"secret_access_key"`
+	Buckets         map[string]string `json:"buckets"`
+}
+
+func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdout, stderr io.Writer) error {
+	start := time.Now()
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	if o.maxExpiry > grant.MaxExpiry || o.maxExpiry < time.Second {
+		return fmt.Errorf("--max-expiry must be between 1s and %s", grant.MaxExpiry)
+	}
+	if o.defaultExpiry < time.Second || o.defaultExpiry > o.maxExpiry {
+		return errors.New("--default-expiry must be between 1s and --max-expiry")
+	}
+	log := telemetry.Logger(stderr, level)
+	data, err := filepath.Abs(o.data)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+
+	tp, stopTracing, err := telemetry.Tracing(ctx, getenv, version)
+	if err != nil {
+		return fmt.Errorf("tracing: %w", err)
+	}
+	defer func() {
+		c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = stopTracing(c)
+	}()
+
+	// Listen first, so the UI origin (for CORS) is known when port 0 is asked.
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	baseURL := "http://" + ln.Addr().String()
+	origins := o.corsOrigins
+	if len(origins) == 0 {
+		origins = []string{baseURL}
+	}
+
+	cfg := store.Config{
+		Endpoint: o.endpoint, PublicEndpoint: o.publicEndpoint, Region: o.region, PathStyle: o.pathStyle,
+		AccessKeyID: o.accessKeyID, SecretAccessKey: o.secretAccessKey,
+		Bucket: o.bucket, BundleBucket: o.bundleBucket, TracerProvider: tp,
+	}
+	embeddedStore := o.endpoint == "" && getenv("AWS_ENDPOINT_URL_S3") == "" && getenv("AWS_ENDPOINT_URL") == "" && o.bucket == ""
+	var child *embedded.Server
+	if embeddedStore {
+		child, cfg, err = startEmbedded(ctx, o, data, cfg, log)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := child.Stop(c); err != nil {
+				log.Warn("stopping the embedded store", "err", err)
+			}
+		}()
+	} else if cfg.Bucket == "" {
+		return errors.New("--bucket is required with an external store")
+	}
+	st, err := store.New(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	if embeddedStore || o.createBuckets {
+		for _, b := range []string{st.Bucket, st.Bundles} {
+			if err := st.EnsureBucket(ctx, b, origins); err != nil {
+				return fmt.Errorf("prepare bucket %s: %w", b, err)
+			}
+		}
+	}
+
+	tokens := auth.Open(filepath.Join(data, "tokens.json"))
+	if err := firstAdminToken(tokens, data, stdout); err != nil {
+		return err
+	}
+
+	metrics := telemetry.NewMetrics()
+	handler := api.NewServer(api.Deps{
+		Tokens:  tokens,
+		Browse:  browse.New(st),
+		Grants:  grant.New(st, grant.Limits{DefaultExpiry: o.defaultExpiry, MaxExpiry: o.maxExpiry}),
+		Ready:   st.Ping,
+		Log:     log,
+		Metrics: metrics,
+		Tracing: tp,
+	})
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+
+	attrs := []any{"addr", ln.Addr().String(), "startup_ms", time.Since(start).Milliseconds(), "bucket", st.Bucket, "bundle_bucket", st.Bundles}
+	if child != nil {
+		attrs = append(attrs, "store", "embedded", "store_endpoint", child.Endpoint, "store_startup_ms", child.Startup.Milliseconds())
+	} else {
+		attrs = append(attrs, "store", "external")
+	}
+	log.Info("ready", attrs...)
+	fmt.Fprintf(stdout, "filegate %s listening on %s\n", version, baseURL)
+
+	var childDone <-chan struct{}
+	if child != nil {
+		childDone = child.Done()
+	}
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-childDone:
+		_ = srv.Close()
+		return errors.New("the embedded store stopped unexpectedly")
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", o.shutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), o.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("in-flight requests cut at the shutdown deadline", "err", err)
+		_ = srv.Close()
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// startEmbedded starts the embedded store with root credentials generated
+// once and kept in <data>/store.json, and returns the store configuration.
+func startEmbedded(ctx context.Context, o serveOptions, data string, cfg store.Config, log *slog.Logger) (*embedded.Server, store.Config, error) {
+	path := filepath.Join(data, "store.json")
+	var sf storeFile
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &sf); err != nil {
+			return nil, cfg, fmt.Errorf("%s is damaged: %w", path, err)
+		}
+	case errors.Is(err, fs.ErrNotExist):
+		sf.AccessKeyID = "FG" + strings.ToUpper(hex.EncodeToString(randomBytes(9)))
+		sf.SecretAccessKey = base64.RawURLEncoding.EncodeToString(randomBytes(30))
+	default:
+		return nil, cfg, err
+	}
+	if sf.AccessKeyID == "" || sf.SecretAccessKey == "" {
+		return nil, cfg, fmt.Errorf("%s has no credentials", path)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	host, port, err := net.SplitHostPort(o.storeAddr)
+	if err != nil {
+		return nil, cfg, fmt.Errorf("--store-addr: %w", err)
+	}
+	srv, err := embedded.Start(ctx, embedded.Options{
+		Dir: filepath.Join(data, "store"), Host: host, Port: port, Region: cfg.Region,
+		AccessKey: sf.AccessKeyID, SecretKey: sf.SecretAccessKey, Log: log,
+	})
+	if err != nil {
+		return nil, cfg, err
+	}
+	cfg.Endpoint = srv.Endpoint
+	cfg.AccessKeyID, cfg.SecretAccessKey = sf.AccessKeyID, sf.SecretAccessKey
+	if cfg.Bucket == "" {
+		cfg.Bucket = "filegate"
+	}
+	if cfg.BundleBucket == "" {
+		cfg.BundleBucket = "filegate-bundles"
+	}
+	sf.Endpoint, sf.Region = srv.Endpoint, cfg.Region
+	sf.Buckets = map[string]string{"source": cfg.Bucket, "bundles": cfg.BundleBucket}
+	out, _ := json.MarshalIndent(sf, "", "  ")
+	if err := auth.WriteFileAtomic(path, append(out, '\n'), 0o600); err != nil {
+		_ = srv.Stop(ctx)
+		return nil, cfg, err
+	}
+	return srv, cfg, nil
+}
+
+// firstAdminToken creates an admin token when there is none, prints it once
+// and keeps it in <data>/admin.token (mode 0600).
+func firstAdminToken(tokens *auth.Tokens, data string, stdout io.Writer) error {
+	empty, err := tokens.Empty()
+	if err != nil || !empty {
+		return err
+	}
+	tok, _, err := tokens.Create(auth.NewSpec{Name: "admin", Actions: filegate.Actions})
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(data, "admin.token")
+	if err := auth.WriteFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "admin token (shown once, also in %s):\n%s\n", path, tok)
+	return nil
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return b
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/auth"
+)
+
+func tokenCmd(stdout io.Writer) *cobra.Command {
+	var data string
+	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke bearer tokens"}
+	cmd.PersistentFlags().StringVar(&data, "data", "./filegate-data", "filegate's data directory")
+	open := func() *auth.Tokens { return auth.Open(filepath.Join(data, "tokens.json")) }
+
+	var name, prefix string
+	var allow []string
+	var ttl time.Duration
+	create := &cobra.Command{
+		Use:   "create",
+		Short: "Create a token; prints the token alone on stdout (it cannot be shown again)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var actions []filegate.Action
+			for _, a := range allow {
+				act, err := filegate.ParseAction(strings.TrimSpace(a))
+				if err != nil {
+					return err
+				}
+				actions = append(actions, act)
+			}
+			tok, _, err := open().Create(auth.NewSpec{Name: name, Actions: actions, Prefix: prefix, TTL: ttl})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, tok)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "who or what the token is for (required)")
+	create.Flags().StringVar(&prefix, "prefix", "", `key prefix the token is confined to, such as "users/alice/" (default: the whole bucket)`)
+	create.Flags().StringSliceVar(&allow, "allow", []string{"list", "download"}, "actions: list, download, upload, bundle, caption, admin")
+	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime, such as 720h (default: no expiry)")
+	_ = create.MarkFlagRequired("name")
+
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List tokens (never their secrets)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			recs, err := open().List()
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tACTIONS\tPREFIX\tCREATED\tEXPIRES")
+			for _, r := range recs {
+				acts := make([]string, len(r.Actions))
+				for i, a := range r.Actions {
+					acts[i] = string(a)
+				}
+				exp := "never"
+				if !r.Expires.IsZero() {
+					exp = r.Expires.Format(time.RFC3339)
+				}
+				pfx := r.Prefix
+				if pfx == "" {
+					pfx = "(all)"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Name, strings.Join(acts, ","), pfx, r.Created.Format(time.RFC3339), exp)
+			}
+			return tw.Flush()
+		},
+	}
+	revoke := &cobra.Command{
+		Use:   "revoke ID|NAME",
+		Short: "Revoke a token; a running server refuses it from the next request on",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, err := open().Revoke(args[0])
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "revoked %s (%s)\n", r.ID, r.Name)
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, revoke)
+	return cmd
+}

@@ -1,0 +1,161 @@
+// Package grant hands out short-lived signed grants (presigned URLs) so that
+// bytes go straight between clients and the store. Every grant is confined to
+// the caller's scope and its expiry is bounded: by the configured maximum
+// (never above 7 days, the SigV4 limit) and by the lifetime of the
+// credentials that sign it.
+package grant
+
+import (
+	"context"
+	"mime"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/store"
+)
+
+// MaxExpiry is the longest a SigV4 presigned URL may be valid.
+const MaxExpiry = 7 * 24 * time.Hour
+
+// Limits bound the grants the service hands out.
+type Limits struct {
+	DefaultExpiry time.Duration // used when a request names none; default 15 min
+	MaxExpiry     time.Duration // requests above it are refused; default and cap 7 days
+}
+
+// Service signs grants. It is safe for concurrent use.
+type Service struct {
+	store  *store.Store
+	limits Limits
+	now    func() time.Time
+}
+
+// New returns a Service signing with st. Zero limits take their defaults.
+func New(st *store.Store, l Limits) *Service {
+	if l.MaxExpiry <= 0 || l.MaxExpiry > MaxExpiry {
+		l.MaxExpiry = MaxExpiry
+	}
+	if l.DefaultExpiry <= 0 {
+		l.DefaultExpiry = 15 * time.Minute
+	}
+	if l.DefaultExpiry > l.MaxExpiry {
+		l.DefaultExpiry = l.MaxExpiry
+	}
+	return &Service{store: st, limits: l, now: time.Now}
+}
+
+// Limits returns the limits in force.
+func (s *Service) Limits() Limits { return s.limits }
+
+// Expiry resolves a requested expiry (0 = default) against the limits and the
+// lifetime of the signing credentials.
+func (s *Service) Expiry(ctx context.Context, op string, requested time.Duration) (time.Duration, error) {
+	d := requested
+	switch {
+	case d == 0:
+		d = s.limits.DefaultExpiry
+	case d < time.Second:
+		return 0, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_expiry", Msg: "expires_in must be at least 1 second"}
+	case d > s.limits.MaxExpiry:
+		return 0, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_expiry",
+			Msg: "expires_in exceeds the maximum of " + s.limits.MaxExpiry.String()}
+	}
+	credsEnd, err := s.store.CredentialsExpiry(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if !credsEnd.IsZero() {
+		left := credsEnd.Sub(s.now()).Truncate(time.Second)
+		if left < time.Second {
+			return 0, &filegate.Error{Kind: filegate.Unavailable, Op: op, Msg: "signing credentials have expired"}
+		}
+		d = min(d, left)
+	}
+	return d, nil
+}
+
+// DownloadRequest asks for a download grant.
+type DownloadRequest struct {
+	Key         string
+	ExpiresIn   time.Duration // 0: default
+	Filename    string        // file name the browser saves under; "" keeps the key's
+	Disposition string        // "attachment" or "inline"; "" with a Filename means attachment
+	// SkipCheck signs without checking that the object exists (no HEAD);
+	// Size and ETag are then unknown.
+	SkipCheck bool
+}
+
+// Download is a signed download grant.
+type Download struct {
+	URL       string
+	Method    string
+	ExpiresAt time.Time
+	Size      int64
+	ETag      string
+}
+
+// Download checks that p may read the key, that the object exists (NotFound
+// otherwise, with no URL), and signs a GET.
+func (s *Service) Download(ctx context.Context, p *filegate.Principal, req DownloadRequest) (Download, error) {
+	const op = "grant.Download"
+	if err := filegate.ValidateKey(op, req.Key); err != nil {
+		return Download{}, err
+	}
+	if err := p.Authorize(op, filegate.ActDownload, req.Key); err != nil {
+		return Download{}, err
+	}
+	disp, err := contentDisposition(op, req.Disposition, req.Filename)
+	if err != nil {
+		return Download{}, err
+	}
+	exp, err := s.Expiry(ctx, op, req.ExpiresIn)
+	if err != nil {
+		return Download{}, err
+	}
+	var info store.ObjectInfo
+	if !req.SkipCheck {
+		info, err = s.store.Head(ctx, s.store.Bucket, req.Key)
+		if err != nil {
+			return Download{}, err
+		}
+	}
+	g, err := s.store.PresignGet(ctx, s.store.Bucket, req.Key, store.GetOptions{Expires: exp, ContentDisposition: disp})
+	if err != nil {
+		return Download{}, err
+	}
+	return Download{URL: g.URL, Method: g.Method, ExpiresAt: g.Expires, Size: info.Size, ETag: info.ETag}, nil
+}
+
+// contentDisposition builds the response-content-disposition value. Non-ASCII
+// names are encoded as RFC 2231/5987 filename* by mime.FormatMediaType.
+func contentDisposition(op, disposition, filename string) (string, error) {
+	switch disposition {
+	case "", "attachment", "inline":
+	default:
+		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_disposition", Msg: `disposition must be "attachment" or "inline"`}
+	}
+	if filename == "" {
+		if disposition == "" {
+			return "", nil
+		}
+		return disposition, nil
+	}
+	if disposition == "" {
+		disposition = "attachment"
+	}
+	if len(filename) > 255 || !utf8.ValidString(filename) {
+		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_filename", Msg: "filename must be UTF-8 and at most 255 bytes"}
+	}
+	for _, r := range filename {
+		if unicode.IsControl(r) || r == '/' || r == '\\' {
+			return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_filename", Msg: "filename must not contain control characters or path separators"}
+		}
+	}
+	v := mime.FormatMediaType(disposition, map[string]string{"filename": filename})
+	if v == "" {
+		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_filename", Msg: "filename cannot be encoded"}
+	}
+	return v, nil
+}

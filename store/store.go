@@ -1,0 +1,316 @@
+// Package store is filegate's access to S3-compatible object storage over
+// aws-sdk-go-v2. It declares only the S3 calls filegate makes, translates the
+// SDK's errors into filegate error kinds in exactly one function (translate),
+// and signs grants with a public endpoint that may differ from the endpoint
+// filegate itself talks to.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/tracing/smithyoteltracing"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/filegate/filegate"
+)
+
+// Config says how to reach the store. Zero values mean the AWS defaults:
+// Amazon S3, the region and credentials of the default chain (environment,
+// shared files, SSO, IMDS...).
+type Config struct {
+	// Endpoint is the URL filegate uses to talk to the store ("" for Amazon
+	// S3, or what AWS_ENDPOINT_URL_S3 says).
+	Endpoint string
+	// PublicEndpoint is the URL put into presigned grants, for when clients
+	// reach the store under another name than filegate does ("" = Endpoint).
+	PublicEndpoint string
+	Region         string
+	// PathStyle addresses buckets as https://host/bucket/key. Most
+	// S3-compatible stores need it; it is forced on when an endpoint is set
+	// unless VirtualHost is true.
+	PathStyle   bool
+	VirtualHost bool
+	// Static credentials; when AccessKeyID is empty the default chain is used.
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
+	// Bucket holds the users' files; BundleBucket receives generated objects.
+	Bucket       string
+	BundleBucket string
+
+	HTTPClient     *http.Client
+	TracerProvider trace.TracerProvider
+}
+
+// Store is a handle on the configured buckets. It is safe for concurrent use.
+type Store struct {
+	api     *s3.Client
+	presign *s3.PresignClient
+	creds   aws.CredentialsProvider
+	region  string
+	Bucket  string
+	Bundles string
+}
+
+// New builds a Store from cfg. It does not contact the store; use Ping.
+func New(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Bucket == "" {
+		return nil, errors.New("store: no bucket configured")
+	}
+	if cfg.BundleBucket == "" {
+		cfg.BundleBucket = cfg.Bucket
+	}
+	opts := []func(*config.LoadOptions) error{}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.AccessKeyID != "" {
+		opts = append(opts, config.WithCredentialsProvider(
+			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, config.WithHTTPClient(cfg.HTTPClient))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("store: load AWS configuration: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = "us-east-1"
+	}
+	endpoint := cfg.Endpoint
+	if endpoint == "" && awsCfg.BaseEndpoint != nil {
+		endpoint = *awsCfg.BaseEndpoint
+	}
+	custom := endpoint != ""
+	if custom {
+		// Since service/s3 v1.73 the SDK sends CRC32 checksums by default;
+		// many S3-compatible stores refuse them.
+		awsCfg.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+		awsCfg.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	}
+	pathStyle := cfg.PathStyle || (custom && !cfg.VirtualHost)
+	build := func(ep string) *s3.Client {
+		return s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+			if ep != "" {
+				o.BaseEndpoint = aws.String(ep)
+			}
+			o.UsePathStyle = pathStyle
+			if cfg.TracerProvider != nil {
+				o.TracerProvider = smithyoteltracing.Adapt(cfg.TracerProvider)
+			}
+		})
+	}
+	api := build(endpoint)
+	signer := api
+	if cfg.PublicEndpoint != "" && cfg.PublicEndpoint != endpoint {
+		signer = build(cfg.PublicEndpoint)
+	}
+	return &Store{
+		api:     api,
+		presign: s3.NewPresignClient(signer),
+		creds:   awsCfg.Credentials,
+		region:  awsCfg.Region,
+		Bucket:  cfg.Bucket,
+		Bundles: cfg.BundleBucket,
+	}, nil
+}
+
+// Client returns the underlying SDK client, for tests and tools that need
+// calls the Store does not wrap.
+func (s *Store) Client() *s3.Client { return s.api }
+
+// Region returns the region requests are signed for.
+func (s *Store) Region() string { return s.region }
+
+// CredentialsExpiry returns when the signing credentials expire, or the zero
+// time if they do not. A grant must never outlive the credentials that sign it.
+func (s *Store) CredentialsExpiry(ctx context.Context) (time.Time, error) {
+	c, err := s.creds.Retrieve(ctx)
+	if err != nil {
+		return time.Time{}, &filegate.Error{Kind: filegate.Unavailable, Op: "store.Credentials", Msg: "store credentials unavailable", Err: err}
+	}
+	if c.CanExpire {
+		return c.Expires, nil
+	}
+	return time.Time{}, nil
+}
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Key          string
+	Size         int64
+	ETag         string
+	ContentType  string
+	LastModified time.Time
+}
+
+// Head returns the object's metadata; NotFound when it does not exist.
+func (s *Store) Head(ctx context.Context, bucket, key string) (ObjectInfo, error) {
+	out, err := s.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	if err != nil {
+		return ObjectInfo{}, translate("store.Head", key, err)
+	}
+	return ObjectInfo{
+		Key:          key,
+		Size:         aws.ToInt64(out.ContentLength),
+		ETag:         strings.Trim(aws.ToString(out.ETag), `"`),
+		ContentType:  aws.ToString(out.ContentType),
+		LastModified: aws.ToTime(out.LastModified),
+	}, nil
+}
+
+// ListInput selects a page of a listing.
+type ListInput struct {
+	Prefix    string
+	Delimiter string
+	Token     string // continuation token from the previous page
+	Limit     int32
+}
+
+// ListPage is one page of a listing.
+type ListPage struct {
+	Objects []ObjectInfo
+	Folders []string
+	Next    string // "" on the last page
+}
+
+// List returns one page of the objects under in.Prefix.
+func (s *Store) List(ctx context.Context, bucket string, in ListInput) (ListPage, error) {
+	req := &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(in.Prefix)}
+	if in.Delimiter != "" {
+		req.Delimiter = aws.String(in.Delimiter)
+	}
+	if in.Token != "" {
+		req.ContinuationToken = aws.String(in.Token)
+	}
+	if in.Limit > 0 {
+		req.MaxKeys = aws.Int32(in.Limit)
+	}
+	out, err := s.api.ListObjectsV2(ctx, req)
+	if err != nil {
+		return ListPage{}, translate("store.List", in.Prefix, err)
+	}
+	page := ListPage{Objects: make([]ObjectInfo, 0, len(out.Contents))}
+	for _, o := range out.Contents {
+		page.Objects = append(page.Objects, ObjectInfo{
+			Key:          aws.ToString(o.Key),
+			Size:         aws.ToInt64(o.Size),
+			ETag:         strings.Trim(aws.ToString(o.ETag), `"`),
+			LastModified: aws.ToTime(o.LastModified),
+		})
+	}
+	for _, p := range out.CommonPrefixes {
+		page.Folders = append(page.Folders, aws.ToString(p.Prefix))
+	}
+	if aws.ToBool(out.IsTruncated) {
+		page.Next = aws.ToString(out.NextContinuationToken)
+	}
+	return page, nil
+}
+
+// Ping checks that the store answers and the source bucket exists.
+func (s *Store) Ping(ctx context.Context) error {
+	_, err := s.api.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.Bucket})
+	if err != nil {
+		return translate("store.Ping", "", err)
+	}
+	return nil
+}
+
+// EnsureBucket creates bucket if it does not exist yet and, when origins is
+// not empty, sets a CORS configuration that lets browsers from those origins
+// GET, PUT, POST and HEAD objects directly and read the ETag header (needed
+// to complete multipart uploads from a browser).
+func (s *Store) EnsureBucket(ctx context.Context, bucket string, origins []string) error {
+	_, err := s.api.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket})
+	if err != nil {
+		var owned *types.BucketAlreadyOwnedByYou
+		var exists *types.BucketAlreadyExists
+		if !errors.As(err, &owned) && !errors.As(err, &exists) {
+			return translate("store.EnsureBucket", "", err)
+		}
+	}
+	if len(origins) == 0 {
+		return nil
+	}
+	_, err = s.api.PutBucketCors(ctx, &s3.PutBucketCorsInput{
+		Bucket: &bucket,
+		CORSConfiguration: &types.CORSConfiguration{CORSRules: []types.CORSRule{{
+			AllowedOrigins: origins,
+			AllowedMethods: []string{"GET", "PUT", "POST", "HEAD"},
+			AllowedHeaders: []string{"*"},
+			ExposeHeaders:  []string{"ETag"},
+			MaxAgeSeconds:  aws.Int32(3600),
+		}}},
+	})
+	if err != nil {
+		return translate("store.EnsureBucket", "", err)
+	}
+	return nil
+}
+
+// translate turns an SDK error into a *filegate.Error. It is the only place
+// that knows the SDK's error shapes.
+func translate(op, key string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "store request cancelled or timed out", Err: err}
+	}
+	kind, code := filegate.Internal, ""
+	var api smithy.APIError
+	if errors.As(err, &api) {
+		code = api.ErrorCode()
+		switch code {
+		case "NoSuchKey", "NotFound", "NoSuchUpload":
+			kind = filegate.NotFound
+		case "NoSuchBucket":
+			kind = filegate.Unavailable
+		case "AccessDenied", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch":
+			kind = filegate.Unavailable // filegate's own credentials were refused
+		case "EntityTooLarge":
+			kind = filegate.TooLarge
+		case "InvalidPart", "InvalidPartOrder", "EntityTooSmall", "InvalidRequest":
+			kind = filegate.Invalid
+		case "PreconditionFailed":
+			kind = filegate.Conflict
+		case "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout":
+			kind = filegate.Unavailable
+		}
+	}
+	var resp *awshttp.ResponseError
+	if kind == filegate.Internal && errors.As(err, &resp) {
+		switch status := resp.HTTPStatusCode(); {
+		case status == http.StatusNotFound:
+			kind = filegate.NotFound
+		case status >= 500:
+			kind = filegate.Unavailable
+		}
+	}
+	if kind == filegate.Internal && code == "" && resp == nil {
+		// No answer from the store at all: a network failure.
+		kind = filegate.Unavailable
+	}
+	msg := ""
+	switch kind {
+	case filegate.NotFound:
+		msg = "not found"
+	case filegate.Unavailable:
+		msg = "the store is unavailable"
+	}
+	return &filegate.Error{Kind: kind, Op: op, Key: key, Msg: msg, Err: err}
+}

@@ -1,0 +1,106 @@
+// Package telemetry sets up filegate's traces, logs and metrics: an
+// OpenTelemetry tracer provider configured by the standard OTEL_* variables,
+// a JSON slog logger that stamps every record with the current trace and span
+// ids, and a Prometheus registry with the server's metrics.
+package telemetry
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/contrib/exporters/autoexport"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.37.0"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Tracing builds a tracer provider. Spans always get ids (so logs carry them);
+// they are exported only when OTEL_TRACES_EXPORTER or an OTLP endpoint
+// variable is set, with the exporter autoexport picks for it (otlp, console,
+// none). The returned function flushes and stops the provider.
+func Tracing(ctx context.Context, getenv func(string) string, version string) (trace.TracerProvider, func(context.Context) error, error) {
+	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
+		semconv.ServiceName(orDefault(getenv("OTEL_SERVICE_NAME"), "filegate")),
+		semconv.ServiceVersion(version),
+	))
+	if err != nil && res == nil {
+		return nil, nil, err
+	}
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if getenv("OTEL_TRACES_EXPORTER") != "" || getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		exp, err := autoexport.NewSpanExporter(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		if !autoexport.IsNoneSpanExporter(exp) {
+			opts = append(opts, sdktrace.WithBatcher(exp))
+		}
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	return tp, tp.Shutdown, nil
+}
+
+func orDefault(v, d string) string {
+	if v == "" {
+		return d
+	}
+	return v
+}
+
+// Logger returns a JSON logger writing to w at the given level; records
+// logged with a context carry trace_id and span_id.
+func Logger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(traceHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+}
+
+type traceHandler struct{ slog.Handler }
+
+func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		r.AddAttrs(slog.String("trace_id", sc.TraceID().String()), slog.String("span_id", sc.SpanID().String()))
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h traceHandler) WithAttrs(a []slog.Attr) slog.Handler { return traceHandler{h.Handler.WithAttrs(a)} }
+func (h traceHandler) WithGroup(n string) slog.Handler      { return traceHandler{h.Handler.WithGroup(n)} }
+
+// Metrics holds the server's Prometheus collectors.
+type Metrics struct {
+	Registry *prometheus.Registry
+	Requests *prometheus.CounterVec   // by route, method, code
+	Duration *prometheus.HistogramVec // by route
+	Grants   *prometheus.CounterVec   // by kind (download, upload, ...)
+	Auth     *prometheus.CounterVec   // by result
+}
+
+// NewMetrics registers filegate's collectors (and the Go and process ones)
+// in a fresh registry.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "filegate_http_requests_total", Help: "HTTP requests served, by route, method and status code.",
+		}, []string{"route", "method", "code"}),
+		Duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "filegate_http_request_duration_seconds", Help: "Time to serve HTTP requests, by route.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route"}),
+		Grants: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "filegate_grants_total", Help: "Signed grants handed out, by kind.",
+		}, []string{"kind"}),
+		Auth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "filegate_auth_total", Help: "Authentication decisions, by result.",
+		}, []string{"result"}),
+	}
+	m.Registry.MustRegister(m.Requests, m.Duration, m.Grants, m.Auth,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
