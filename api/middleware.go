@@ -110,7 +110,7 @@ type intercept struct {
 	status int
 }
 
-func (i *intercept) Header() http.Header       { return i.header }
+func (i *intercept) Header() http.Header         { return i.header }
 func (i *intercept) Write(b []byte) (int, error) { return len(b), nil }
 func (i *intercept) WriteHeader(code int) {
 	if i.status == 0 {
