@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 	"github.com/aws/smithy-go/tracing/smithyoteltracing"
 	"go.opentelemetry.io/otel/trace"
 
@@ -230,11 +231,8 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
-// EnsureBucket creates bucket if it does not exist yet and, when origins is
-// not empty, sets a CORS configuration that lets browsers from those origins
-// GET, PUT, POST and HEAD objects directly and read the ETag header (needed
-// to complete multipart uploads from a browser).
-func (s *Store) EnsureBucket(ctx context.Context, bucket string, origins []string) error {
+// EnsureBucket creates bucket if it does not exist yet.
+func (s *Store) EnsureBucket(ctx context.Context, bucket string) error {
 	_, err := s.api.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: &bucket})
 	if err != nil {
 		var owned *types.BucketAlreadyOwnedByYou
@@ -243,10 +241,15 @@ func (s *Store) EnsureBucket(ctx context.Context, bucket string, origins []strin
 			return translate("store.EnsureBucket", "", err)
 		}
 	}
-	if len(origins) == 0 {
-		return nil
-	}
-	_, err = s.api.PutBucketCors(ctx, &s3.PutBucketCorsInput{
+	return nil
+}
+
+// SetCORS lets browsers from origins GET, PUT, POST and HEAD objects of
+// bucket directly and read the ETag header (needed to complete multipart
+// uploads from a browser). Stores that configure CORS globally (MinIO)
+// answer with an Unsupported error.
+func (s *Store) SetCORS(ctx context.Context, bucket string, origins []string) error {
+	_, err := s.api.PutBucketCors(ctx, &s3.PutBucketCorsInput{
 		Bucket: &bucket,
 		CORSConfiguration: &types.CORSConfiguration{CORSRules: []types.CORSRule{{
 			AllowedOrigins: origins,
@@ -257,7 +260,7 @@ func (s *Store) EnsureBucket(ctx context.Context, bucket string, origins []strin
 		}}},
 	})
 	if err != nil {
-		return translate("store.EnsureBucket", "", err)
+		return translate("store.SetCORS", "", err)
 	}
 	return nil
 }
@@ -270,6 +273,10 @@ func translate(op, key string, err error) error {
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "store request cancelled or timed out", Err: err}
+	}
+	var send *smithyhttp.RequestSendError
+	if errors.As(err, &send) {
+		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "the store is unavailable", Err: err}
 	}
 	kind, code := filegate.Internal, ""
 	var api smithy.APIError
@@ -288,6 +295,8 @@ func translate(op, key string, err error) error {
 			kind = filegate.Invalid
 		case "PreconditionFailed":
 			kind = filegate.Conflict
+		case "NotImplemented":
+			kind = filegate.Unsupported
 		case "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout":
 			kind = filegate.Unavailable
 		}
@@ -300,10 +309,6 @@ func translate(op, key string, err error) error {
 		case status >= 500:
 			kind = filegate.Unavailable
 		}
-	}
-	if kind == filegate.Internal && code == "" && resp == nil {
-		// No answer from the store at all: a network failure.
-		kind = filegate.Unavailable
 	}
 	msg := ""
 	switch kind {

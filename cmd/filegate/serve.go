@@ -162,8 +162,13 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	}
 	if embeddedStore || o.createBuckets {
 		for _, b := range []string{st.Bucket, st.Bundles} {
-			if err := st.EnsureBucket(ctx, b, origins); err != nil {
-				return fmt.Errorf("prepare bucket %s: %w", b, err)
+			if err := st.EnsureBucket(ctx, b); err != nil {
+				return fmt.Errorf("create bucket %s: %w", b, err)
+			}
+			if err := st.SetCORS(ctx, b, origins); filegate.KindOf(err) == filegate.Unsupported {
+				log.Warn("the store does not take per-bucket CORS rules; configure CORS on the store itself for browser uploads", "bucket", b)
+			} else if err != nil {
+				return fmt.Errorf("set CORS on bucket %s: %w", b, err)
 			}
 		}
 	}

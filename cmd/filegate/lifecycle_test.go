@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// proc is filegate running as a real separate process (the test binary
+// re-executed as main), so that signals can be sent to it.
+type proc struct {
+	cmd  *exec.Cmd
+	base string
+	data string
+	out  io.Reader
+}
+
+func startProcess(t *testing.T) *proc {
+	t.Helper()
+	p := &proc{data: t.TempDir()}
+	p.cmd = exec.Command(os.Args[0], "serve", "--listen", "127.0.0.1:0", "--data", p.data)
+	p.cmd.Env = append(os.Environ(), "FILEGATE_TEST_AS_MAIN=1")
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.cmd.Stderr = io.Discard
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		if _, addr, ok := strings.Cut(sc.Text(), "listening on "); ok {
+			p.base = addr
+			break
+		}
+	}
+	if p.base == "" {
+		t.Fatal("filegate process did not print its address")
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	return p
+}
+
+func (p *proc) storeEndpoint(t *testing.T) string {
+	t.Helper()
+	var sf storeFile
+	if err := json.Unmarshal(mustRead(t, filepath.Join(p.data, "store.json")), &sf); err != nil {
+		t.Fatal(err)
+	}
+	return sf.Endpoint
+}
+
+func waitRefused(t *testing.T, endpoint string, within time.Duration) bool {
+	t.Helper()
+	u, _ := url.Parse(endpoint)
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", u.Host, 100*time.Millisecond)
+		if err != nil {
+			return true
+		}
+		c.Close()
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
+}
+
+func TestStoreChildDiesWithKilledParent(t *testing.T) {
+	p := startProcess(t)
+	ep := p.storeEndpoint(t)
+	if waitRefused(t, ep, 50*time.Millisecond) {
+		t.Fatal("embedded store not listening while filegate runs")
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = p.cmd.Wait()
+	if !waitRefused(t, ep, 5*time.Second) {
+		t.Fatal("embedded store still listening 5 s after its parent was killed")
+	}
+}
+
+func TestGracefulShutdownDrainsInFlight(t *testing.T) {
+	p := startProcess(t)
+	ep := p.storeEndpoint(t)
+	token := strings.TrimSpace(string(mustRead(t, filepath.Join(p.data, "admin.token"))))
+
+	// Start a request and hold its body half-sent while SIGTERM arrives.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"key":"a.txt","check":false}`
+	fmt.Fprintf(conn, "POST /v1/downloads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", token, len(body), body[:10])
+	time.Sleep(200 * time.Millisecond)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	// New connections are refused while the old request is still served.
+	if _, err := http.Get(p.base + "/healthz"); err == nil {
+		t.Error("a new request was accepted after SIGTERM")
+	}
+	fmt.Fprint(conn, body[10:])
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("in-flight request lost: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(b), "X-Amz-Signature") {
+		t.Errorf("in-flight request: %d %s, want 200 with a grant", resp.StatusCode, b)
+	}
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("filegate exited with %v, want 0", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("filegate did not exit after SIGTERM")
+	}
+	if !waitRefused(t, ep, 5*time.Second) {
+		t.Error("embedded store still up after filegate stopped")
+	}
+}
