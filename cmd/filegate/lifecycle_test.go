@@ -23,7 +23,6 @@ type proc struct {
 	cmd  *exec.Cmd
 	base string
 	data string
-	out  io.Reader
 }
 
 func startProcess(t *testing.T) *proc {
