@@ -196,3 +196,7 @@ func handleObjectRedirect(g *grant.Service, m *telemetry.Metrics, log *slog.Logg
 		http.Redirect(w, r, d.URL, http.StatusFound)
 	})
 }
+
+func invalid(op, code, msg string) error {
+	return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: code, Msg: msg}
+}

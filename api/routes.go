@@ -20,4 +20,11 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/objects", authed(handleList(d.Browse, d.Log)))
 	mux.Handle("GET /v1/objects/{key...}", authed(handleObjectRedirect(d.Grants, d.Metrics, d.Log)))
 	mux.Handle("POST /v1/downloads", authed(handleDownload(d.Grants, d.Metrics, d.Log)))
+
+	mux.Handle("POST /v1/uploads", authed(handleUploadStart(d.Uploads, d.Metrics, d.Log)))
+	mux.Handle("GET /v1/uploads/{id}", authed(handleUploadStatus(d.Uploads, d.Log)))
+	mux.Handle("DELETE /v1/uploads/{id}", authed(handleUploadAbort(d.Uploads, d.Log)))
+	mux.Handle("POST /v1/uploads/{id}/parts", authed(handleUploadParts(d.Uploads, d.Metrics, d.Log)))
+	mux.Handle("POST /v1/uploads/{id}/complete", authed(handleUploadComplete(d.Uploads, d.Log)))
+	mux.Handle("POST /v1/forms", authed(handleForm(d.Uploads, d.Metrics, d.Log)))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/filegate/filegate/browse"
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/telemetry"
+	"github.com/filegate/filegate/upload"
 )
 
 // Authenticator turns a bearer token into a principal.
@@ -27,6 +28,7 @@ type Deps struct {
 	Tokens  Authenticator
 	Browse  *browse.Service
 	Grants  *grant.Service
+	Uploads *upload.Service
 	Ready   func(context.Context) error // nil error when the store answers
 	Log     *slog.Logger
 	Metrics *telemetry.Metrics

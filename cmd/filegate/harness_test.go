@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -417,7 +418,9 @@ func startMinio(t *testing.T) (endpoint, user, pass string) {
 	l.Close()
 	user, pass = "minioadmin", "minio-secret-for-tests"
 	cmd := exec.Command("minio", "server", t.TempDir(), "--address", addr, "--console-address", "127.0.0.1:0", "--quiet")
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+user, "MINIO_ROOT_PASSWORD="+pass, "MINIO_BROWSER=off", "MINIO_UPDATE=off")
+	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+user, "MINIO_ROOT_PASSWORD="+pass, "MINIO_BROWSER=off", "MINIO_UPDATE=off",
+		// SSE-S3 (x-amz-server-side-encryption: AES256) needs a KMS key in MinIO.
+		"MINIO_KMS_SECRET_KEY=filegate-test-key:"+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

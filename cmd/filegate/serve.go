@@ -28,6 +28,7 @@ import (
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/store"
 	"github.com/filegate/filegate/telemetry"
+	"github.com/filegate/filegate/upload"
 )
 
 type serveOptions struct {
@@ -47,6 +48,9 @@ type serveOptions struct {
 	defaultExpiry   time.Duration
 	maxExpiry       time.Duration
 	shutdownTimeout time.Duration
+	sessionKey      string
+	threshold       int64
+	partSize        int64
 	logLevel        string
 }
 
@@ -78,6 +82,9 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.DurationVar(&o.maxExpiry, "max-expiry", grant.MaxExpiry, "longest expiry a request may ask for (at most 168h)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	f.StringVar(&o.sessionKey, "session-key", "", "base64 32-byte key sealing upload session ids; replicas share it (default: generated once in <data>/session.key)")
+	f.Int64Var(&o.threshold, "multipart-threshold", 64<<20, "uploads larger than this many bytes use multipart sessions")
+	f.Int64Var(&o.partSize, "part-size", 8<<20, "smallest multipart part size in bytes (at least 5 MiB)")
 	return cmd
 }
 
@@ -178,11 +185,21 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		return err
 	}
 
+	sealer, err := sessionSealer(o.sessionKey, data)
+	if err != nil {
+		return err
+	}
+	grants := grant.New(st, grant.Limits{DefaultExpiry: o.defaultExpiry, MaxExpiry: o.maxExpiry})
+	uploads, err := upload.New(st, grants, sealer, upload.Config{Threshold: o.threshold, PartSize: o.partSize})
+	if err != nil {
+		return err
+	}
 	metrics := telemetry.NewMetrics()
 	handler := api.NewServer(api.Deps{
 		Tokens:  tokens,
 		Browse:  browse.New(st),
-		Grants:  grant.New(st, grant.Limits{DefaultExpiry: o.defaultExpiry, MaxExpiry: o.maxExpiry}),
+		Grants:  grants,
+		Uploads: uploads,
 		Ready:   st.Ping,
 		Log:     log,
 		Metrics: metrics,
@@ -300,6 +317,34 @@ func firstAdminToken(tokens *auth.Tokens, data string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "admin token (shown once, also in %s):\n%s\n", path, tok)
 	return nil
+}
+
+// sessionSealer returns the sealer of upload session ids: from --session-key
+// when given (replicas behind a load balancer share it), otherwise from
+// <data>/session.key, generated on first start.
+func sessionSealer(flagKey, data string) (*upload.Sealer, error) {
+	if flagKey != "" {
+		k, err := base64.StdEncoding.DecodeString(flagKey)
+		if err != nil {
+			return nil, fmt.Errorf("--session-key: not base64: %w", err)
+		}
+		return upload.NewSealer(k)
+	}
+	path := filepath.Join(data, "session.key")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		b = []byte(base64.StdEncoding.EncodeToString(randomBytes(upload.KeySize)) + "\n")
+		if err := auth.WriteFileAtomic(path, b, 0o600); err != nil {
+			return nil, err
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not base64: %w", path, err)
+	}
+	return upload.NewSealer(k)
 }
 
 func randomBytes(n int) []byte {

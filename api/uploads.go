@@ -1,0 +1,233 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/filegate/filegate/store"
+	"github.com/filegate/filegate/telemetry"
+	"github.com/filegate/filegate/upload"
+)
+
+type uploadRequestJSON struct {
+	Key         string            `json:"key"`
+	Size        *int64            `json:"size"`
+	ContentType string            `json:"content_type,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	ExpiresIn   *int64            `json:"expires_in,omitempty"`
+}
+
+type partURLJSON struct {
+	Number int32  `json:"number"`
+	URL    string `json:"url"`
+	Size   int64  `json:"size"`
+}
+
+type uploadJSON struct {
+	Type      string            `json:"type"` // "put" or "multipart"
+	Key       string            `json:"key"`
+	Method    string            `json:"method,omitempty"`
+	URL       string            `json:"url,omitempty"`
+	Headers   map[string]string `json:"headers,omitempty"`
+	UploadID  string            `json:"upload_id,omitempty"`
+	PartSize  int64             `json:"part_size,omitempty"`
+	PartCount int32             `json:"part_count,omitempty"`
+	Parts     []partURLJSON     `json:"parts,omitempty"`
+	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+func partURLs(ps []upload.PartURL) []partURLJSON {
+	out := make([]partURLJSON, len(ps))
+	for i, p := range ps {
+		out[i] = partURLJSON{Number: p.Number, URL: p.URL, Size: p.Size}
+	}
+	return out
+}
+
+func handleUploadStart(u *upload.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		const op = "api.uploadStart"
+		var in uploadRequestJSON
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		if in.Size == nil {
+			writeError(w, r, log, invalid(op, "invalid_size", "size is required (bytes)"))
+			return
+		}
+		exp, err := expiresIn(op, in.ExpiresIn)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		b, err := u.Start(r.Context(), principal(r.Context()), upload.Request{
+			Key: in.Key, Size: *in.Size, ContentType: in.ContentType, Metadata: in.Metadata, ExpiresIn: exp,
+		})
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		if b.Put != nil {
+			m.Grants.WithLabelValues("upload_put").Inc()
+			writeJSON(w, http.StatusOK, uploadJSON{Type: "put", Key: b.Key, Method: b.Put.Method, URL: b.Put.URL, Headers: b.Put.Header, ExpiresAt: b.Put.Expires.UTC()})
+			return
+		}
+		mp := b.Multipart
+		m.Grants.WithLabelValues("upload_multipart").Inc()
+		writeJSON(w, http.StatusCreated, uploadJSON{Type: "multipart", Key: b.Key, UploadID: mp.ID, PartSize: mp.PartSize,
+			PartCount: mp.PartCount, Parts: partURLs(mp.Parts), ExpiresAt: mp.Expires.UTC()})
+	})
+}
+
+type signPartsJSON struct {
+	Numbers   []int32 `json:"numbers"`
+	ExpiresIn *int64  `json:"expires_in,omitempty"`
+}
+
+type partsJSON struct {
+	Parts     []partURLJSON `json:"parts"`
+	ExpiresAt time.Time     `json:"expires_at"`
+}
+
+func handleUploadParts(u *upload.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		const op = "api.uploadParts"
+		var in signPartsJSON
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		exp, err := expiresIn(op, in.ExpiresIn)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		parts, expires, err := u.SignParts(r.Context(), principal(r.Context()), r.PathValue("id"), in.Numbers, exp)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		m.Grants.WithLabelValues("upload_part").Add(float64(len(parts)))
+		writeJSON(w, http.StatusOK, partsJSON{Parts: partURLs(parts), ExpiresAt: expires.UTC()})
+	})
+}
+
+type storedPartJSON struct {
+	Number int32  `json:"number"`
+	ETag   string `json:"etag"`
+	Size   int64  `json:"size"`
+}
+
+type uploadStatusJSON struct {
+	UploadID  string           `json:"upload_id"`
+	Key       string           `json:"key"`
+	Size      int64            `json:"size"`
+	PartSize  int64            `json:"part_size"`
+	PartCount int32            `json:"part_count"`
+	Parts     []storedPartJSON `json:"parts"`
+}
+
+func handleUploadStatus(u *upload.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st, err := u.Status(r.Context(), principal(r.Context()), r.PathValue("id"))
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		out := uploadStatusJSON{UploadID: st.ID, Key: st.Key, Size: st.Size, PartSize: st.PartSize, PartCount: st.PartCount, Parts: make([]storedPartJSON, len(st.Parts))}
+		for i, p := range st.Parts {
+			out.Parts[i] = storedPartJSON{Number: p.Number, ETag: p.ETag, Size: p.Size}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+type completeJSON struct {
+	Parts []struct {
+		Number int32  `json:"number"`
+		ETag   string `json:"etag"`
+	} `json:"parts"`
+}
+
+type objectInfoJSON struct {
+	Key  string `json:"key"`
+	Size int64  `json:"size"`
+	ETag string `json:"etag"`
+}
+
+func handleUploadComplete(u *upload.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in completeJSON
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		parts := make([]store.Part, len(in.Parts))
+		for i, p := range in.Parts {
+			parts[i] = store.Part{Number: p.Number, ETag: p.ETag}
+		}
+		info, err := u.Complete(r.Context(), principal(r.Context()), r.PathValue("id"), parts)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, objectInfoJSON{Key: info.Key, Size: info.Size, ETag: info.ETag})
+	})
+}
+
+func handleUploadAbort(u *upload.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := u.Abort(r.Context(), principal(r.Context()), r.PathValue("id")); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
+type formRequestJSON struct {
+	Key                  string            `json:"key,omitempty"`
+	KeyPrefix            string            `json:"key_prefix,omitempty"`
+	ContentType          string            `json:"content_type,omitempty"`
+	ContentTypePrefix    string            `json:"content_type_prefix,omitempty"`
+	MinSize              int64             `json:"min_size,omitempty"`
+	MaxSize              int64             `json:"max_size,omitempty"`
+	Metadata             map[string]string `json:"metadata,omitempty"`
+	ServerSideEncryption string            `json:"server_side_encryption,omitempty"`
+	ExpiresIn            *int64            `json:"expires_in,omitempty"`
+}
+
+type formJSON struct {
+	URL       string            `json:"url"`
+	Method    string            `json:"method"`
+	Fields    map[string]string `json:"fields"`
+	ExpiresAt time.Time         `json:"expires_at"`
+}
+
+func handleForm(u *upload.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		const op = "api.form"
+		var in formRequestJSON
+		if err := decode(w, r, &in); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		exp, err := expiresIn(op, in.ExpiresIn)
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		post, err := u.Form(r.Context(), principal(r.Context()), upload.FormRequest{
+			Key: in.Key, KeyPrefix: in.KeyPrefix, ContentType: in.ContentType, ContentTypePrefix: in.ContentTypePrefix,
+			MinSize: in.MinSize, MaxSize: in.MaxSize, Metadata: in.Metadata, SSE: in.ServerSideEncryption, ExpiresIn: exp,
+		})
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		m.Grants.WithLabelValues("form").Inc()
+		writeJSON(w, http.StatusOK, formJSON{URL: post.URL, Method: "POST", Fields: post.Fields, ExpiresAt: post.Expires.UTC()})
+	})
+}

@@ -1,0 +1,212 @@
+package store
+
+import (
+	"context"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/filegate/filegate"
+)
+
+// PutOptions shapes an upload grant. ContentType and ContentLength are
+// signed: the store refuses a body of another length or type.
+type PutOptions struct {
+	Expires       time.Duration
+	ContentType   string
+	ContentLength int64
+	Metadata      map[string]string
+}
+
+// PresignPut signs a PUT of exactly opts.ContentLength bytes of
+// opts.ContentType to bucket/key.
+func (s *Store) PresignPut(ctx context.Context, bucket, key string, opts PutOptions) (Grant, error) {
+	in := &s3.PutObjectInput{
+		Bucket: &bucket, Key: &key,
+		ContentType:   aws.String(opts.ContentType),
+		ContentLength: aws.Int64(opts.ContentLength),
+		Metadata:      opts.Metadata,
+	}
+	now := time.Now().Truncate(time.Second)
+	req, err := s.presign.PresignPutObject(ctx, in, s3.WithPresignExpires(opts.Expires))
+	if err != nil {
+		return Grant{}, &filegate.Error{Kind: filegate.Internal, Op: "store.PresignPut", Key: key, Err: err}
+	}
+	h := req.SignedHeader.Clone()
+	h.Del("Host")
+	return Grant{URL: req.URL, Method: req.Method, Header: h, Expires: now.Add(opts.Expires)}, nil
+}
+
+// CreateUpload starts a multipart upload and returns its id.
+func (s *Store) CreateUpload(ctx context.Context, bucket, key, contentType string, meta map[string]string) (string, error) {
+	out, err := s.api.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
+		Bucket: &bucket, Key: &key, ContentType: aws.String(contentType), Metadata: meta,
+	})
+	if err != nil {
+		return "", translate("store.CreateUpload", key, err)
+	}
+	return aws.ToString(out.UploadId), nil
+}
+
+// PresignPart signs the upload of one part of a multipart upload.
+func (s *Store) PresignPart(ctx context.Context, bucket, key, uploadID string, number int32, expires time.Duration) (Grant, error) {
+	now := time.Now().Truncate(time.Second)
+	req, err := s.presign.PresignUploadPart(ctx, &s3.UploadPartInput{
+		Bucket: &bucket, Key: &key, UploadId: &uploadID, PartNumber: aws.Int32(number),
+	}, s3.WithPresignExpires(expires))
+	if err != nil {
+		return Grant{}, &filegate.Error{Kind: filegate.Internal, Op: "store.PresignPart", Key: key, Err: err}
+	}
+	return Grant{URL: req.URL, Method: req.Method, Expires: now.Add(expires)}, nil
+}
+
+// Part is a stored part of a multipart upload.
+type Part struct {
+	Number int32
+	ETag   string
+	Size   int64
+}
+
+// ListParts returns every part stored so far, in order. NotFound when the
+// upload does not exist (completed, aborted or never made).
+func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string) ([]Part, error) {
+	var parts []Part
+	var marker *string
+	for {
+		out, err := s.api.ListParts(ctx, &s3.ListPartsInput{Bucket: &bucket, Key: &key, UploadId: &uploadID, PartNumberMarker: marker})
+		if err != nil {
+			return nil, translate("store.ListParts", key, err)
+		}
+		for _, p := range out.Parts {
+			parts = append(parts, Part{Number: aws.ToInt32(p.PartNumber), ETag: strings.Trim(aws.ToString(p.ETag), `"`), Size: aws.ToInt64(p.Size)})
+		}
+		if !aws.ToBool(out.IsTruncated) || out.NextPartNumberMarker == nil || aws.ToString(out.NextPartNumberMarker) == aws.ToString(marker) {
+			break
+		}
+		marker = out.NextPartNumberMarker
+	}
+	sort.Slice(parts, func(i, j int) bool { return parts[i].Number < parts[j].Number })
+	return parts, nil
+}
+
+// CompleteUpload assembles the parts into the object.
+func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []Part) (ObjectInfo, error) {
+	cp := make([]types.CompletedPart, len(parts))
+	for i, p := range parts {
+		cp[i] = types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(quoteETag(p.ETag))}
+	}
+	_, err := s.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &bucket, Key: &key, UploadId: &uploadID,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: cp},
+	})
+	if err != nil {
+		return ObjectInfo{}, translate("store.CompleteUpload", key, err)
+	}
+	return s.Head(ctx, bucket, key)
+}
+
+func quoteETag(e string) string {
+	if strings.HasPrefix(e, `"`) {
+		return e
+	}
+	return `"` + e + `"`
+}
+
+// AbortUpload discards a multipart upload and its parts.
+func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
+	_, err := s.api.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: &uploadID})
+	return translate("store.AbortUpload", key, err)
+}
+
+// PostOptions are the conditions of a browser POST policy. The store
+// enforces every one of them.
+type PostOptions struct {
+	Expires           time.Duration
+	Key               string // exact key, or
+	KeyPrefix         string // any key starting with it
+	ContentType       string // exact Content-Type, or
+	ContentTypePrefix string // a Content-Type starting with it ("image/")
+	MinSize, MaxSize  int64
+	SSE               string            // "AES256" requires x-amz-server-side-encryption
+	Metadata          map[string]string // required x-amz-meta-* fields
+	ACL               string            // required acl field, when set
+}
+
+// Post is a signed browser form: POST to URL with Fields, then the file.
+type Post struct {
+	URL     string
+	Fields  map[string]string
+	Expires time.Time
+}
+
+// PresignPost signs a POST policy. The SDK returns only the key, policy and
+// X-Amz-* fields; the fields for filegate's own conditions are added here so
+// the answer holds every field the browser must send.
+func (s *Store) PresignPost(ctx context.Context, bucket string, o PostOptions) (Post, error) {
+	key := o.Key
+	conds := []any{}
+	fields := map[string]string{}
+	if o.KeyPrefix != "" {
+		key = o.KeyPrefix
+		conds = append(conds, []any{"starts-with", "$key", o.KeyPrefix})
+	}
+	switch {
+	case o.ContentType != "":
+		conds = append(conds, map[string]string{"Content-Type": o.ContentType})
+		fields["Content-Type"] = o.ContentType
+	case o.ContentTypePrefix != "":
+		conds = append(conds, []any{"starts-with", "$Content-Type", o.ContentTypePrefix})
+	}
+	if o.MaxSize > 0 {
+		conds = append(conds, []any{"content-length-range", o.MinSize, o.MaxSize})
+	}
+	if o.SSE != "" {
+		conds = append(conds, map[string]string{"x-amz-server-side-encryption": o.SSE})
+		fields["x-amz-server-side-encryption"] = o.SSE
+	}
+	if o.ACL != "" {
+		conds = append(conds, map[string]string{"acl": o.ACL})
+		fields["acl"] = o.ACL
+	}
+	names := make([]string, 0, len(o.Metadata))
+	for k := range o.Metadata {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		f := "x-amz-meta-" + k
+		conds = append(conds, map[string]string{f: o.Metadata[k]})
+		fields[f] = o.Metadata[k]
+	}
+	now := time.Now().Truncate(time.Second)
+	req, err := s.presign.PresignPostObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, func(po *s3.PresignPostOptions) {
+		po.Expires = o.Expires
+		po.Conditions = conds
+	})
+	if err != nil {
+		return Post{}, &filegate.Error{Kind: filegate.Internal, Op: "store.PresignPost", Key: key, Err: err}
+	}
+	for k, v := range req.Values {
+		fields[k] = v
+	}
+	return Post{URL: req.URL, Fields: fields, Expires: now.Add(o.Expires)}, nil
+}
+
+// ListUploads returns the ids of the multipart uploads in progress under
+// prefix (for tests and clean-up tools).
+func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]string, error) {
+	out, err := s.api.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket, Prefix: aws.String(prefix)})
+	if err != nil {
+		return nil, translate("store.ListUploads", prefix, err)
+	}
+	ids := make([]string, 0, len(out.Uploads))
+	for _, u := range out.Uploads {
+		ids = append(ids, aws.ToString(u.UploadId))
+	}
+	return ids, nil
+}
+

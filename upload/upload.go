@@ -1,0 +1,451 @@
+// Package upload signs uploads that go straight from clients to the store:
+// single presigned PUTs whose content type and exact length are signed,
+// resumable multipart sessions whose part URLs are signed in batches on
+// demand, and browser POST policies whose conditions the store enforces.
+//
+// A multipart session id is opaque, sealed with AES-GCM, and bound to its
+// key and to the principal that made it; the parts themselves live in the
+// store. filegate keeps no session state, so sessions survive restarts and
+// any replica can serve them.
+package upload
+
+import (
+	"context"
+	"fmt"
+	"mime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/grant"
+	"github.com/filegate/filegate/store"
+)
+
+// S3's limits.
+const (
+	MinPartSize   = 5 << 20
+	MaxPartSize   = 5 << 30
+	MaxParts      = 10000
+	MaxObjectSize = 5 << 40
+	MaxPutSize    = 5 << 30
+	// MaxBatch is the most part URLs signed in one request.
+	MaxBatch = 100
+	// MaxSessionAge is how long a multipart session can be resumed.
+	MaxSessionAge = 7 * 24 * time.Hour
+)
+
+// Config tunes the service; zero values take the defaults.
+type Config struct {
+	Threshold   int64 // sizes above it use multipart; default 64 MiB, at most 5 GiB
+	PartSize    int64 // smallest part size; default 8 MiB, at least 5 MiB
+	FirstBatch  int   // part URLs signed with a new session; default 10
+	MaxFormSize int64 // largest size a POST policy allows; default 5 GiB
+}
+
+// Service signs uploads. It is safe for concurrent use.
+type Service struct {
+	store  *store.Store
+	grants *grant.Service
+	sealer *Sealer
+	cfg    Config
+	now    func() time.Time
+}
+
+// New returns a Service.
+func New(st *store.Store, g *grant.Service, sealer *Sealer, cfg Config) (*Service, error) {
+	if cfg.Threshold == 0 {
+		cfg.Threshold = 64 << 20
+	}
+	if cfg.PartSize == 0 {
+		cfg.PartSize = 8 << 20
+	}
+	if cfg.FirstBatch == 0 {
+		cfg.FirstBatch = 10
+	}
+	if cfg.MaxFormSize == 0 {
+		cfg.MaxFormSize = MaxPutSize
+	}
+	switch {
+	case cfg.Threshold < 0 || cfg.Threshold > MaxPutSize:
+		return nil, fmt.Errorf("upload: threshold must be between 0 and 5 GiB")
+	case cfg.PartSize < MinPartSize || cfg.PartSize > MaxPartSize:
+		return nil, fmt.Errorf("upload: part size must be between 5 MiB and 5 GiB")
+	case cfg.FirstBatch < 0 || cfg.FirstBatch > MaxBatch:
+		return nil, fmt.Errorf("upload: first batch must be between 0 and %d", MaxBatch)
+	}
+	return &Service{store: st, grants: g, sealer: sealer, cfg: cfg, now: time.Now}, nil
+}
+
+// Request asks to upload an object.
+type Request struct {
+	Key         string
+	Size        int64
+	ContentType string // default application/octet-stream
+	Metadata    map[string]string
+	ExpiresIn   time.Duration
+}
+
+// Put is a single presigned PUT: send Header with exactly Size bytes.
+type Put struct {
+	URL     string
+	Method  string
+	Header  map[string]string
+	Expires time.Time
+}
+
+// PartURL is a presigned URL for one part.
+type PartURL struct {
+	Number int32
+	URL    string
+	Size   int64
+}
+
+// Multipart is a new multipart session.
+type Multipart struct {
+	ID        string
+	PartSize  int64
+	PartCount int32
+	Parts     []PartURL
+	Expires   time.Time
+}
+
+// Begin is the answer to Start: exactly one of Put and Multipart is set.
+type Begin struct {
+	Key       string
+	Put       *Put
+	Multipart *Multipart
+}
+
+// Start signs a single PUT for sizes up to the threshold, and opens a
+// multipart session (with its first part URLs) above it.
+func (s *Service) Start(ctx context.Context, p *filegate.Principal, req Request) (Begin, error) {
+	const op = "upload.Start"
+	if err := filegate.ValidateKey(op, req.Key); err != nil {
+		return Begin{}, err
+	}
+	if err := p.Authorize(op, filegate.ActUpload, req.Key); err != nil {
+		return Begin{}, err
+	}
+	if req.Size < 0 {
+		return Begin{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_size", Msg: "size must not be negative"}
+	}
+	if req.Size > MaxObjectSize {
+		return Begin{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Code: "object_too_large", Msg: "size exceeds the 5 TiB object limit"}
+	}
+	ct, err := contentType(op, req.ContentType)
+	if err != nil {
+		return Begin{}, err
+	}
+	if err := ValidateMetadata(op, req.Metadata); err != nil {
+		return Begin{}, err
+	}
+	exp, err := s.grants.Expiry(ctx, op, req.ExpiresIn)
+	if err != nil {
+		return Begin{}, err
+	}
+	if req.Size <= s.cfg.Threshold {
+		g, err := s.store.PresignPut(ctx, s.store.Bucket, req.Key, store.PutOptions{
+			Expires: exp, ContentType: ct, ContentLength: req.Size, Metadata: req.Metadata,
+		})
+		if err != nil {
+			return Begin{}, err
+		}
+		h := map[string]string{}
+		for k, v := range g.Header {
+			h[k] = strings.Join(v, ",")
+		}
+		h["Content-Length"] = fmt.Sprint(req.Size)
+		h["Content-Type"] = ct
+		return Begin{Key: req.Key, Put: &Put{URL: g.URL, Method: g.Method, Header: h, Expires: g.Expires}}, nil
+	}
+	partSize := PartSizeFor(req.Size, s.cfg.PartSize)
+	uploadID, err := s.store.CreateUpload(ctx, s.store.Bucket, req.Key, ct, req.Metadata)
+	if err != nil {
+		return Begin{}, err
+	}
+	sess := session{UploadID: uploadID, Key: req.Key, Owner: p.ID, Size: req.Size, PartSize: partSize, Created: s.now().Unix()}
+	id, err := s.sealer.seal(sess)
+	if err != nil {
+		_ = s.store.AbortUpload(context.WithoutCancel(ctx), s.store.Bucket, req.Key, uploadID)
+		return Begin{}, err
+	}
+	count := partCount(sess)
+	first := make([]int32, 0, s.cfg.FirstBatch)
+	for n := int32(1); n <= count && len(first) < s.cfg.FirstBatch; n++ {
+		first = append(first, n)
+	}
+	parts, expires, err := s.signParts(ctx, sess, first, exp)
+	if err != nil {
+		_ = s.store.AbortUpload(context.WithoutCancel(ctx), s.store.Bucket, req.Key, uploadID)
+		return Begin{}, err
+	}
+	if len(first) == 0 {
+		expires = s.now().Add(exp)
+	}
+	return Begin{Key: req.Key, Multipart: &Multipart{ID: id, PartSize: partSize, PartCount: count, Parts: parts, Expires: expires}}, nil
+}
+
+// PartSizeFor chooses the part size for an object: at least min, and large
+// enough (in whole MiB) that the object fits in 10,000 parts.
+func PartSizeFor(size, min int64) int64 {
+	ps := max(min, MinPartSize)
+	if need := (size + MaxParts - 1) / MaxParts; need > ps {
+		ps = (need + (1<<20 - 1)) &^ (1<<20 - 1)
+	}
+	return ps
+}
+
+func partCount(s session) int32 {
+	return int32((s.Size + s.PartSize - 1) / s.PartSize)
+}
+
+func partSize(s session, n int32) int64 {
+	if n < partCount(s) {
+		return s.PartSize
+	}
+	return s.Size - int64(n-1)*s.PartSize
+}
+
+func (s *Service) signParts(ctx context.Context, sess session, numbers []int32, exp time.Duration) ([]PartURL, time.Time, error) {
+	out := make([]PartURL, 0, len(numbers))
+	var expires time.Time
+	for _, n := range numbers {
+		g, err := s.store.PresignPart(ctx, s.store.Bucket, sess.Key, sess.UploadID, n, exp)
+		if err != nil {
+			return nil, time.Time{}, err
+		}
+		expires = g.Expires
+		out = append(out, PartURL{Number: n, URL: g.URL, Size: partSize(sess, n)})
+	}
+	return out, expires, nil
+}
+
+// session opens id and checks that p owns it and may still upload to its key.
+func (s *Service) session(op string, p *filegate.Principal, id string) (session, error) {
+	sess, err := s.sealer.open(op, id)
+	if err != nil {
+		return session{}, err
+	}
+	if sess.Owner != p.ID {
+		return session{}, &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "upload_not_yours", Msg: "this upload session belongs to another token"}
+	}
+	if err := p.Authorize(op, filegate.ActUpload, sess.Key); err != nil {
+		return session{}, err
+	}
+	if s.now().Sub(time.Unix(sess.Created, 0)) > MaxSessionAge {
+		return session{}, &filegate.Error{Kind: filegate.Expired, Op: op, Code: "upload_expired", Msg: "this upload session is older than 7 days"}
+	}
+	return sess, nil
+}
+
+// SignParts signs more part URLs for a session.
+func (s *Service) SignParts(ctx context.Context, p *filegate.Principal, id string, numbers []int32, expiresIn time.Duration) ([]PartURL, time.Time, error) {
+	const op = "upload.SignParts"
+	sess, err := s.session(op, p, id)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if len(numbers) == 0 || len(numbers) > MaxBatch {
+		return nil, time.Time{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: fmt.Sprintf("ask for 1 to %d part numbers", MaxBatch)}
+	}
+	count := partCount(sess)
+	for _, n := range numbers {
+		if n < 1 || n > count {
+			return nil, time.Time{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: fmt.Sprintf("part numbers run from 1 to %d", count)}
+		}
+	}
+	exp, err := s.grants.Expiry(ctx, op, expiresIn)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	// The upload must still exist: no URLs for a completed or aborted one.
+	if _, err := s.store.ListParts(ctx, s.store.Bucket, sess.Key, sess.UploadID); err != nil {
+		return nil, time.Time{}, err
+	}
+	return s.signParts(ctx, sess, numbers, exp)
+}
+
+// Status is a session and the parts already stored.
+type Status struct {
+	ID        string
+	Key       string
+	Size      int64
+	PartSize  int64
+	PartCount int32
+	Parts     []store.Part
+}
+
+// Status lists the parts already stored, so a client can resume.
+func (s *Service) Status(ctx context.Context, p *filegate.Principal, id string) (Status, error) {
+	const op = "upload.Status"
+	sess, err := s.session(op, p, id)
+	if err != nil {
+		return Status{}, err
+	}
+	parts, err := s.store.ListParts(ctx, s.store.Bucket, sess.Key, sess.UploadID)
+	if err != nil {
+		return Status{}, err
+	}
+	return Status{ID: id, Key: sess.Key, Size: sess.Size, PartSize: sess.PartSize, PartCount: partCount(sess), Parts: parts}, nil
+}
+
+// Complete assembles the object from the listed parts. The parts must be
+// every part of the session, in order, with the ETags the store returned,
+// and their sizes must add up to the declared size; otherwise nothing is
+// assembled and the session stays open.
+func (s *Service) Complete(ctx context.Context, p *filegate.Principal, id string, parts []store.Part) (store.ObjectInfo, error) {
+	const op = "upload.Complete"
+	sess, err := s.session(op, p, id)
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	count := partCount(sess)
+	if len(parts) != int(count) {
+		return store.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: fmt.Sprintf("complete needs all %d parts, got %d", count, len(parts))}
+	}
+	for i, pt := range parts {
+		if pt.Number != int32(i+1) || pt.ETag == "" {
+			return store.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: "parts must be numbered 1..n in order, each with its etag"}
+		}
+	}
+	stored, err := s.store.ListParts(ctx, s.store.Bucket, sess.Key, sess.UploadID)
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	byNumber := make(map[int32]store.Part, len(stored))
+	for _, sp := range stored {
+		byNumber[sp.Number] = sp
+	}
+	for _, pt := range parts {
+		sp, ok := byNumber[pt.Number]
+		if !ok {
+			return store.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "part_missing", Msg: fmt.Sprintf("part %d has not been uploaded", pt.Number)}
+		}
+		if strings.Trim(pt.ETag, `"`) != sp.ETag {
+			return store.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "etag_mismatch", Msg: fmt.Sprintf("part %d: etag does not match the stored part", pt.Number)}
+		}
+		if want := partSize(sess, pt.Number); sp.Size != want {
+			return store.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "part_size_mismatch", Msg: fmt.Sprintf("part %d is %d bytes, want %d", pt.Number, sp.Size, want)}
+		}
+	}
+	return s.store.CompleteUpload(ctx, s.store.Bucket, sess.Key, sess.UploadID, parts)
+}
+
+// Abort discards the session and every stored part.
+func (s *Service) Abort(ctx context.Context, p *filegate.Principal, id string) error {
+	const op = "upload.Abort"
+	sess, err := s.session(op, p, id)
+	if err != nil {
+		return err
+	}
+	return s.store.AbortUpload(ctx, s.store.Bucket, sess.Key, sess.UploadID)
+}
+
+// FormRequest asks for a browser POST policy.
+type FormRequest struct {
+	Key               string // exact key, or
+	KeyPrefix         string // a prefix the browser completes
+	ContentType       string
+	ContentTypePrefix string
+	MinSize, MaxSize  int64
+	Metadata          map[string]string
+	SSE               string // "" or "AES256"
+	ExpiresIn         time.Duration
+}
+
+// Form signs a browser POST policy confined to the caller's scope.
+func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormRequest) (store.Post, error) {
+	const op = "upload.Form"
+	bad := func(code, msg string) (store.Post, error) {
+		return store.Post{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: code, Msg: msg}
+	}
+	if (req.Key == "") == (req.KeyPrefix == "") {
+		return bad("invalid_key", "give exactly one of key and key_prefix")
+	}
+	target := req.Key
+	if req.Key != "" {
+		if err := filegate.ValidateKey(op, req.Key); err != nil {
+			return store.Post{}, err
+		}
+	} else {
+		if err := filegate.ValidatePrefix(op, req.KeyPrefix); err != nil {
+			return store.Post{}, err
+		}
+		target = req.KeyPrefix
+	}
+	if err := p.Authorize(op, filegate.ActUpload, target); err != nil {
+		return store.Post{}, err
+	}
+	if req.ContentType != "" && req.ContentTypePrefix != "" {
+		return bad("invalid_content_type", "give at most one of content_type and content_type_prefix")
+	}
+	if req.ContentType != "" {
+		if _, err := contentType(op, req.ContentType); err != nil {
+			return store.Post{}, err
+		}
+	}
+	if req.ContentTypePrefix != "" && (len(req.ContentTypePrefix) > 255 || strings.ContainsFunc(req.ContentTypePrefix, func(r rune) bool { return r < 0x21 || r > 0x7e })) {
+		return bad("invalid_content_type", "content_type_prefix must be printable ASCII without spaces")
+	}
+	if req.MaxSize == 0 {
+		req.MaxSize = s.cfg.MaxFormSize
+	}
+	if req.MinSize < 0 || req.MaxSize < req.MinSize || req.MaxSize > s.cfg.MaxFormSize {
+		return bad("invalid_size", fmt.Sprintf("need 0 <= min_size <= max_size <= %d", s.cfg.MaxFormSize))
+	}
+	if req.SSE != "" && req.SSE != "AES256" {
+		return bad("invalid_sse", `server_side_encryption must be "AES256" or empty`)
+	}
+	if err := ValidateMetadata(op, req.Metadata); err != nil {
+		return store.Post{}, err
+	}
+	exp, err := s.grants.Expiry(ctx, op, req.ExpiresIn)
+	if err != nil {
+		return store.Post{}, err
+	}
+	return s.store.PresignPost(ctx, s.store.Bucket, store.PostOptions{
+		Expires: exp, Key: req.Key, KeyPrefix: req.KeyPrefix,
+		ContentType: req.ContentType, ContentTypePrefix: req.ContentTypePrefix,
+		MinSize: req.MinSize, MaxSize: req.MaxSize, SSE: req.SSE, Metadata: req.Metadata,
+	})
+}
+
+func contentType(op, ct string) (string, error) {
+	if ct == "" {
+		return "application/octet-stream", nil
+	}
+	if len(ct) > 255 || strings.ContainsFunc(ct, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_content_type", Msg: "content_type must be printable ASCII, at most 255 bytes"}
+	}
+	if _, _, err := mime.ParseMediaType(ct); err != nil {
+		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_content_type", Msg: "content_type is not a media type"}
+	}
+	return ct, nil
+}
+
+// ValidateMetadata checks user metadata: names of lowercase letters, digits
+// and '-', values of printable ASCII (they travel as HTTP headers), at most
+// 2 KiB in all (S3's limit).
+func ValidateMetadata(op string, m map[string]string) error {
+	total := 0
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		v := m[k]
+		if k == "" || len(k) > 128 || strings.ContainsFunc(k, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') }) {
+			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_metadata", Msg: fmt.Sprintf("metadata name %q must be lowercase letters, digits and '-'", k)}
+		}
+		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_metadata", Msg: fmt.Sprintf("metadata %q must be printable ASCII", k)}
+		}
+		total += len(k) + len(v)
+	}
+	if total > 2048 {
+		return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_metadata", Msg: "metadata exceeds 2 KiB"}
+	}
+	return nil
+}
