@@ -209,4 +209,3 @@ func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]strin
 	}
 	return ids, nil
 }
-
