@@ -5,10 +5,8 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/sigv4"
 )
 
 // Grant is a presigned request: what the client sends, and until when.
@@ -25,16 +23,22 @@ type GetOptions struct {
 	ContentDisposition string // response-content-disposition override
 }
 
+// signingTime is the clock of every grant; X-Amz-Date has second precision.
+func signingTime() time.Time { return time.Now().Truncate(time.Second) }
+
+func (s *Store) presign(ctx context.Context, op string, r *sigv4.Request) (Grant, error) {
+	now := signingTime()
+	u, err := s.signer.Presign(ctx, r, now)
+	if err != nil {
+		return Grant{}, &filegate.Error{Kind: filegate.Internal, Op: op, Key: r.Key, Err: err}
+	}
+	return Grant{URL: u, Method: r.Method, Expires: now.Add(r.Expires)}, nil
+}
+
 // PresignGet signs a GET of bucket/key valid for opts.Expires.
 func (s *Store) PresignGet(ctx context.Context, bucket, key string, opts GetOptions) (Grant, error) {
-	in := &s3.GetObjectInput{Bucket: &bucket, Key: &key}
-	if opts.ContentDisposition != "" {
-		in.ResponseContentDisposition = aws.String(opts.ContentDisposition)
-	}
-	now := time.Now().Truncate(time.Second) // X-Amz-Date has second precision
-	req, err := s.presign.PresignGetObject(ctx, in, s3.WithPresignExpires(opts.Expires))
-	if err != nil {
-		return Grant{}, &filegate.Error{Kind: filegate.Internal, Op: "store.PresignGet", Key: key, Err: err}
-	}
-	return Grant{URL: req.URL, Method: req.Method, Header: req.SignedHeader, Expires: now.Add(opts.Expires)}, nil
+	return s.presign(ctx, "store.PresignGet", &sigv4.Request{
+		Method: http.MethodGet, Op: "GetObject", Bucket: bucket, Key: key, Expires: opts.Expires,
+		ResponseContentDisposition: opts.ContentDisposition,
+	})
 }

@@ -25,6 +25,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/sigv4"
 )
 
 // Config says how to reach the store. Zero values mean the AWS defaults:
@@ -58,7 +59,7 @@ type Config struct {
 // Store is a handle on the configured buckets. It is safe for concurrent use.
 type Store struct {
 	api     *s3.Client
-	presign *s3.PresignClient
+	signer  *sigv4.Signer
 	creds   aws.CredentialsProvider
 	region  string
 	Bucket  string
@@ -115,13 +116,17 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		})
 	}
 	api := build(endpoint)
-	signer := api
-	if cfg.PublicEndpoint != "" && cfg.PublicEndpoint != endpoint {
-		signer = build(cfg.PublicEndpoint)
+	public := endpoint
+	if cfg.PublicEndpoint != "" {
+		public = cfg.PublicEndpoint
+	}
+	signer, err := sigv4.New(awsCfg.Credentials, awsCfg.Region, public, pathStyle)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	return &Store{
 		api:     api,
-		presign: s3.NewPresignClient(signer),
+		signer:  signer,
 		creds:   awsCfg.Credentials,
 		region:  awsCfg.Region,
 		Bucket:  cfg.Bucket,

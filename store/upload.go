@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"net/http"
 	"sort"
 	"strings"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/sigv4"
 )
 
 // PutOptions shapes an upload grant. ContentType and ContentLength are
@@ -25,20 +27,21 @@ type PutOptions struct {
 // PresignPut signs a PUT of exactly opts.ContentLength bytes of
 // opts.ContentType to bucket/key.
 func (s *Store) PresignPut(ctx context.Context, bucket, key string, opts PutOptions) (Grant, error) {
-	in := &s3.PutObjectInput{
-		Bucket: &bucket, Key: &key,
-		ContentType:   aws.String(opts.ContentType),
-		ContentLength: aws.Int64(opts.ContentLength),
-		Metadata:      opts.Metadata,
-	}
-	now := time.Now().Truncate(time.Second)
-	req, err := s.presign.PresignPutObject(ctx, in, s3.WithPresignExpires(opts.Expires))
+	g, err := s.presign(ctx, "store.PresignPut", &sigv4.Request{
+		Method: "PUT", Op: "PutObject", Bucket: bucket, Key: key, Expires: opts.Expires,
+		ContentType: opts.ContentType, ContentLength: opts.ContentLength, Metadata: opts.Metadata,
+	})
 	if err != nil {
-		return Grant{}, &filegate.Error{Kind: filegate.Internal, Op: "store.PresignPut", Key: key, Err: err}
+		return Grant{}, err
 	}
-	h := req.SignedHeader.Clone()
-	h.Del("Host")
-	return Grant{URL: req.URL, Method: req.Method, Header: h, Expires: now.Add(opts.Expires)}, nil
+	g.Header = http.Header{}
+	if opts.ContentType != "" {
+		g.Header.Set("Content-Type", opts.ContentType)
+	}
+	for k, v := range opts.Metadata {
+		g.Header.Set("X-Amz-Meta-"+k, v)
+	}
+	return g, nil
 }
 
 // CreateUpload starts a multipart upload and returns its id.
@@ -54,14 +57,10 @@ func (s *Store) CreateUpload(ctx context.Context, bucket, key, contentType strin
 
 // PresignPart signs the upload of one part of a multipart upload.
 func (s *Store) PresignPart(ctx context.Context, bucket, key, uploadID string, number int32, expires time.Duration) (Grant, error) {
-	now := time.Now().Truncate(time.Second)
-	req, err := s.presign.PresignUploadPart(ctx, &s3.UploadPartInput{
-		Bucket: &bucket, Key: &key, UploadId: &uploadID, PartNumber: aws.Int32(number),
-	}, s3.WithPresignExpires(expires))
-	if err != nil {
-		return Grant{}, &filegate.Error{Kind: filegate.Internal, Op: "store.PresignPart", Key: key, Err: err}
-	}
-	return Grant{URL: req.URL, Method: req.Method, Expires: now.Add(expires)}, nil
+	return s.presign(ctx, "store.PresignPart", &sigv4.Request{
+		Method: "PUT", Op: "UploadPart", Bucket: bucket, Key: key, Expires: expires,
+		PartNumber: number, UploadID: uploadID,
+	})
 }
 
 // Part is a stored part of a multipart upload.
@@ -143,33 +142,33 @@ type Post struct {
 	Expires time.Time
 }
 
-// PresignPost signs a POST policy. The SDK returns only the key, policy and
+// PresignPost signs a POST policy. The signature covers the key, policy and
 // X-Amz-* fields; the fields for filegate's own conditions are added here so
 // the answer holds every field the browser must send.
 func (s *Store) PresignPost(ctx context.Context, bucket string, o PostOptions) (Post, error) {
 	key := o.Key
-	conds := []any{}
+	var conds []sigv4.Condition
 	fields := map[string]string{}
 	if o.KeyPrefix != "" {
 		key = o.KeyPrefix
-		conds = append(conds, []any{"starts-with", "$key", o.KeyPrefix})
+		conds = append(conds, sigv4.Condition{Op: "starts-with", Field: "key", Value: o.KeyPrefix})
 	}
 	switch {
 	case o.ContentType != "":
-		conds = append(conds, map[string]string{"Content-Type": o.ContentType})
+		conds = append(conds, sigv4.Condition{Op: "eq", Field: "Content-Type", Value: o.ContentType})
 		fields["Content-Type"] = o.ContentType
 	case o.ContentTypePrefix != "":
-		conds = append(conds, []any{"starts-with", "$Content-Type", o.ContentTypePrefix})
+		conds = append(conds, sigv4.Condition{Op: "starts-with", Field: "Content-Type", Value: o.ContentTypePrefix})
 	}
 	if o.MaxSize > 0 {
-		conds = append(conds, []any{"content-length-range", o.MinSize, o.MaxSize})
+		conds = append(conds, sigv4.Condition{Op: "content-length-range", Min: o.MinSize, Max: o.MaxSize})
 	}
 	if o.SSE != "" {
-		conds = append(conds, map[string]string{"x-amz-server-side-encryption": o.SSE})
+		conds = append(conds, sigv4.Condition{Op: "eq", Field: "x-amz-server-side-encryption", Value: o.SSE})
 		fields["x-amz-server-side-encryption"] = o.SSE
 	}
 	if o.ACL != "" {
-		conds = append(conds, map[string]string{"acl": o.ACL})
+		conds = append(conds, sigv4.Condition{Op: "eq", Field: "acl", Value: o.ACL})
 		fields["acl"] = o.ACL
 	}
 	names := make([]string, 0, len(o.Metadata))
@@ -179,21 +178,18 @@ func (s *Store) PresignPost(ctx context.Context, bucket string, o PostOptions) (
 	sort.Strings(names)
 	for _, k := range names {
 		f := "x-amz-meta-" + k
-		conds = append(conds, map[string]string{f: o.Metadata[k]})
+		conds = append(conds, sigv4.Condition{Op: "eq", Field: f, Value: o.Metadata[k]})
 		fields[f] = o.Metadata[k]
 	}
-	now := time.Now().Truncate(time.Second)
-	req, err := s.presign.PresignPostObject(ctx, &s3.PutObjectInput{Bucket: &bucket, Key: &key}, func(po *s3.PresignPostOptions) {
-		po.Expires = o.Expires
-		po.Conditions = conds
-	})
+	now := signingTime()
+	p, err := s.signer.PresignPost(ctx, bucket, key, conds, o.Expires, now)
 	if err != nil {
 		return Post{}, &filegate.Error{Kind: filegate.Internal, Op: "store.PresignPost", Key: key, Err: err}
 	}
-	for k, v := range req.Values {
+	for k, v := range p.Fields {
 		fields[k] = v
 	}
-	return Post{URL: req.URL, Fields: fields, Expires: now.Add(o.Expires)}, nil
+	return Post{URL: p.URL, Fields: fields, Expires: now.Add(o.Expires)}, nil
 }
 
 // ListUploads returns the ids of the multipart uploads in progress under

@@ -1,0 +1,318 @@
+package sigv4
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+// fixedClock wraps the SDK's own presigner so that it signs at a fixed time,
+// as the SDK reads the wall clock itself.
+type fixedClock struct {
+	inner *v4.Signer
+	at    time.Time
+}
+
+func (f fixedClock) PresignHTTP(ctx context.Context, c aws.Credentials, r *http.Request, payloadHash, service, region string, _ time.Time, opts ...func(*v4.SignerOptions)) (string, http.Header, error) {
+	return f.inner.PresignHTTP(ctx, c, r, payloadHash, service, region, f.at, opts...)
+}
+
+type setup struct {
+	endpoint  string
+	region    string
+	pathStyle bool
+	creds     aws.CredentialsProvider
+}
+
+func sdkPresigner(st setup, at time.Time) *s3.PresignClient {
+	client := s3.New(s3.Options{
+		Region: st.region, Credentials: st.creds, UsePathStyle: st.pathStyle,
+		BaseEndpoint: func() *string {
+			if st.endpoint == "" {
+				return nil
+			}
+			return aws.String(st.endpoint)
+		}(),
+	})
+	return s3.NewPresignClient(client, func(o *s3.PresignOptions) {
+		o.Presigner = fixedClock{inner: v4.NewSigner(func(so *v4.SignerOptions) { so.DisableURIPathEscaping = true }), at: at}
+	})
+}
+
+var setups = []setup{
+	{"http://127.0.0.1:9000", "us-east-1", true, credentials.NewStaticCredentialsProvider("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "")},
+	{"https://files.example.com", "eu-central-1", true, credentials.NewStaticCredentialsProvider("ASIA123", "secret/with+chars", "FwoGZXIvYXdzEJr//////////wEaDM+token=")},
+	{"https://files.example.com:443/base", "ap-northeast-2", true, credentials.NewStaticCredentialsProvider("AK", "s", "")},
+	{"http://minio.internal:80", "us-west-2", true, credentials.NewStaticCredentialsProvider("AK", "s", "")},
+	{"", "eu-west-1", false, credentials.NewStaticCredentialsProvider("AKIA", "secret", "tok")},
+	{"", "us-east-2", true, credentials.NewStaticCredentialsProvider("AKIA", "secret", "")},
+}
+
+// keyRunes are the characters generated keys are made of: unicode, spaces,
+// reserved and percent characters, slashes.
+var keyRunes = []rune("abcXYZ019 -_.~/!$&'()*+,;=:@%?#[]\"<>\\^`{|}äöüß日本語😀\u00a0+")
+
+func randomKey(r *rand.Rand) string {
+	n := 1 + r.IntN(60)
+	if r.IntN(20) == 0 {
+		n = 300 + r.IntN(400) // long keys
+	}
+	var b strings.Builder
+	for range n {
+		b.WriteRune(keyRunes[r.IntN(len(keyRunes))])
+	}
+	return b.String()
+}
+
+func randomText(r *rand.Rand) string {
+	alphabet := []rune("abc XYZ;=\"'/ü日*%\t")
+	var b strings.Builder
+	for range 1 + r.IntN(30) {
+		b.WriteRune(alphabet[r.IntN(len(alphabet))])
+	}
+	return b.String()
+}
+
+// sdkURL presigns the same request with aws-sdk-go-v2.
+func sdkURL(t testing.TB, st setup, at time.Time, req *Request) string {
+	t.Helper()
+	p := sdkPresigner(st, at)
+	ctx := context.Background()
+	exp := s3.WithPresignExpires(req.Expires)
+	var (
+		out *v4RequestURL
+		err error
+	)
+	switch req.Op {
+	case "GetObject":
+		in := &s3.GetObjectInput{Bucket: &req.Bucket, Key: &req.Key}
+		if req.ResponseContentDisposition != "" {
+			in.ResponseContentDisposition = aws.String(req.ResponseContentDisposition)
+		}
+		out, err = wrap(p.PresignGetObject(ctx, in, exp))
+	case "PutObject":
+		in := &s3.PutObjectInput{Bucket: &req.Bucket, Key: &req.Key, Metadata: req.Metadata}
+		if req.ContentType != "" {
+			in.ContentType = aws.String(req.ContentType)
+		}
+		if req.ContentLength > 0 {
+			in.ContentLength = aws.Int64(req.ContentLength)
+		}
+		out, err = wrap(p.PresignPutObject(ctx, in, exp))
+	case "UploadPart":
+		out, err = wrap(p.PresignUploadPart(ctx, &s3.UploadPartInput{Bucket: &req.Bucket, Key: &req.Key, UploadId: &req.UploadID, PartNumber: aws.Int32(req.PartNumber)}, exp))
+	}
+	if err != nil {
+		t.Fatalf("sdk presign: %v", err)
+	}
+	return out.URL
+}
+
+type v4RequestURL struct{ URL string }
+
+func wrap(r *v4.PresignedHTTPRequest, err error) (*v4RequestURL, error) {
+	if err != nil {
+		return nil, err
+	}
+	return &v4RequestURL{URL: r.URL}, nil
+}
+
+func randomRequest(r *rand.Rand) *Request {
+	req := &Request{Bucket: []string{"filegate", "my-bucket-01", "abc"}[r.IntN(3)], Key: randomKey(r), Expires: time.Duration(1+r.IntN(604800)) * time.Second}
+	switch r.IntN(3) {
+	case 0:
+		req.Method, req.Op = "GET", "GetObject"
+		if r.IntN(2) == 0 {
+			req.ResponseContentDisposition = "attachment; filename*=utf-8''" + randomText(r)
+		}
+	case 1:
+		req.Method, req.Op = "PUT", "PutObject"
+		req.ContentLength = int64(r.IntN(3)) * int64(r.IntN(1<<30))
+		if r.IntN(3) > 0 {
+			req.ContentType = []string{"image/png", "text/plain; charset=utf-8", "application/octet-stream", "  spaced   type  "}[r.IntN(4)]
+		}
+		if r.IntN(2) == 0 {
+			req.Metadata = map[string]string{"album": randomText(r), "b-2": "x  y", "zz": "v"}
+		}
+	case 2:
+		req.Method, req.Op = "PUT", "UploadPart"
+		req.PartNumber = int32(1 + r.IntN(10000))
+		req.UploadID = randomKey(r)
+	}
+	return req
+}
+
+// TestMatchesSDK compares thousands of generated requests, byte for byte.
+func TestMatchesSDK(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	n := 4000
+	if testing.Short() {
+		n = 500
+	}
+	for i := range n {
+		st := setups[i%len(setups)]
+		at := time.Date(2026, time.Month(1+r.IntN(12)), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60), 0, time.UTC)
+		req := randomRequest(r)
+		s, err := New(st.creds, st.region, st.endpoint, st.pathStyle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Presign(context.Background(), req, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sdkURL(t, st, at, req); got != want {
+			t.Fatalf("case %d (%+v, %+v):\n got %s\nwant %s", i, st.endpoint, req, got, want)
+		}
+	}
+}
+
+func TestKeyCacheRefreshes(t *testing.T) {
+	creds := &rotating{c: aws.Credentials{AccessKeyID: "A1", SecretAccessKey: "s1", SessionToken: "t1"}}
+	s, _ := New(creds, "us-east-1", "http://127.0.0.1:9000", true)
+	req := &Request{Method: "GET", Op: "GetObject", Bucket: "b", Key: "k", Expires: time.Minute}
+	day1 := time.Date(2026, 1, 1, 23, 59, 0, 0, time.UTC)
+	for _, step := range []struct {
+		at     time.Time
+		rotate bool
+	}{{day1, false}, {day1.Add(2 * time.Minute), false}, {day1.Add(3 * time.Minute), true}} {
+		if step.rotate {
+			creds.c = aws.Credentials{AccessKeyID: "A2", SecretAccessKey: "s2", SessionToken: "t2"}
+		}
+		got, _ := s.Presign(context.Background(), req, step.at)
+		want := sdkURL(t, setup{"http://127.0.0.1:9000", "us-east-1", true, credentials.StaticCredentialsProvider{Value: creds.c}}, step.at, req)
+		if got != want {
+			t.Fatalf("at %v rotate=%v:\n got %s\nwant %s", step.at, step.rotate, got, want)
+		}
+	}
+}
+
+type rotating struct{ c aws.Credentials }
+
+func (r *rotating) Retrieve(context.Context) (aws.Credentials, error) { return r.c, nil }
+
+func TestRefusesBadExpiry(t *testing.T) {
+	s, _ := New(setups[0].creds, "us-east-1", "http://x", true)
+	for _, d := range []time.Duration{0, -1, MaxExpires + time.Second} {
+		if _, err := s.Presign(context.Background(), &Request{Method: "GET", Bucket: "b", Key: "k", Expires: d}, time.Now()); err == nil {
+			t.Errorf("expiry %v accepted", d)
+		}
+	}
+}
+
+// FuzzMatchesSDK: for any key, disposition and upload id, the URL is the SDK's.
+func FuzzMatchesSDK(f *testing.F) {
+	f.Add("a/b c", "attachment", "id", uint16(1))
+	f.Add("日本/%2e%2e/x", "", "", uint16(7))
+	f.Fuzz(func(t *testing.T, key, disp, uploadID string, n uint16) {
+		if key == "" {
+			return
+		}
+		st := setups[int(n)%len(setups)]
+		at := time.Date(2026, 3, 4, 5, 6, 7, 0, time.UTC)
+		req := &Request{Method: "GET", Op: "GetObject", Bucket: "filegate", Key: key, Expires: time.Duration(1+int(n)) * time.Second, ResponseContentDisposition: disp}
+		if uploadID != "" {
+			req = &Request{Method: "PUT", Op: "UploadPart", Bucket: "filegate", Key: key, Expires: time.Minute, UploadID: uploadID, PartNumber: int32(1 + int(n)%10000)}
+		}
+		s, _ := New(st.creds, st.region, st.endpoint, st.pathStyle)
+		got, err := s.Presign(context.Background(), req, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sdkURL(t, st, at, req); got != want {
+			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+// sdkPost presigns the same POST policy with aws-sdk-go-v2.
+func sdkPost(t testing.TB, st setup, at time.Time, bucket, key string, conds []Condition, exp time.Duration) (string, map[string]string) {
+	t.Helper()
+	var sdkConds []any
+	for _, c := range conds {
+		switch c.Op {
+		case "eq":
+			sdkConds = append(sdkConds, map[string]string{c.Field: c.Value})
+		case "starts-with":
+			sdkConds = append(sdkConds, []any{"starts-with", "$" + c.Field, c.Value})
+		case "content-length-range":
+			sdkConds = append(sdkConds, []any{"content-length-range", c.Min, c.Max})
+		}
+	}
+	client := s3.New(s3.Options{Region: st.region, Credentials: st.creds, UsePathStyle: st.pathStyle, BaseEndpoint: func() *string {
+		if st.endpoint == "" {
+			return nil
+		}
+		return aws.String(st.endpoint)
+	}()})
+	p := s3.NewPresignClient(client)
+	out, err := p.PresignPostObject(context.Background(), &s3.PutObjectInput{Bucket: &bucket, Key: &key}, func(o *s3.PresignPostOptions) {
+		o.Expires = exp
+		o.Conditions = sdkConds
+		o.PostPresigner = fixedPost{inner: o.PostPresigner, at: at, exp: exp}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.URL, out.Values
+}
+
+// fixedPost pins the SDK's POST signer to a signing time; the SDK derives
+// the expiration from the wall clock before calling it, so that is pinned too.
+type fixedPost struct {
+	inner s3.PresignPost
+	at    time.Time
+	exp   time.Duration
+}
+
+func (f fixedPost) PresignPost(c aws.Credentials, bucket, key, region, service string, _ time.Time, conds []any, _ time.Time, opts ...func(*v4.SignerOptions)) (map[string]string, error) {
+	return f.inner.PresignPost(c, bucket, key, region, service, f.at, conds, f.at.Add(f.exp).UTC(), opts...)
+}
+
+func TestPostMatchesSDK(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := range 1000 {
+		st := setups[i%len(setups)]
+		at := time.Date(2026, 5, 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60), 0, time.UTC)
+		exp := time.Duration(1+r.IntN(86400)) * time.Second
+		key := randomKey(r)
+		var conds []Condition
+		if r.IntN(2) == 0 {
+			conds = append(conds, Condition{Op: "starts-with", Field: "key", Value: key})
+		}
+		if r.IntN(2) == 0 {
+			conds = append(conds, Condition{Op: "starts-with", Field: "Content-Type", Value: "image/"})
+		}
+		if r.IntN(2) == 0 {
+			conds = append(conds, Condition{Op: "content-length-range", Min: int64(r.IntN(10)), Max: int64(r.IntN(1 << 30))})
+		}
+		if r.IntN(2) == 0 {
+			conds = append(conds, Condition{Op: "eq", Field: "x-amz-meta-tag", Value: randomText(r)}, Condition{Op: "eq", Field: "x-amz-server-side-encryption", Value: "AES256"})
+		}
+		s, _ := New(st.creds, st.region, st.endpoint, st.pathStyle)
+		got, err := s.PresignPost(context.Background(), "filegate", key, conds, exp, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantURL, want := sdkPost(t, st, at, "filegate", key, conds, exp)
+		if got.URL != wantURL {
+			t.Fatalf("case %d: URL %s, want %s", i, got.URL, wantURL)
+		}
+		if len(got.Fields) != len(want) {
+			t.Fatalf("case %d: fields %v, want %v", i, got.Fields, want)
+		}
+		for k, v := range want {
+			if got.Fields[k] != v {
+				t.Fatalf("case %d: field %s = %q, want %q", i, k, got.Fields[k], v)
+			}
+		}
+	}
+}
