@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -22,7 +23,10 @@ import (
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/tracing/smithyoteltracing"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/sigv4"
@@ -59,7 +63,10 @@ type Config struct {
 // Store is a handle on the configured buckets. It is safe for concurrent use.
 type Store struct {
 	api     *s3.Client
-	signer  *sigv4.Signer
+	signer  *sigv4.Signer // grants, for the public endpoint
+	direct  *sigv4.Signer // filegate's own fast calls, for the internal endpoint
+	http    aws.HTTPClient
+	tracer  trace.Tracer
 	creds   aws.CredentialsProvider
 	region  string
 	Bucket  string
@@ -84,6 +91,13 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	if cfg.HTTPClient != nil {
 		opts = append(opts, config.WithHTTPClient(cfg.HTTPClient))
+	} else {
+		// The SDK keeps 10 idle connections per host by default: under
+		// concurrent load most store calls would open a new connection.
+		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+			t.MaxIdleConns = 1024
+			t.MaxIdleConnsPerHost = 256
+		})))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -124,9 +138,22 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
+	internal := signer
+	if public != endpoint {
+		if internal, err = sigv4.New(awsCfg.Credentials, awsCfg.Region, endpoint, pathStyle); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	var tracer trace.Tracer = noop.NewTracerProvider().Tracer("")
+	if cfg.TracerProvider != nil {
+		tracer = cfg.TracerProvider.Tracer("github.com/filegate/filegate/store")
+	}
 	return &Store{
 		api:     api,
 		signer:  signer,
+		direct:  internal,
+		http:    awsCfg.HTTPClient,
+		tracer:  tracer,
 		creds:   awsCfg.Credentials,
 		region:  awsCfg.Region,
 		Bucket:  cfg.Bucket,
@@ -164,18 +191,43 @@ type ObjectInfo struct {
 }
 
 // Head returns the object's metadata; NotFound when it does not exist.
+//
+// It is the existence check on the grant hot path, so it is not an SDK call:
+// the SDK's middleware stack and signer cost about 35 µs of CPU per
+// HeadObject here. Head sends a HEAD presigned by sigv4 (about 2 µs) over
+// plain net/http and reads the answer's headers itself.
 func (s *Store) Head(ctx context.Context, bucket, key string) (ObjectInfo, error) {
-	out, err := s.api.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &bucket, Key: &key})
+	const op = "store.Head"
+	ctx, span := s.tracer.Start(ctx, "S3.HeadObject", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	u, err := s.direct.Presign(ctx, &sigv4.Request{Method: http.MethodHead, Op: "HeadObject", Bucket: bucket, Key: key, Expires: time.Minute}, time.Now())
 	if err != nil {
-		return ObjectInfo{}, translate("store.Head", key, err)
+		return ObjectInfo{}, &filegate.Error{Kind: filegate.Internal, Op: op, Key: key, Err: err}
 	}
-	return ObjectInfo{
-		Key:          key,
-		Size:         aws.ToInt64(out.ContentLength),
-		ETag:         strings.Trim(aws.ToString(out.ETag), `"`),
-		ContentType:  aws.ToString(out.ContentType),
-		LastModified: aws.ToTime(out.LastModified),
-	}, nil
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	if err != nil {
+		return ObjectInfo{}, &filegate.Error{Kind: filegate.Internal, Op: op, Key: key, Err: err}
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		span.SetStatus(codes.Error, "send failed")
+		return ObjectInfo{}, translateStatus(op, key, 0, err)
+	}
+	resp.Body.Close()
+	if span.IsRecording() {
+		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+	}
+	if resp.StatusCode != http.StatusOK {
+		if resp.StatusCode >= 500 {
+			span.SetStatus(codes.Error, resp.Status)
+		}
+		return ObjectInfo{}, translateStatus(op, key, resp.StatusCode, nil)
+	}
+	info := ObjectInfo{Key: key, Size: resp.ContentLength, ETag: strings.Trim(resp.Header.Get("ETag"), `"`), ContentType: resp.Header.Get("Content-Type")}
+	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		info.LastModified = lm
+	}
+	return info, nil
 }
 
 // ListInput selects a page of a listing.
@@ -268,6 +320,39 @@ func (s *Store) SetCORS(ctx context.Context, bucket string, origins []string) er
 		return translate("store.SetCORS", "", err)
 	}
 	return nil
+}
+
+// translateStatus is translate for the calls filegate makes without the SDK
+// (Head): an HTTP status, or 0 and the transport error.
+func translateStatus(op, key string, status int, err error) error {
+	switch {
+	case status == 0:
+		// A *url.Error's text holds the whole presigned URL, signature
+		// included: keep only the cause, so no log line ever shows it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = fmt.Errorf("%s %s: %w", ue.Op, redactURL(ue.URL), ue.Err)
+		}
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "store request cancelled or timed out", Err: err}
+		}
+		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "the store is unavailable", Err: err}
+	case status == http.StatusNotFound:
+		return &filegate.Error{Kind: filegate.NotFound, Op: op, Key: key, Msg: "not found", Err: fmt.Errorf("store answered %d", status)}
+	case status == http.StatusForbidden || status == http.StatusUnauthorized || status >= 500:
+		// 403: filegate's own credentials were refused, a configuration fault.
+		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "the store is unavailable", Err: fmt.Errorf("store answered %d", status)}
+	default:
+		return &filegate.Error{Kind: filegate.Internal, Op: op, Key: key, Err: fmt.Errorf("store answered %d", status)}
+	}
+}
+
+// redactURL drops a URL's query (where signatures live).
+func redactURL(raw string) string {
+	if i := strings.IndexByte(raw, '?'); i >= 0 {
+		return raw[:i] + "?…"
+	}
+	return raw
 }
 
 // translate turns an SDK error into a *filegate.Error. It is the only place

@@ -33,6 +33,7 @@ func Tracing(ctx context.Context, getenv func(string) string, version string) (t
 		return nil, nil, err
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	exporting := false
 	if getenv("OTEL_TRACES_EXPORTER") != "" || getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
 		exp, err := autoexport.NewSpanExporter(ctx)
 		if err != nil {
@@ -40,7 +41,14 @@ func Tracing(ctx context.Context, getenv func(string) string, version string) (t
 		}
 		if !autoexport.IsNoneSpanExporter(exp) {
 			opts = append(opts, sdktrace.WithBatcher(exp))
+			exporting = true
 		}
+	}
+	if !exporting {
+		// Nothing would read recorded spans: record none. Spans still get
+		// trace and span ids, so logs keep carrying them. With an exporter,
+		// the SDK's default sampler (or OTEL_TRACES_SAMPLER) applies.
+		opts = append(opts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))

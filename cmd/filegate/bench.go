@@ -1,0 +1,403 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/minio/minio-go/v7/pkg/signer"
+	"github.com/spf13/cobra"
+
+	"github.com/filegate/filegate/sigv4"
+)
+
+type benchOptions struct {
+	rounds      int
+	duration    time.Duration
+	concurrency int
+	bareServer  string
+	only        string
+}
+
+// benchCmd measures filegate against what users would pick instead, in one
+// run on one machine, and prints a table of medians and ratios.
+func benchCmd(stdout, stderr io.Writer) *cobra.Command {
+	var o benchOptions
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure signing and grant throughput against aws-sdk-go-v2, minio-go, boto3 and a bare net/http handler",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.bareServer != "" {
+				return serveBare(cmd.Context(), o.bareServer, stdout)
+			}
+			return bench(cmd.Context(), o, stdout, stderr)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.rounds, "rounds", 5, "rounds per measurement; the table shows medians")
+	f.DurationVar(&o.duration, "duration", 2*time.Second, "length of each load round")
+	f.IntVar(&o.concurrency, "concurrency", 64, "concurrent connections of the load generator")
+	f.StringVar(&o.only, "only", "", `run one section: "sign" or "http"`)
+	f.StringVar(&o.bareServer, "bare-server", "", "internal: serve the bare handler on this address")
+	_ = f.MarkHidden("bare-server")
+	return cmd
+}
+
+// serveBare is the baseline: the smallest useful net/http handler, in its
+// own process like filegate.
+func serveBare(ctx context.Context, addr string, stdout io.Writer) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	body := []byte(`{"url":"http://127.0.0.1/bare"}` + "\n")
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})}
+	fmt.Fprintf(stdout, "listening on http://%s\n", ln.Addr())
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+type row struct {
+	name, value, ratio, note string
+}
+
+func bench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
+	var rows []row
+	if o.only == "" || o.only == "sign" {
+		r, err := benchSigning(o, stderr)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	if o.only == "" || o.only == "http" {
+		r, err := benchHTTP(ctx, o, stderr)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	fmt.Fprintf(stdout, "\nfilegate bench: %d CPUs, %s, medians of %d rounds\n\n", runtime.NumCPU(), runtime.Version(), o.rounds)
+	tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEASUREMENT\tMEDIAN\tRATIO\tNOTE")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.name, r.value, r.ratio, r.note)
+	}
+	return tw.Flush()
+}
+
+// measure runs fn repeatedly for about 300 ms per round and returns the
+// median ns and allocations per call.
+func measure(rounds int, fn func()) (ns, allocs float64) {
+	var nss, als []float64
+	for range rounds {
+		n := 0
+		var ms0, ms1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&ms0)
+		start := time.Now()
+		for time.Since(start) < 300*time.Millisecond {
+			for range 100 {
+				fn()
+			}
+			n += 100
+		}
+		el := time.Since(start)
+		runtime.ReadMemStats(&ms1)
+		nss = append(nss, float64(el.Nanoseconds())/float64(n))
+		als = append(als, float64(ms1.Mallocs-ms0.Mallocs)/float64(n))
+	}
+	return median(nss), median(als)
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+const (
+	benchAKID   = "AKIDEXAMPLE"
+	benchSecret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+	benchKey    = "users/alice/photos/2026/summer holiday/IMG_0042.jpg"
+	benchEP     = "http://127.0.0.1:9000"
+)
+
+func benchSigning(o benchOptions, stderr io.Writer) ([]row, error) {
+	fmt.Fprintln(stderr, "bench: signing")
+	ctx := context.Background()
+	creds := aws.NewCredentialsCache(credentials.NewStaticCredentialsProvider(benchAKID, benchSecret, ""))
+	sg, err := sigv4.New(creds, "us-east-1", benchEP, true)
+	if err != nil {
+		return nil, err
+	}
+	get := &sigv4.Request{Method: "GET", Op: "GetObject", Bucket: "filegate", Key: benchKey, Expires: 15 * time.Minute}
+	put := &sigv4.Request{Method: "PUT", Op: "PutObject", Bucket: "filegate", Key: benchKey, Expires: 15 * time.Minute, ContentType: "image/jpeg", ContentLength: 123456}
+	part := &sigv4.Request{Method: "PUT", Op: "UploadPart", Bucket: "filegate", Key: benchKey, Expires: 15 * time.Minute, PartNumber: 42, UploadID: "2~iCw_lDY8VZdBPL8ZSXrNRkTRVTr7Dk5"}
+	conds := []sigv4.Condition{{Op: "starts-with", Field: "key", Value: "users/alice/"}, {Op: "starts-with", Field: "Content-Type", Value: "image/"}, {Op: "content-length-range", Max: 10 << 20}}
+
+	fgGet, fgGetA := measure(o.rounds, func() { _, _ = sg.Presign(ctx, get, time.Now()) })
+	fgPut, fgPutA := measure(o.rounds, func() { _, _ = sg.Presign(ctx, put, time.Now()) })
+	fgPart, fgPartA := measure(o.rounds, func() { _, _ = sg.Presign(ctx, part, time.Now()) })
+	fgPost, fgPostA := measure(o.rounds, func() { _, _ = sg.PresignPost(ctx, "filegate", "users/alice/", conds, 15*time.Minute, time.Now()) })
+
+	client := s3.New(s3.Options{Region: "us-east-1", Credentials: creds, UsePathStyle: true, BaseEndpoint: aws.String(benchEP)})
+	pc := s3.NewPresignClient(client)
+	in := &s3.GetObjectInput{Bucket: aws.String("filegate"), Key: aws.String(benchKey)}
+	sdkGet, sdkGetA := measure(o.rounds, func() { _, _ = pc.PresignGetObject(ctx, in, s3.WithPresignExpires(15*time.Minute)) })
+
+	req, _ := http.NewRequest("GET", benchEP+"/filegate/"+benchKey, nil)
+	mGet, mGetA := measure(o.rounds, func() {
+		u := *req.URL
+		r := *req
+		r.URL = &u
+		_ = signer.PreSignV4(r, benchAKID, benchSecret, "", "us-east-1", 900).URL.String()
+	})
+
+	us := func(ns, allocs float64) string { return fmt.Sprintf("%.2f µs, %.0f allocs", ns/1000, allocs) }
+	rows := []row{
+		{"presign GET: filegate sigv4", us(fgGet, fgGetA), "1.00×", "goal ≤ 4 µs, ≤ 10 allocs"},
+		{"presign GET: aws-sdk-go-v2", us(sdkGet, sdkGetA), fmt.Sprintf("%.1f× slower", sdkGet/fgGet), ""},
+		{"presign GET: minio-go signer", us(mGet, mGetA), fmt.Sprintf("%.1f× slower", mGet/fgGet), ""},
+	}
+	if boto, err := benchBoto3(o.rounds); err == nil {
+		rows = append(rows, row{"presign GET: boto3", fmt.Sprintf("%.2f µs", boto/1000), fmt.Sprintf("%.1f× slower", boto/fgGet), "python3 in a child process"})
+	} else {
+		rows = append(rows, row{"presign GET: boto3", "-", "-", "skipped: " + err.Error()})
+	}
+	rows = append(rows,
+		row{"presign PUT: filegate sigv4", us(fgPut, fgPutA), fmt.Sprintf("%.2f× GET", fgPut/fgGet), "type and length signed"},
+		row{"presign UploadPart: filegate sigv4", us(fgPart, fgPartA), fmt.Sprintf("%.2f× GET", fgPart/fgGet), ""},
+		row{"presign POST policy: filegate sigv4", us(fgPost, fgPostA), fmt.Sprintf("%.2f× GET", fgPost/fgGet), "goal within 2× of GET"},
+	)
+	return rows, nil
+}
+
+const botoScript = `
+import sys, time, statistics
+import boto3
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], region_name="us-east-1", aws_access_key_id=sys.argv[2],
+    aws_secret_access_key=sys.argv[3], config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+res = []
+for r in range(int(sys.argv[5])):
+    n, t = 0, time.perf_counter()
+    while time.perf_counter() - t < 0.3:
+        s3.generate_presigned_url("get_object", Params={"Bucket": "filegate", "Key": sys.argv[4]}, ExpiresIn=900)
+        n += 1
+    res.append((time.perf_counter() - t) / n * 1e9)
+print(statistics.median(res))
+`
+
+func benchBoto3(rounds int) (float64, error) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		return 0, errors.New("no python3")
+	}
+	out, err := exec.Command("python3", "-c", botoScript, benchEP, benchAKID, benchSecret, benchKey, strconv.Itoa(rounds)).Output()
+	if err != nil {
+		return 0, errors.New("python3 with boto3 not available")
+	}
+	return strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+}
+
+// child is a process started by the bench, with the address it printed.
+type child struct {
+	cmd   *exec.Cmd
+	base  string
+	token string
+}
+
+func startChild(ctx context.Context, args ...string) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe, args...)
+	cmd.Env = append(os.Environ(), "FILEGATE_TEST_AS_MAIN=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{cmd: cmd}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "fg_") {
+			c.token = line
+		}
+		if _, addr, ok := strings.Cut(line, "listening on "); ok {
+			c.base = strings.TrimSpace(addr)
+			break
+		}
+	}
+	if c.base == "" {
+		_ = cmd.Process.Kill()
+		return nil, fmt.Errorf("bench: %v did not start", args)
+	}
+	go func() { _, _ = io.Copy(io.Discard, out) }()
+	return c, nil
+}
+
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(os.Interrupt)
+	done := make(chan struct{})
+	go func() { _ = c.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+	}
+}
+
+// target is one thing to load: a request factory.
+type target struct {
+	name string
+	req  func() *http.Request
+}
+
+// load sends requests from o.concurrency workers for o.duration and returns
+// requests per second (only 2xx/3xx answers count).
+func load(ctx context.Context, o benchOptions, client *http.Client, t target) (float64, error) {
+	var ok, bad atomic.Int64
+	deadline := time.Now().Add(o.duration)
+	var wg sync.WaitGroup
+	for range o.concurrency {
+		wg.Go(func() {
+			for time.Now().Before(deadline) && ctx.Err() == nil {
+				resp, err := client.Do(t.req())
+				if err != nil {
+					bad.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode < 400 {
+					ok.Add(1)
+				} else {
+					bad.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if n := bad.Load(); n > ok.Load()/100 {
+		return 0, fmt.Errorf("bench: %s: %d failed requests", t.name, n)
+	}
+	return float64(ok.Load()) / o.duration.Seconds(), nil
+}
+
+func benchHTTP(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, error) {
+	fmt.Fprintln(stderr, "bench: starting filegate (embedded store) and the bare handler, each in its own process")
+	data, err := os.MkdirTemp("", "filegate-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(data)
+	fg, err := startChild(ctx, "serve", "--listen", "127.0.0.1:0", "--data", data, "--log-level", "error")
+	if err != nil {
+		return nil, err
+	}
+	defer fg.stop()
+	bare, err := startChild(ctx, "bench", "--bare-server", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer bare.stop()
+
+	// Seed one object, and presign a HEAD of it for the store's own rate.
+	var sf storeFile
+	b, err := os.ReadFile(filepath.Join(data, "store.json"))
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &sf); err != nil {
+		return nil, err
+	}
+	creds := credentials.NewStaticCredentialsProvider(sf.AccessKeyID, sf.SecretAccessKey, "")
+	s3c := s3.New(s3.Options{Region: sf.Region, Credentials: creds, UsePathStyle: true, BaseEndpoint: aws.String(sf.Endpoint),
+		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired})
+	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("filegate"), Key: aws.String(benchKey), Body: bytes.NewReader([]byte("hello"))}); err != nil {
+		return nil, fmt.Errorf("bench: seed: %w", err)
+	}
+	sg, err := sigv4.New(creds, sf.Region, sf.Endpoint, true)
+	if err != nil {
+		return nil, err
+	}
+	headURL, err := sg.Presign(ctx, &sigv4.Request{Method: "HEAD", Op: "HeadObject", Bucket: "filegate", Key: benchKey, Expires: time.Hour}, time.Now())
+	if err != nil {
+		return nil, err
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: o.concurrency * 2, MaxIdleConnsPerHost: o.concurrency, IdleConnTimeout: time.Minute}, Timeout: 10 * time.Second}
+	post := func(url, body string) func() *http.Request {
+		return func() *http.Request {
+			r, _ := http.NewRequest("POST", url, strings.NewReader(body))
+			r.Header.Set("Authorization", "Bearer "+fg.token)
+			r.Header.Set("Content-Type", "application/json")
+			return r
+		}
+	}
+	targets := []target{
+		{"bare", post(bare.base+"/", `{"key":"x"}`)},
+		{"nocheck", post(fg.base+"/v1/downloads", `{"key":"`+benchKey+`","check":false}`)},
+		{"check", post(fg.base+"/v1/downloads", `{"key":"`+benchKey+`"}`)},
+		{"head", func() *http.Request { r, _ := http.NewRequest("HEAD", headURL, nil); return r }},
+	}
+	results := map[string][]float64{}
+	for round := range o.rounds {
+		for _, t := range targets { // interleaved, so drift hits every target alike
+			rps, err := load(ctx, o, client, t)
+			if err != nil {
+				return nil, err
+			}
+			results[t.name] = append(results[t.name], rps)
+			fmt.Fprintf(stderr, "bench: round %d %-8s %8.0f req/s\n", round+1, t.name, rps)
+		}
+	}
+	m := func(n string) float64 { return median(results[n]) }
+	rps := func(v float64) string { return fmt.Sprintf("%.0f req/s", v) }
+	return []row{
+		{"bare net/http handler (baseline)", rps(m("bare")), "1.00×", fmt.Sprintf("%d connections, %s rounds", o.concurrency, o.duration)},
+		{"POST /v1/downloads, no existence check", rps(m("nocheck")), fmt.Sprintf("%.2f× bare", m("nocheck")/m("bare")), "goal ≥ 0.60× bare"},
+		{"store's own HEAD (presigned, direct)", rps(m("head")), "1.00×", "embedded store"},
+		{"POST /v1/downloads, existence checked", rps(m("check")), fmt.Sprintf("%.2f× HEAD", m("check")/m("head")), "goal ≥ 0.80× store HEAD"},
+	}, nil
+}
