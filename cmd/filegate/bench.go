@@ -37,6 +37,7 @@ type benchOptions struct {
 	concurrency int
 	bareServer  string
 	only        string
+	debugAddr   string
 }
 
 // benchCmd measures filegate against what users would pick instead, in one
@@ -61,6 +62,7 @@ func benchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.StringVar(&o.only, "only", "", `run one section: "sign" or "http"`)
 	f.StringVar(&o.bareServer, "bare-server", "", "internal: serve the bare handler on this address")
 	_ = f.MarkHidden("bare-server")
+	f.StringVar(&o.debugAddr, "debug-addr", "", "pass --debug-addr to the filegate under test, to profile it")
 	return cmd
 }
 
@@ -331,7 +333,11 @@ func benchHTTP(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, er
 		return nil, err
 	}
 	defer os.RemoveAll(data)
-	fg, err := startChild(ctx, "serve", "--listen", "127.0.0.1:0", "--data", data, "--log-level", "error")
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data", data, "--log-level", "error"}
+	if o.debugAddr != "" {
+		args = append(args, "--debug-addr", o.debugAddr)
+	}
+	fg, err := startChild(ctx, args...)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,6 +52,7 @@ type serveOptions struct {
 	sessionKey      string
 	threshold       int64
 	partSize        int64
+	debugAddr       string
 	logLevel        string
 }
 
@@ -84,6 +86,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	f.StringVar(&o.sessionKey, "session-key", "", "base64 32-byte key sealing upload session ids; replicas share it (default: generated once in <data>/session.key)")
 	f.Int64Var(&o.threshold, "multipart-threshold", 64<<20, "uploads larger than this many bytes use multipart sessions")
+	f.StringVar(&o.debugAddr, "debug-addr", "", "serve Go's pprof profiles on this separate address (off when empty; keep it on loopback)")
 	f.Int64Var(&o.partSize, "part-size", 8<<20, "smallest multipart part size in bytes (at least 5 MiB)")
 	return cmd
 }
@@ -215,6 +218,19 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	if o.debugAddr != "" {
+		dbg := http.NewServeMux()
+		dbg.HandleFunc("/debug/pprof/", pprof.Index)
+		dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		dbgSrv := &http.Server{Addr: o.debugAddr, Handler: dbg, ReadHeaderTimeout: 10 * time.Second}
+		go func() {
+			if err := dbgSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Warn("debug listener", "err", err)
+			}
+		}()
+		defer dbgSrv.Close()
+	}
 
 	attrs := []any{"addr", ln.Addr().String(), "startup_ms", time.Since(start).Milliseconds(), "bucket", st.Bucket, "bundle_bucket", st.Bundles}
 	if child != nil {
