@@ -27,4 +27,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /v1/uploads/{id}/parts", authed(handleUploadParts(d.Uploads, d.Metrics, d.Log)))
 	mux.Handle("POST /v1/uploads/{id}/complete", authed(handleUploadComplete(d.Uploads, d.Log)))
 	mux.Handle("POST /v1/forms", authed(handleForm(d.Uploads, d.Metrics, d.Log)))
+
+	mux.Handle("POST /v1/bundles", authed(handleBundle(d.Bundles, d.Metrics, d.Log)))
+	mux.Handle("POST /v1/bundles/stream", authed(handleBundleStream(d.Bundles, d.Log)))
+	mux.Handle("GET /v1/bundles/{id}", authed(handleBundleJob(d.Bundles, d.Log)))
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/browse"
+	"github.com/filegate/filegate/bundle"
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/telemetry"
 	"github.com/filegate/filegate/upload"
@@ -29,6 +30,7 @@ type Deps struct {
 	Browse  *browse.Service
 	Grants  *grant.Service
 	Uploads *upload.Service
+	Bundles *bundle.Service
 	Ready   func(context.Context) error // nil error when the store answers
 	Log     *slog.Logger
 	Metrics *telemetry.Metrics

@@ -89,6 +89,9 @@ type Metrics struct {
 	Duration *prometheus.HistogramVec // by route
 	Grants   *prometheus.CounterVec   // by kind (download, upload, ...)
 	Auth     *prometheus.CounterVec   // by result
+	// BundleBytes and BundleEntries count what bundles wrote.
+	BundleBytes   prometheus.Counter
+	BundleEntries prometheus.Counter
 }
 
 // NewMetrics registers filegate's collectors (and the Go and process ones)
@@ -110,7 +113,9 @@ func NewMetrics() *Metrics {
 			Name: "filegate_auth_total", Help: "Authentication decisions, by result.",
 		}, []string{"result"}),
 	}
-	m.Registry.MustRegister(m.Requests, m.Duration, m.Grants, m.Auth,
+	m.BundleBytes = prometheus.NewCounter(prometheus.CounterOpts{Name: "filegate_bundle_bytes_total", Help: "Bytes of source objects written into bundles."})
+	m.BundleEntries = prometheus.NewCounter(prometheus.CounterOpts{Name: "filegate_bundle_entries_total", Help: "Entries written into bundles."})
+	m.Registry.MustRegister(m.Requests, m.Duration, m.Grants, m.Auth, m.BundleBytes, m.BundleEntries,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -440,3 +440,15 @@ func startMinio(t *testing.T) (endpoint, user, pass string) {
 	t.Fatal("minio did not become ready")
 	return
 }
+
+func httpRequest(method, url, body, token string) (*http.Request, error) {
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return req, nil
+}

@@ -25,6 +25,7 @@ import (
 	"github.com/filegate/filegate/api"
 	"github.com/filegate/filegate/auth"
 	"github.com/filegate/filegate/browse"
+	"github.com/filegate/filegate/bundle"
 	"github.com/filegate/filegate/embedded"
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/store"
@@ -53,6 +54,7 @@ type serveOptions struct {
 	threshold       int64
 	partSize        int64
 	debugAddr       string
+	bundleMaxKeys   int
 	logLevel        string
 }
 
@@ -87,6 +89,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.StringVar(&o.sessionKey, "session-key", "", "base64 32-byte key sealing upload session ids; replicas share it (default: generated once in <data>/session.key)")
 	f.Int64Var(&o.threshold, "multipart-threshold", 64<<20, "uploads larger than this many bytes use multipart sessions")
 	f.StringVar(&o.debugAddr, "debug-addr", "", "serve Go's pprof profiles on this separate address (off when empty; keep it on loopback)")
+	f.IntVar(&o.bundleMaxKeys, "bundle-max-keys", 10000, "most objects one bundle may hold")
 	f.Int64Var(&o.partSize, "part-size", 8<<20, "smallest multipart part size in bytes (at least 5 MiB)")
 	return cmd
 }
@@ -198,11 +201,17 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		return err
 	}
 	metrics := telemetry.NewMetrics()
+	bundles := bundle.New(st, grants, bundle.Config{
+		MaxKeys: o.bundleMaxKeys, Tracer: tp.Tracer("github.com/filegate/filegate/bundle"),
+		OnEntry: func(n int64) { metrics.BundleBytes.Add(float64(n)); metrics.BundleEntries.Inc() },
+	})
+	defer bundles.Close()
 	handler := api.NewServer(api.Deps{
 		Tokens:  tokens,
 		Browse:  browse.New(st),
 		Grants:  grants,
 		Uploads: uploads,
+		Bundles: bundles,
 		Ready:   st.Ping,
 		Log:     log,
 		Metrics: metrics,

@@ -1,0 +1,224 @@
+package bundle
+
+import (
+	"archive/zip"
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"path"
+	"strings"
+	"time"
+)
+
+// Method is how an entry is stored.
+type Method string
+
+// Compression choices.
+const (
+	Store   Method = "store"
+	Deflate Method = "deflate"
+	Auto    Method = "auto" // store what is already compressed, deflate the rest
+)
+
+// Entry is one file of an archive.
+type Entry struct {
+	Key         string
+	Name        string // entry name in the archive
+	Size        int64
+	ETag        string
+	ContentType string
+	Modified    time.Time
+	Method      Method // Store or Deflate, resolved
+}
+
+// Opener opens an entry's bytes.
+type Opener func(ctx context.Context, e Entry) (io.ReadCloser, error)
+
+// compressed reports whether content is already compressed, so deflating
+// it again would cost CPU for nothing.
+func compressed(name, contentType string) bool {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".heic", ".zip", ".gz", ".tgz", ".bz2", ".xz", ".zst", ".7z", ".rar",
+		".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mp3", ".m4a", ".aac", ".ogg", ".opus", ".flac", ".docx", ".xlsx", ".pptx", ".jar", ".apk":
+		return true
+	}
+	ct := strings.ToLower(contentType)
+	switch {
+	case strings.HasPrefix(ct, "video/"), strings.HasPrefix(ct, "audio/"),
+		strings.HasPrefix(ct, "image/") && ct != "image/svg+xml" && ct != "image/bmp" && ct != "image/tiff",
+		ct == "application/zip", ct == "application/gzip", ct == "application/x-7z-compressed":
+		return true
+	}
+	return false
+}
+
+func resolveMethod(m Method, e Entry) Method {
+	if m == Auto {
+		if compressed(e.Name, e.ContentType) {
+			return Store
+		}
+		return Deflate
+	}
+	return m
+}
+
+// header is the zip header of an entry. Stored entries are written raw with
+// a data descriptor, their CRC computed while streaming, so that the size of
+// an all-stored archive is known before the first byte (ExactSize).
+func header(e Entry) *zip.FileHeader {
+	fh := &zip.FileHeader{Name: e.Name, Modified: e.Modified.UTC(), Method: zip.Deflate}
+	fh.SetMode(0o644)
+	if e.Method == Store {
+		fh.Method = zip.Store
+		fh.Flags |= 0x8 // data descriptor: the CRC follows the data
+		fh.CompressedSize64 = uint64(e.Size)
+		fh.UncompressedSize64 = uint64(e.Size)
+	}
+	return fh
+}
+
+// ExactSize returns the archive's size in bytes when every entry is stored;
+// ok is false when any entry is deflated. It lays the archive out with
+// archive/zip itself over a counting writer, so it cannot disagree with what
+// Write produces.
+func ExactSize(entries []Entry) (size int64, ok bool) {
+	for _, e := range entries {
+		if e.Method != Store {
+			return 0, false
+		}
+	}
+	var cw counter
+	zw := zip.NewWriter(&cw)
+	for _, e := range entries {
+		w, err := zw.CreateRaw(header(e))
+		if err != nil {
+			return 0, false
+		}
+		if _, err := io.CopyN(w, skipReader{}, e.Size); err != nil {
+			return 0, false
+		}
+	}
+	if err := zw.Close(); err != nil {
+		return 0, false
+	}
+	return int64(cw), true
+}
+
+type counter int64
+
+func (c *counter) Write(p []byte) (int, error) { *c += counter(len(p)); return len(p), nil }
+
+// skipReader reports bytes read without writing them: only counts matter.
+type skipReader struct{}
+
+func (skipReader) Read(p []byte) (int, error) { return len(p), nil }
+
+// Progress is told about every entry written.
+type Progress func(e Entry, written int64, took time.Duration)
+
+// ErrSourceChanged is returned when an object's size changed between
+// selection and reading.
+var ErrSourceChanged = errors.New("bundle: a source object changed while bundling")
+
+// Write streams the entries, in order, as a zip archive into w. Up to
+// prefetch entries ahead of the writer are opened concurrently; an opened
+// entry holds a streaming body (and small ones a buffer of at most
+// smallEntry bytes), so memory is bounded by prefetch, not by the archive.
+func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefetch int, progress Progress) error {
+	if prefetch < 1 {
+		prefetch = 1
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	type opened struct {
+		body io.ReadCloser
+		err  error
+	}
+	slots := make([]chan opened, len(entries))
+	for i := range slots {
+		slots[i] = make(chan opened, 1)
+	}
+	// The opener runs ahead of the writer by at most prefetch entries.
+	ahead := make(chan struct{}, prefetch)
+	go func() {
+		for i, e := range entries {
+			select {
+			case ahead <- struct{}{}:
+			case <-ctx.Done():
+				for _, s := range slots[i:] {
+					s <- opened{err: ctx.Err()}
+				}
+				return
+			}
+			go func() {
+				body, err := open(ctx, e)
+				slots[i] <- opened{body, err}
+			}()
+		}
+	}()
+	// On early return, close every body that was opened but not written.
+	done := 0
+	defer func() {
+		cancel()
+		for _, s := range slots[done:] {
+			if o := <-s; o.body != nil {
+				o.body.Close()
+			}
+		}
+	}()
+
+	zw := zip.NewWriter(w)
+	for i, e := range entries {
+		o := <-slots[i]
+		done = i + 1
+		<-ahead
+		if o.err != nil {
+			return fmt.Errorf("bundle: open %q: %w", e.Key, o.err)
+		}
+		start := time.Now()
+		n, err := writeEntry(zw, e, o.body)
+		o.body.Close()
+		if err != nil {
+			return err
+		}
+		if progress != nil {
+			progress(e, n, time.Since(start))
+		}
+	}
+	return zw.Close()
+}
+
+func writeEntry(zw *zip.Writer, e Entry, body io.Reader) (int64, error) {
+	fh := header(e)
+	if e.Method == Store {
+		w, err := zw.CreateRaw(fh)
+		if err != nil {
+			return 0, err
+		}
+		crc := crc32.NewIEEE()
+		n, err := io.Copy(io.MultiWriter(w, crc), body)
+		if err != nil {
+			return n, fmt.Errorf("bundle: copy %q: %w", e.Key, err)
+		}
+		if n != e.Size {
+			return n, fmt.Errorf("%w: %q is %d bytes, was %d", ErrSourceChanged, e.Key, n, e.Size)
+		}
+		fh.CRC32 = crc.Sum32() // read by archive/zip when it closes the entry
+		return n, nil
+	}
+	w, err := zw.CreateHeader(fh)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(w, body)
+	if err != nil {
+		return n, fmt.Errorf("bundle: copy %q: %w", e.Key, err)
+	}
+	if n != e.Size {
+		return n, fmt.Errorf("%w: %q is %d bytes, was %d", ErrSourceChanged, e.Key, n, e.Size)
+	}
+	return n, nil
+}

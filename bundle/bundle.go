@@ -1,0 +1,378 @@
+// Package bundle zips a selection of objects store to store: sources are
+// fetched concurrently ahead of the writer and streamed, in request order,
+// into a zip archive that flows into a multipart upload of the destination.
+// Memory is bounded by the prefetch depth and the part buffers, never by the
+// archive's size or entry count. Any failure aborts the multipart upload:
+// no partial object and no orphaned upload remain. The same selection with
+// the same source ETags is answered with the existing bundle.
+package bundle
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/grant"
+	"github.com/filegate/filegate/store"
+)
+
+const abortTimeout = 30 * time.Second
+
+// Config tunes the service; zero values take the defaults.
+type Config struct {
+	MaxKeys       int           // largest selection; default 10,000
+	Prefetch      int           // sources opened ahead of the writer; default 8
+	PartSize      int           // destination part size; default 8 MiB
+	Inflight      int           // parts uploading at once; default 2
+	DefaultExpiry time.Duration // link lifetime; default 90 s
+	// OnEntry, when set, is told the size of every entry written (metrics).
+	OnEntry func(bytes int64)
+	Tracer  trace.Tracer
+}
+
+// Service makes bundles. It is safe for concurrent use.
+type Service struct {
+	st     *store.Store
+	grants *grant.Service
+	cfg    Config
+
+	base   context.Context // parent of async jobs; cancelled by Close
+	stop   context.CancelFunc
+	jobs   sync.WaitGroup
+	closed bool
+	mu     sync.Mutex
+}
+
+// New returns a Service reading from st's source bucket and writing to its
+// bundle bucket.
+func New(st *store.Store, g *grant.Service, cfg Config) *Service {
+	if cfg.MaxKeys == 0 {
+		cfg.MaxKeys = 10000
+	}
+	if cfg.Prefetch == 0 {
+		cfg.Prefetch = 8
+	}
+	if cfg.PartSize == 0 {
+		cfg.PartSize = 8 << 20
+	}
+	if cfg.Inflight == 0 {
+		cfg.Inflight = 2
+	}
+	if cfg.DefaultExpiry == 0 {
+		cfg.DefaultExpiry = 90 * time.Second
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{st: st, grants: g, cfg: cfg, base: ctx, stop: cancel}
+}
+
+// Request selects what to bundle: Keys or Prefix.
+type Request struct {
+	Keys        []string
+	Prefix      string
+	Name        string // file name of the archive; default "bundle.zip"
+	ExpiresIn   time.Duration
+	Compression Method // store, deflate or auto (default)
+	Missing     string // "fail" (default) or "skip"
+}
+
+// Plan is a resolved selection, ready to be written.
+type Plan struct {
+	Entries []Entry
+	Skipped []string
+	Name    string // archive file name
+	Key     string // destination key in the bundle bucket
+	// Size is the archive's exact size when every entry is stored
+	// (SizeKnown), which lets a direct stream send Content-Length.
+	Size      int64
+	SizeKnown bool
+	principal *filegate.Principal
+	expires   time.Duration
+}
+
+// Prepare checks the request and resolves the selection: every source
+// exists (or is skipped), lies inside p's scope, and is named safely.
+// Nothing is written.
+func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Request) (*Plan, error) {
+	const op = "bundle.Prepare"
+	bad := func(code, msg string) (*Plan, error) {
+		return nil, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: code, Msg: msg}
+	}
+	if !p.Can(filegate.ActBundle) {
+		return nil, &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "action_not_allowed", Msg: "token may not bundle"}
+	}
+	if (len(req.Keys) == 0) == (req.Prefix == "") {
+		return bad("invalid_selection", "give exactly one of keys and prefix")
+	}
+	if len(req.Keys) > s.cfg.MaxKeys {
+		return nil, &filegate.Error{Kind: filegate.TooLarge, Op: op, Code: "too_many_keys", Msg: fmt.Sprintf("at most %d keys per bundle", s.cfg.MaxKeys)}
+	}
+	method := req.Compression
+	switch method {
+	case "":
+		method = Auto
+	case Store, Deflate, Auto:
+	default:
+		return bad("invalid_compression", `compression must be "store", "deflate" or "auto"`)
+	}
+	switch req.Missing {
+	case "", "fail", "skip":
+	default:
+		return bad("invalid_missing", `missing must be "fail" or "skip"`)
+	}
+	name, err := archiveName(op, req.Name)
+	if err != nil {
+		return nil, err
+	}
+	exp := req.ExpiresIn
+	if exp == 0 {
+		exp = s.cfg.DefaultExpiry
+	}
+	if exp, err = s.grants.Expiry(ctx, op, exp); err != nil {
+		return nil, err
+	}
+
+	var infos []store.ObjectInfo
+	var skipped []string
+	base := p.Prefix
+	if req.Prefix != "" {
+		if err := filegate.ValidatePrefix(op, req.Prefix); err != nil {
+			return nil, err
+		}
+		if !strings.HasPrefix(req.Prefix, p.Prefix) {
+			return nil, &filegate.Error{Kind: filegate.Forbidden, Op: op, Key: req.Prefix, Code: "key_outside_scope", Msg: "prefix is outside the token's prefix"}
+		}
+		base = req.Prefix
+		if i := strings.LastIndexByte(base, '/'); i >= 0 {
+			base = base[:i+1]
+		} else {
+			base = ""
+		}
+		if infos, err = s.listAll(ctx, req.Prefix); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, k := range req.Keys {
+			if err := filegate.ValidateKey(op, k); err != nil {
+				return nil, err
+			}
+			if err := p.Authorize(op, filegate.ActBundle, k); err != nil {
+				return nil, err
+			}
+		}
+		var missing []string
+		if infos, missing, err = s.headAll(ctx, req.Keys); err != nil {
+			return nil, err
+		}
+		if len(missing) > 0 && req.Missing != "skip" {
+			shown := missing
+			if len(shown) > 50 {
+				shown = shown[:50]
+			}
+			return nil, &filegate.Error{Kind: filegate.NotFound, Op: op, Code: "missing_keys",
+				Msg: fmt.Sprintf("%d of the selected objects do not exist: %s", len(missing), strings.Join(shown, ", "))}
+		}
+		skipped = missing
+	}
+	if len(infos) == 0 {
+		return nil, &filegate.Error{Kind: filegate.NotFound, Op: op, Code: "empty_selection", Msg: "the selection holds no objects"}
+	}
+	names := uniqueNames{}
+	fp := sha256.New()
+	fmt.Fprintf(fp, "filegate bundle v1\x00%s\x00%s\x00", method, name)
+	entries := make([]Entry, 0, len(infos))
+	for _, in := range infos {
+		e := Entry{Key: in.Key, Size: in.Size, ETag: in.ETag, ContentType: in.ContentType, Modified: in.LastModified}
+		e.Name = names.take(EntryName(in.Key, base))
+		e.Method = resolveMethod(method, e)
+		entries = append(entries, e)
+		fmt.Fprintf(fp, "%s\x00%s\x00%s\x00%d\x00", e.Key, e.Name, e.ETag, e.Size)
+	}
+	plan := &Plan{Entries: entries, Skipped: skipped, Name: name, principal: p, expires: exp,
+		Key: p.Prefix + "bundles/" + hex.EncodeToString(fp.Sum(nil))[:32] + "/" + name}
+	plan.Size, plan.SizeKnown = ExactSize(entries)
+	return plan, nil
+}
+
+func archiveName(op, n string) (string, error) {
+	if n == "" {
+		return "bundle.zip", nil
+	}
+	if len(n) > 200 || strings.ContainsAny(n, "/\\") || n == "." || n == ".." || strings.ContainsFunc(n, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_name", Msg: "name must be a file name (no slashes or control characters, at most 200 bytes)"}
+	}
+	if !strings.HasSuffix(strings.ToLower(n), ".zip") {
+		n += ".zip"
+	}
+	return n, nil
+}
+
+// headAll checks every key, 16 at a time, keeping request order.
+func (s *Service) headAll(ctx context.Context, keys []string) ([]store.ObjectInfo, []string, error) {
+	infos := make([]store.ObjectInfo, len(keys))
+	errs := make([]error, len(keys))
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	for i, k := range keys {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			infos[i], errs[i] = s.st.Head(ctx, s.st.Bucket, k)
+		})
+	}
+	wg.Wait()
+	var out []store.ObjectInfo
+	var missing []string
+	seen := map[string]bool{}
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			if !seen[keys[i]] { // a key listed twice is bundled once
+				seen[keys[i]] = true
+				out = append(out, infos[i])
+			}
+		case filegate.KindOf(err) == filegate.NotFound:
+			missing = append(missing, keys[i])
+		default:
+			return nil, nil, err
+		}
+	}
+	return out, missing, nil
+}
+
+func (s *Service) listAll(ctx context.Context, prefix string) ([]store.ObjectInfo, error) {
+	var out []store.ObjectInfo
+	token := ""
+	for {
+		page, err := s.st.List(ctx, s.st.Bucket, store.ListInput{Prefix: prefix, Token: token, Limit: 1000})
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range page.Objects {
+			if strings.HasSuffix(o.Key, "/") && o.Size == 0 {
+				continue // folder markers
+			}
+			out = append(out, o)
+		}
+		if len(out) > s.cfg.MaxKeys {
+			return nil, &filegate.Error{Kind: filegate.TooLarge, Op: "bundle.Prepare", Code: "too_many_keys", Msg: fmt.Sprintf("the prefix holds more than %d objects", s.cfg.MaxKeys)}
+		}
+		if page.Next == "" {
+			return out, nil
+		}
+		token = page.Next
+	}
+}
+
+// Result is a stored bundle and its link.
+type Result struct {
+	Key       string
+	URL       string
+	ExpiresAt time.Time
+	Size      int64
+	Entries   int
+	Skipped   []string
+	Reused    bool
+}
+
+// Create writes the plan's archive into the bundle bucket (or finds the
+// same bundle already there) and signs a link to it.
+func (s *Service) Create(ctx context.Context, plan *Plan, progress Progress) (Result, error) {
+	ctx, span := s.cfg.Tracer.Start(ctx, "bundle.Create", trace.WithAttributes(
+		attribute.Int("bundle.entries", len(plan.Entries)), attribute.String("bundle.key", plan.Key)))
+	defer span.End()
+	res := Result{Key: plan.Key, Entries: len(plan.Entries), Skipped: plan.Skipped}
+	if info, err := s.st.Head(ctx, s.st.Bundles, plan.Key); err == nil {
+		res.Size, res.Reused = info.Size, true
+		span.SetAttributes(attribute.Bool("bundle.reused", true))
+	} else if filegate.KindOf(err) != filegate.NotFound {
+		return Result{}, err
+	} else {
+		info, err := s.write(ctx, plan, progress)
+		if err != nil {
+			span.SetStatus(codes.Error, "bundle failed")
+			return Result{}, err
+		}
+		res.Size = info.Size
+	}
+	span.SetAttributes(attribute.Int64("bundle.bytes", res.Size))
+	g, err := s.st.PresignGet(ctx, s.st.Bundles, plan.Key, store.GetOptions{
+		Expires: plan.expires, ContentDisposition: mime.FormatMediaType("attachment", map[string]string{"filename": plan.Name}),
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	res.URL, res.ExpiresAt = g.URL, g.Expires
+	return res, nil
+}
+
+func (s *Service) write(ctx context.Context, plan *Plan, progress Progress) (store.ObjectInfo, error) {
+	partSize := s.cfg.PartSize
+	bound := plan.Size
+	if !plan.SizeKnown {
+		for _, e := range plan.Entries {
+			bound += e.Size + int64(len(e.Name))*2 + 200
+		}
+	}
+	if need := bound/9000 + 1; need > int64(partSize) { // stay well inside 10,000 parts
+		partSize = int((need + (1<<20 - 1)) &^ (1<<20 - 1))
+	}
+	sk, err := newSink(ctx, s.st, s.st.Bundles, plan.Key, partSize, s.cfg.Inflight)
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	if err := s.WriteTo(ctx, plan, sk, progress); err != nil {
+		sk.Abort()
+		return store.ObjectInfo{}, err
+	}
+	return sk.Commit()
+}
+
+// WriteTo streams the plan's archive into w.
+func (s *Service) WriteTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress) error {
+	open := func(ctx context.Context, e Entry) (io.ReadCloser, error) {
+		body, info, err := s.st.Get(ctx, s.st.Bucket, e.Key)
+		if err != nil {
+			if filegate.KindOf(err) == filegate.NotFound {
+				return nil, fmt.Errorf("%w: %q was deleted", ErrSourceChanged, e.Key)
+			}
+			return nil, err
+		}
+		if e.ETag != "" && info.ETag != "" && info.ETag != e.ETag {
+			body.Close()
+			return nil, fmt.Errorf("%w: %q was replaced", ErrSourceChanged, e.Key)
+		}
+		return body, nil
+	}
+	err := Write(ctx, w, plan.Entries, open, s.cfg.Prefetch, func(e Entry, n int64, took time.Duration) {
+		end := time.Now()
+		_, sp := s.cfg.Tracer.Start(ctx, "bundle.entry", trace.WithTimestamp(end.Add(-took)),
+			trace.WithAttributes(attribute.String("bundle.entry.key", e.Key), attribute.Int64("bundle.entry.bytes", n)))
+		sp.End(trace.WithTimestamp(end))
+		if s.cfg.OnEntry != nil {
+			s.cfg.OnEntry(n)
+		}
+		if progress != nil {
+			progress(e, n, took)
+		}
+	})
+	if errors.Is(err, ErrSourceChanged) {
+		return &filegate.Error{Kind: filegate.Conflict, Op: "bundle.Write", Code: "source_changed", Msg: err.Error(), Err: err}
+	}
+	return err
+}

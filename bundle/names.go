@@ -1,0 +1,71 @@
+package bundle
+
+import (
+	"path"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// EntryName turns an object key into a safe zip entry name: relative to
+// base, UTF-8, no leading "/", no "." or ".." segments, no empty segments,
+// no control characters, "/" as the only separator. It returns "" when
+// nothing usable is left.
+func EntryName(key, base string) string {
+	name := strings.TrimPrefix(key, base)
+	name = strings.ToValidUTF8(name, "\uFFFD")
+	name = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\\':
+			return '/'
+		case unicode.IsControl(r):
+			return '_'
+		}
+		return r
+	}, name)
+	segs := strings.Split(name, "/")
+	out := segs[:0]
+	for _, s := range segs {
+		if s == "" || s == "." || s == ".." {
+			continue
+		}
+		out = append(out, s)
+	}
+	return strings.Join(out, "/")
+}
+
+// uniqueNames makes names unique, case-insensitively (archives are often
+// unpacked on case-insensitive file systems): the second "a.txt" becomes
+// "a (2).txt".
+type uniqueNames map[string]bool
+
+func (u uniqueNames) take(name string) string {
+	if name == "" {
+		name = "unnamed"
+	}
+	try := name
+	for i := 2; u[strings.ToLower(try)]; i++ {
+		ext := path.Ext(name)
+		stem := strings.TrimSuffix(name, ext)
+		if strings.HasSuffix(name, "/") || len(ext) == len(name) {
+			stem, ext = name, ""
+		}
+		try = stem + " (" + strconv.Itoa(i) + ")" + ext
+	}
+	u[strings.ToLower(try)] = true
+	return try
+}
+
+// validName reports whether a produced entry name is safe to unpack.
+func validName(n string) bool {
+	if n == "" || !utf8.ValidString(n) || strings.HasPrefix(n, "/") || strings.Contains(n, "\\") {
+		return false
+	}
+	for _, s := range strings.Split(n, "/") {
+		if s == "" || s == "." || s == ".." {
+			return false
+		}
+	}
+	return !strings.ContainsFunc(n, unicode.IsControl)
+}

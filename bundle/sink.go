@@ -1,0 +1,149 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	"github.com/filegate/filegate/store"
+)
+
+// partStore is what the sink needs of the store.
+type partStore interface {
+	CreateUpload(ctx context.Context, bucket, key, contentType string, meta map[string]string) (string, error)
+	UploadPart(ctx context.Context, bucket, key, uploadID string, number int32, body []byte) (string, error)
+	CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []store.Part) (store.ObjectInfo, error)
+	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
+}
+
+// sink is an io.Writer that streams into a multipart upload: it fills part
+// buffers of partSize and uploads up to inflight of them concurrently, so
+// memory stays at (inflight+1) × partSize whatever the object's size.
+// Commit completes the upload; Abort (or any failure) discards it, leaving
+// no object and no multipart upload behind.
+//
+// Written here rather than with feature/s3/transfermanager (v0.x) because a
+// bundle needs exactly this contract: a fixed buffer bound, and an abort
+// that is certain on every failure path, including a client that goes away.
+type sink struct {
+	ctx      context.Context
+	st       partStore
+	bucket   string
+	key      string
+	uploadID string
+	partSize int
+
+	buf   []byte
+	next  int32
+	free  chan []byte
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	parts []store.Part
+	err   error
+	size  int64
+}
+
+func newSink(ctx context.Context, st partStore, bucket, key string, partSize, inflight int) (*sink, error) {
+	id, err := st.CreateUpload(ctx, bucket, key, "application/zip", nil)
+	if err != nil {
+		return nil, err
+	}
+	s := &sink{ctx: ctx, st: st, bucket: bucket, key: key, uploadID: id, partSize: partSize, next: 1, free: make(chan []byte, inflight+1)}
+	for range inflight + 1 {
+		s.free <- nil // buffers are allocated on first use
+	}
+	return s, nil
+}
+
+func (s *sink) failed() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+func (s *sink) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		if err := s.failed(); err != nil {
+			return n, err
+		}
+		if s.buf == nil {
+			select {
+			case b := <-s.free:
+				if b == nil {
+					b = make([]byte, 0, s.partSize)
+				}
+				s.buf = b[:0]
+			case <-s.ctx.Done():
+				return n, s.ctx.Err()
+			}
+		}
+		c := min(len(p), s.partSize-len(s.buf))
+		s.buf = append(s.buf, p[:c]...)
+		p, n = p[c:], n+c
+		if len(s.buf) == s.partSize {
+			s.flush()
+		}
+	}
+	return n, nil
+}
+
+// flush uploads the current buffer as the next part, in the background.
+func (s *sink) flush() {
+	buf, num := s.buf, s.next
+	s.buf, s.next = nil, s.next+1
+	s.size += int64(len(buf))
+	s.wg.Go(func() {
+		etag, err := s.st.UploadPart(s.ctx, s.bucket, s.key, s.uploadID, num, buf)
+		s.mu.Lock()
+		if err != nil && s.err == nil {
+			s.err = err
+		}
+		s.parts = append(s.parts, store.Part{Number: num, ETag: etag, Size: int64(len(buf))})
+		s.mu.Unlock()
+		s.free <- buf
+	})
+}
+
+// Commit uploads the last part and completes the upload.
+func (s *sink) Commit() (store.ObjectInfo, error) {
+	if s.buf != nil && (len(s.buf) > 0 || s.next == 1) {
+		s.flush()
+	} else if s.next == 1 {
+		s.buf = []byte{}
+		s.flush()
+	}
+	s.wg.Wait()
+	if err := s.failed(); err != nil {
+		s.Abort()
+		return store.ObjectInfo{}, err
+	}
+	if err := s.ctx.Err(); err != nil {
+		s.Abort()
+		return store.ObjectInfo{}, err
+	}
+	parts := make([]store.Part, len(s.parts))
+	for _, p := range s.parts {
+		parts[p.Number-1] = p
+	}
+	info, err := s.st.CompleteUpload(s.ctx, s.bucket, s.key, s.uploadID, parts)
+	if err != nil {
+		s.Abort()
+		return store.ObjectInfo{}, err
+	}
+	return info, nil
+}
+
+// Abort waits for parts in flight and discards the upload. It uses a
+// context of its own: the request's may be why we are aborting.
+func (s *sink) Abort() {
+	s.mu.Lock()
+	if s.err == nil {
+		s.err = errors.New("bundle: aborted")
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), abortTimeout)
+	defer cancel()
+	_ = s.st.AbortUpload(ctx, s.bucket, s.key, s.uploadID)
+}

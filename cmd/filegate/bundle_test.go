@@ -1,0 +1,293 @@
+package main
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+)
+
+type bundleResp struct {
+	Key       string    `json:"key"`
+	URL       string    `json:"url"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Size      int64     `json:"size"`
+	Entries   int       `json:"entries"`
+	Skipped   []string  `json:"skipped"`
+	Reused    bool      `json:"reused"`
+	// async
+	ID    string `json:"id"`
+	State string `json:"state"`
+	Error string `json:"error"`
+}
+
+// readZip opens an archive, checks it with `unzip -t` when unzip is
+// installed, and returns name → bytes and name → method.
+func readZip(t *testing.T, b []byte) (map[string][]byte, map[string]uint16, map[string]time.Time) {
+	t.Helper()
+	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatalf("not a zip archive: %v", err)
+	}
+	files, methods, times := map[string][]byte{}, map[string]uint16{}, map[string]time.Time{}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+		files[f.Name], methods[f.Name], times[f.Name] = data, f.Method, f.Modified
+	}
+	if _, err := exec.LookPath("unzip"); err == nil {
+		p := filepath.Join(t.TempDir(), "b.zip")
+		os.WriteFile(p, b, 0o600)
+		if out, err := exec.Command("unzip", "-t", p).CombinedOutput(); err != nil {
+			t.Fatalf("unzip -t: %v\n%s", err, out)
+		}
+	}
+	return files, methods, times
+}
+
+func (e *env) bundleDebris() (objects, uploads int) {
+	e.t.Helper()
+	ctx := context.Background()
+	out, err := e.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &e.bundles})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, o := range out.Contents {
+		if !strings.HasPrefix(*o.Key, ".filegate/") {
+			objects++
+		}
+	}
+	mu, err := e.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &e.bundles})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return objects, len(mu.Uploads)
+}
+
+func TestBundle(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		alice := e.token("alice", "users/alice/", 0, "bundle", "download")
+		photo := testBytes(300_000)
+		text := bytes.Repeat([]byte("filegate bundles text compresses well. "), 2000)
+		e.put("users/alice/pics/cyndaquil.jpg", photo)
+		e.put("users/alice/notes/readme.txt", text)
+		e.put("users/alice/other/readme.txt", []byte("same name, other folder"))
+		e.put("users/bob/secret.txt", []byte("bob"))
+
+		keys := []string{"users/alice/pics/cyndaquil.jpg", "users/alice/notes/readme.txt", "users/alice/other/readme.txt"}
+		var b bundleResp
+		r := e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": keys, "name": "my pics"})
+		mustStatus(t, r, 200)
+		r.json(t, &b)
+		if b.Entries != 3 || b.Reused || !strings.HasPrefix(b.Key, "users/alice/bundles/") || !strings.HasSuffix(b.Key, "/my pics.zip") {
+			t.Fatalf("bundle = %+v", b)
+		}
+		if left := time.Until(b.ExpiresAt); left < 80*time.Second || left > 95*time.Second {
+			t.Errorf("link expires in %v, want 90 s", left)
+		}
+		status, zipped, h := fetch(t, b.URL)
+		if status != 200 || int64(len(zipped)) != b.Size {
+			t.Fatalf("GET bundle: %d, %d bytes (size said %d)", status, len(zipped), b.Size)
+		}
+		if !strings.Contains(h.Get("Content-Disposition"), "my pics.zip") {
+			t.Errorf("Content-Disposition %q", h.Get("Content-Disposition"))
+		}
+		files, methods, times := readZip(t, zipped)
+		if !bytes.Equal(files["pics/cyndaquil.jpg"], photo) || !bytes.Equal(files["notes/readme.txt"], text) || string(files["other/readme.txt"]) != "same name, other folder" {
+			t.Fatalf("archive holds %v", keysOf(files))
+		}
+		if methods["pics/cyndaquil.jpg"] != zip.Store || methods["notes/readme.txt"] != zip.Deflate {
+			t.Errorf("auto compression: jpg %d, txt %d; want store (0) and deflate (8)", methods["pics/cyndaquil.jpg"], methods["notes/readme.txt"])
+		}
+		if d := time.Since(times["notes/readme.txt"]); d < 0 || d > 5*time.Minute {
+			t.Errorf("modification time %v is not the object's", times["notes/readme.txt"])
+		}
+
+		// The same selection again: the same bundle, not zipped again.
+		var again bundleResp
+		r = e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": keys, "name": "my pics"})
+		mustStatus(t, r, 200)
+		r.json(t, &again)
+		if !again.Reused || again.Key != b.Key {
+			t.Errorf("second request: reused=%v key=%s, want the first bundle", again.Reused, again.Key)
+		}
+		// A changed source makes a new bundle.
+		e.put("users/alice/notes/readme.txt", []byte("changed"))
+		r = e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": keys, "name": "my pics"})
+		mustStatus(t, r, 200)
+		r.json(t, &again)
+		if again.Reused || again.Key == b.Key {
+			t.Error("a changed source reused the old bundle")
+		}
+
+		// By prefix: names relative to the prefix's folder; duplicates made unique.
+		var bp bundleResp
+		r = e.call(alice, "POST", "/v1/bundles", map[string]any{"prefix": "users/alice/", "compression": "store", "keys": nil})
+		mustStatus(t, r, 200)
+		r.json(t, &bp)
+		_, zipped, _ = fetch(t, bp.URL)
+		files, methods, _ = readZip(t, zipped)
+		if len(files) != 4 && len(files) != 3 { // earlier bundles live in the bundle bucket, not here
+			t.Errorf("prefix bundle holds %v", keysOf(files))
+		}
+		for n, m := range methods {
+			if m != zip.Store {
+				t.Errorf("%s: method %d with compression store", n, m)
+			}
+		}
+	})
+}
+
+func keysOf(m map[string][]byte) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestBundleMissingAndScope(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		alice := e.token("alice", "users/alice/", 0, "bundle")
+		e.put("users/alice/a.txt", []byte("a"))
+		e.put("users/bob/b.txt", []byte("b"))
+
+		r := e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": []string{"users/alice/a.txt", "users/alice/nope1", "users/alice/nope2"}})
+		mustStatus(t, r, 404)
+		if p := r.problem(t); p["code"] != "missing_keys" || !strings.Contains(p["detail"].(string), "users/alice/nope1") || !strings.Contains(p["detail"].(string), "users/alice/nope2") {
+			t.Errorf("problem %v, want missing_keys naming both", p)
+		}
+		if objs, ups := e.bundleDebris(); objs != 0 || ups != 0 {
+			t.Fatalf("missing=fail wrote %d objects, %d uploads", objs, ups)
+		}
+		var b bundleResp
+		r = e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": []string{"users/alice/a.txt", "users/alice/nope1"}, "missing": "skip"})
+		mustStatus(t, r, 200)
+		r.json(t, &b)
+		if b.Entries != 1 || len(b.Skipped) != 1 || b.Skipped[0] != "users/alice/nope1" {
+			t.Errorf("skip: %+v", b)
+		}
+
+		for _, c := range []struct {
+			body   map[string]any
+			status int
+		}{
+			{map[string]any{"keys": []string{"users/bob/b.txt"}}, 403},
+			{map[string]any{"keys": []string{"users/alice/a.txt", "users/bob/b.txt"}}, 403},
+			{map[string]any{"keys": []string{"users/alice/../bob/b.txt"}}, 400},
+			{map[string]any{"prefix": "users/bob/"}, 403},
+			{map[string]any{"prefix": "users/"}, 403},
+			{map[string]any{}, 400},
+			{map[string]any{"keys": []string{"users/alice/a.txt"}, "prefix": "users/alice/"}, 400},
+			{map[string]any{"keys": []string{"users/alice/a.txt"}, "compression": "lzma"}, 400},
+			{map[string]any{"keys": []string{"users/alice/a.txt"}, "missing": "maybe"}, 400},
+			{map[string]any{"keys": []string{"users/alice/a.txt"}, "name": "../x"}, 400},
+			{map[string]any{"keys": []string{"users/alice/nope"}, "missing": "skip"}, 404},
+		} {
+			r := e.call(alice, "POST", "/v1/bundles", c.body)
+			if r.status != c.status {
+				t.Errorf("%v: status %d, want %d (%s)", c.body, r.status, c.status, r.body)
+			}
+		}
+		downloader := e.token("dl", "", 0, "download")
+		mustStatus(t, e.call(downloader, "POST", "/v1/bundles", map[string]any{"keys": []string{"users/alice/a.txt"}}), 403)
+		if objs, ups := e.bundleDebris(); objs != 1 || ups != 0 {
+			t.Errorf("after refusals: %d bundles and %d uploads, want the 1 skip bundle and none", objs, ups)
+		}
+	})
+}
+
+func TestBundleLimit(t *testing.T) {
+	e := start(t, "embedded", "--bundle-max-keys", "3")
+	for i := range 4 {
+		e.put("d/"+strconv.Itoa(i), []byte("x"))
+	}
+	mustStatus(t, e.call(e.admin, "POST", "/v1/bundles", map[string]any{"keys": []string{"d/0", "d/1", "d/2", "d/3"}}), 413)
+	mustStatus(t, e.call(e.admin, "POST", "/v1/bundles", map[string]any{"prefix": "d/"}), 413)
+	if objs, ups := e.bundleDebris(); objs != 0 || ups != 0 {
+		t.Errorf("limit: %d objects, %d uploads left", objs, ups)
+	}
+}
+
+func TestBundleStream(t *testing.T) {
+	e := start(t, "embedded")
+	photo := testBytes(200_000)
+	e.put("s/a.png", photo)
+	e.put("s/b.bin", []byte("bee"))
+	for _, c := range []struct {
+		compression string
+		exact       bool
+	}{{"store", true}, {"deflate", false}} {
+		req, _ := httpRequest("POST", e.base+"/v1/bundles/stream", `{"prefix":"s/","compression":"`+c.compression+`","name":"s"}`, e.admin)
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "application/zip" {
+			t.Fatalf("%s: %d %s", c.compression, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if c.exact && resp.ContentLength != int64(len(body)) {
+			t.Errorf("store: Content-Length %d, body %d bytes; want exact", resp.ContentLength, len(body))
+		}
+		if !c.exact && resp.ContentLength != -1 {
+			t.Errorf("deflate: Content-Length %d, want none", resp.ContentLength)
+		}
+		files, _, _ := readZip(t, body)
+		if !bytes.Equal(files["a.png"], photo) || string(files["b.bin"]) != "bee" {
+			t.Errorf("%s: archive holds %v", c.compression, keysOf(files))
+		}
+	}
+	if objs, ups := e.bundleDebris(); objs != 0 || ups != 0 {
+		t.Errorf("a stream wrote %d objects, %d uploads", objs, ups)
+	}
+}
+
+func TestBundleAsync(t *testing.T) {
+	e := start(t, "embedded")
+	e.put("j/1.txt", []byte("one"))
+	e.put("j/2.txt", []byte("two"))
+	r := e.call(e.admin, "POST", "/v1/bundles", map[string]any{"prefix": "j/", "async": true})
+	mustStatus(t, r, 202)
+	var job bundleResp
+	r.json(t, &job)
+	if job.ID == "" || job.State != "running" || r.header.Get("Location") != "/v1/bundles/"+job.ID {
+		t.Fatalf("job %+v, Location %q", job, r.header.Get("Location"))
+	}
+	other := e.token("other", "", 0, "bundle")
+	mustStatus(t, e.call(other, "GET", "/v1/bundles/"+job.ID, nil), 403)
+	mustStatus(t, e.call(e.admin, "GET", "/v1/bundles/0123456789abcdef0123456789abcdef", nil), 404)
+	mustStatus(t, e.call(e.admin, "GET", "/v1/bundles/nonsense", nil), 404)
+	deadline := time.Now().Add(20 * time.Second)
+	for job.State == "running" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		r = e.call(e.admin, "GET", "/v1/bundles/"+job.ID, nil)
+		mustStatus(t, r, 200)
+		r.json(t, &job)
+	}
+	if job.State != "done" || job.URL == "" {
+		t.Fatalf("job ended %+v", job)
+	}
+	_, body, _ := fetch(t, job.URL)
+	files, _, _ := readZip(t, body)
+	if string(files["1.txt"]) != "one" || string(files["2.txt"]) != "two" {
+		t.Errorf("async archive holds %v", keysOf(files))
+	}
+}
