@@ -4,15 +4,21 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
+	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/store"
 )
+
+// partTimeout bounds one part upload.
+const partTimeout = 5 * time.Minute
 
 // partStore is what the sink needs of the store.
 type partStore interface {
 	CreateUpload(ctx context.Context, bucket, key, contentType string, meta map[string]string) (string, error)
 	UploadPart(ctx context.Context, bucket, key, uploadID string, number int32, body []byte) (string, error)
 	CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []store.Part) (store.ObjectInfo, error)
+	ListParts(ctx context.Context, bucket, key, uploadID string) ([]store.Part, error)
 	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
 }
 
@@ -94,7 +100,21 @@ func (s *sink) flush() {
 	s.buf, s.next = nil, s.next+1
 	s.size += int64(len(buf))
 	s.wg.Go(func() {
-		etag, err := s.st.UploadPart(s.ctx, s.bucket, s.key, s.uploadID, num, buf)
+		if err := s.ctx.Err(); err != nil {
+			s.mu.Lock()
+			if s.err == nil {
+				s.err = err
+			}
+			s.mu.Unlock()
+			s.free <- buf
+			return
+		}
+		// Not s.ctx: a part request cancelled by its client may still be
+		// written by the store after the abort and bring the upload back.
+		// A started part always finishes (or times out) before Abort runs.
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), partTimeout)
+		etag, err := s.st.UploadPart(pctx, s.bucket, s.key, s.uploadID, num, buf)
+		cancel()
 		s.mu.Lock()
 		if err != nil && s.err == nil {
 			s.err = err
@@ -145,5 +165,17 @@ func (s *sink) Abort() {
 	s.wg.Wait()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), abortTimeout)
 	defer cancel()
-	_ = s.st.AbortUpload(ctx, s.bucket, s.key, s.uploadID)
+	// Abort, then check that the upload is really gone (stores may finish
+	// work in the background); try again a few times if it is not.
+	for attempt := range 4 {
+		_ = s.st.AbortUpload(ctx, s.bucket, s.key, s.uploadID)
+		if _, err := s.st.ListParts(ctx, s.bucket, s.key, s.uploadID); filegate.KindOf(err) == filegate.NotFound {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
+		}
+	}
 }
