@@ -34,9 +34,9 @@ const abortTimeout = 30 * time.Second
 // Config tunes the service; zero values take the defaults.
 type Config struct {
 	MaxKeys       int           // largest selection; default 10,000
-	Prefetch      int           // sources opened ahead of the writer; default 8
+	Prefetch      int           // sources opened ahead of the writer; default 32
 	PartSize      int           // destination part size; default 8 MiB
-	Inflight      int           // parts uploading at once; default 2
+	Inflight      int           // parts uploading while the next fills; default 1
 	DefaultExpiry time.Duration // link lifetime; default 90 s
 	// OnEntry, when set, is told the size of every entry written (metrics).
 	OnEntry func(bytes int64)
@@ -63,13 +63,13 @@ func New(st *store.Store, g *grant.Service, cfg Config) *Service {
 		cfg.MaxKeys = 10000
 	}
 	if cfg.Prefetch == 0 {
-		cfg.Prefetch = 8
+		cfg.Prefetch = 32
 	}
 	if cfg.PartSize == 0 {
 		cfg.PartSize = 8 << 20
 	}
 	if cfg.Inflight == 0 {
-		cfg.Inflight = 2
+		cfg.Inflight = 1
 	}
 	if cfg.DefaultExpiry == 0 {
 		cfg.DefaultExpiry = 90 * time.Second

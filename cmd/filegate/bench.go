@@ -38,6 +38,7 @@ type benchOptions struct {
 	bareServer  string
 	only        string
 	debugAddr   string
+	bundleGiB   int
 }
 
 // benchCmd measures filegate against what users would pick instead, in one
@@ -59,7 +60,8 @@ func benchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&o.rounds, "rounds", 5, "rounds per measurement; the table shows medians")
 	f.DurationVar(&o.duration, "duration", 2*time.Second, "length of each load round")
 	f.IntVar(&o.concurrency, "concurrency", 64, "concurrent connections of the load generator")
-	f.StringVar(&o.only, "only", "", `run one section: "sign" or "http"`)
+	f.StringVar(&o.only, "only", "", `run one section: "sign", "http" or "bundle"`)
+	f.IntVar(&o.bundleGiB, "bundle-gib", 1, "size of the large bundle benchmark, in GiB (as 100 × 10 MiB objects per GiB)")
 	f.StringVar(&o.bareServer, "bare-server", "", "internal: serve the bare handler on this address")
 	_ = f.MarkHidden("bare-server")
 	f.StringVar(&o.debugAddr, "debug-addr", "", "pass --debug-addr to the filegate under test, to profile it")
@@ -95,6 +97,13 @@ func bench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error 
 	var rows []row
 	if o.only == "" || o.only == "sign" {
 		r, err := benchSigning(o, stderr)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	if o.only == "" || o.only == "bundle" {
+		r, err := benchBundle(ctx, o, stderr)
 		if err != nil {
 			return err
 		}
