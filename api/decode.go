@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/filegate/filegate"
@@ -70,3 +71,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.SetEscapeHTML(false) // URLs stay readable: & not \u0026
 	_ = enc.Encode(v)
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }

@@ -31,4 +31,6 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /v1/bundles", authed(handleBundle(d.Bundles, d.Metrics, d.Log)))
 	mux.Handle("POST /v1/bundles/stream", authed(handleBundleStream(d.Bundles, d.Log)))
 	mux.Handle("GET /v1/bundles/{id}", authed(handleBundleJob(d.Bundles, d.Log)))
+
+	mux.Handle("POST /v1/captions", authed(handleCaption(d.Captions, d.Metrics, d.Log)))
 }

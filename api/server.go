@@ -14,6 +14,7 @@ import (
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/browse"
 	"github.com/filegate/filegate/bundle"
+	"github.com/filegate/filegate/caption"
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/telemetry"
 	"github.com/filegate/filegate/upload"
@@ -26,15 +27,16 @@ type Authenticator interface {
 
 // Deps are what the server needs. Every field is required.
 type Deps struct {
-	Tokens  Authenticator
-	Browse  *browse.Service
-	Grants  *grant.Service
-	Uploads *upload.Service
-	Bundles *bundle.Service
-	Ready   func(context.Context) error // nil error when the store answers
-	Log     *slog.Logger
-	Metrics *telemetry.Metrics
-	Tracing trace.TracerProvider
+	Tokens   Authenticator
+	Browse   *browse.Service
+	Grants   *grant.Service
+	Uploads  *upload.Service
+	Bundles  *bundle.Service
+	Captions *caption.Service
+	Ready    func(context.Context) error // nil error when the store answers
+	Log      *slog.Logger
+	Metrics  *telemetry.Metrics
+	Tracing  trace.TracerProvider
 }
 
 // NewServer returns filegate's HTTP handler.

@@ -26,6 +26,7 @@ import (
 	"github.com/filegate/filegate/auth"
 	"github.com/filegate/filegate/browse"
 	"github.com/filegate/filegate/bundle"
+	"github.com/filegate/filegate/caption"
 	"github.com/filegate/filegate/embedded"
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/store"
@@ -34,28 +35,30 @@ import (
 )
 
 type serveOptions struct {
-	listen          string
-	data            string
-	endpoint        string
-	publicEndpoint  string
-	region          string
-	pathStyle       bool
-	bucket          string
-	bundleBucket    string
-	accessKeyID     string
-	secretAccessKey string
-	createBuckets   bool
-	storeAddr       string
-	corsOrigins     []string
-	defaultExpiry   time.Duration
-	maxExpiry       time.Duration
-	shutdownTimeout time.Duration
-	sessionKey      string
-	threshold       int64
-	partSize        int64
-	debugAddr       string
-	bundleMaxKeys   int
-	logLevel        string
+	listen           string
+	data             string
+	endpoint         string
+	publicEndpoint   string
+	region           string
+	pathStyle        bool
+	bucket           string
+	bundleBucket     string
+	accessKeyID      string
+	secretAccessKey  string
+	createBuckets    bool
+	storeAddr        string
+	corsOrigins      []string
+	defaultExpiry    time.Duration
+	maxExpiry        time.Duration
+	shutdownTimeout  time.Duration
+	sessionKey       string
+	threshold        int64
+	partSize         int64
+	debugAddr        string
+	bundleMaxKeys    int
+	captionMaxBytes  int64
+	captionMaxPixels int64
+	logLevel         string
 }
 
 func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
@@ -90,6 +93,8 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.Int64Var(&o.threshold, "multipart-threshold", 64<<20, "uploads larger than this many bytes use multipart sessions")
 	f.StringVar(&o.debugAddr, "debug-addr", "", "serve Go's pprof profiles on this separate address (off when empty; keep it on loopback)")
 	f.IntVar(&o.bundleMaxKeys, "bundle-max-keys", 10000, "most objects one bundle may hold")
+	f.Int64Var(&o.captionMaxBytes, "caption-max-bytes", 25<<20, "largest image a caption reads, in bytes")
+	f.Int64Var(&o.captionMaxPixels, "caption-max-pixels", 40_000_000, "largest image a caption decodes, in pixels (checked before decoding)")
 	f.Int64Var(&o.partSize, "part-size", 8<<20, "smallest multipart part size in bytes (at least 5 MiB)")
 	return cmd
 }
@@ -212,6 +217,9 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		Grants:  grants,
 		Uploads: uploads,
 		Bundles: bundles,
+		Captions: caption.New(st, grants, caption.Config{
+			MaxBytes: o.captionMaxBytes, MaxPixels: o.captionMaxPixels, Tracer: tp.Tracer("github.com/filegate/filegate/caption"),
+		}),
 		Ready:   st.Ping,
 		Log:     log,
 		Metrics: metrics,

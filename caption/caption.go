@@ -1,0 +1,397 @@
+package caption
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"io"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/grant"
+	"github.com/filegate/filegate/store"
+)
+
+// Config bounds the service; zero values take the defaults.
+type Config struct {
+	MaxBytes    int64         // largest input; default 25 MiB
+	MaxPixels   int64         // largest frame; default 40 megapixels
+	MaxFrames   int           // largest animation; default 500 frames
+	Concurrency int           // renders at once; default 2
+	Timeout     time.Duration // per render; default 20 s
+	Tracer      trace.Tracer
+}
+
+// Service captions stored images. It is safe for concurrent use.
+type Service struct {
+	st     *store.Store
+	grants *grant.Service
+	cfg    Config
+	sem    chan struct{}
+}
+
+// New returns a Service.
+func New(st *store.Store, g *grant.Service, cfg Config) *Service {
+	if cfg.MaxBytes == 0 {
+		cfg.MaxBytes = 25 << 20
+	}
+	if cfg.MaxPixels == 0 {
+		cfg.MaxPixels = 40_000_000
+	}
+	if cfg.MaxFrames == 0 {
+		cfg.MaxFrames = 500
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 2
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 20 * time.Second
+	}
+	if cfg.Tracer == nil {
+		cfg.Tracer = noop.NewTracerProvider().Tracer("")
+	}
+	return &Service{st: st, grants: g, cfg: cfg, sem: make(chan struct{}, cfg.Concurrency)}
+}
+
+// Request asks for a caption. Text is placed at (X, Y); TopText and
+// BottomText are the classic meme layout.
+type Request struct {
+	Key                 string
+	Text                string
+	TopText, BottomText string
+	X, Y                string // pixels ("120") or percent ("50%"); default 50% and bottom
+	Scale               float64
+	Align               string
+	Color, StrokeColor  string // "#rrggbb", "#rgb" or a name (white, black, ...)
+	OutputKey           string
+	Format              string // jpeg, png or gif; default the input's (WebP: png)
+	ExpiresIn           time.Duration
+	Inline              bool
+}
+
+// Result is a stored caption.
+type Result struct {
+	Key           string
+	URL           string
+	ExpiresAt     time.Time
+	ContentType   string
+	Data          []byte // with Inline
+	MissingGlyphs int
+}
+
+func invalid(op, code, msg string) error {
+	return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: code, Msg: msg}
+}
+
+// Caption renders req onto the image at req.Key, stores the result inside
+// p's scope and signs a link to it.
+func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Request) (Result, error) {
+	const op = "caption.Caption"
+	if err := filegate.ValidateKey(op, req.Key); err != nil {
+		return Result{}, err
+	}
+	if err := p.Authorize(op, filegate.ActCaption, req.Key); err != nil {
+		return Result{}, err
+	}
+	text := strings.TrimSpace(req.Text + req.TopText + req.BottomText)
+	if text == "" {
+		return Result{}, invalid(op, "invalid_text", "give text, or top_text and/or bottom_text")
+	}
+	if req.Text != "" && (req.TopText != "" || req.BottomText != "") {
+		return Result{}, invalid(op, "invalid_text", "give text, or top_text/bottom_text, not both")
+	}
+	for _, t := range []string{req.Text, req.TopText, req.BottomText} {
+		if !utf8.ValidString(t) || len(t) > 2000 {
+			return Result{}, invalid(op, "invalid_text", "text must be UTF-8, at most 2000 bytes")
+		}
+	}
+	st := Style{Fill: color.White, Stroke: color.Black, Scale: 0.1, Align: Center}
+	if req.Scale != 0 {
+		if req.Scale < 0.01 || req.Scale > 1 {
+			return Result{}, invalid(op, "invalid_scale", "scale must be between 0.01 and 1 (text height / image height)")
+		}
+		st.Scale = req.Scale
+	}
+	switch Align(req.Align) {
+	case "":
+	case Left, Center, Right:
+		st.Align = Align(req.Align)
+	default:
+		return Result{}, invalid(op, "invalid_align", `align must be "left", "center" or "right"`)
+	}
+	var err error
+	if req.Color != "" {
+		if st.Fill, err = parseColor(req.Color); err != nil {
+			return Result{}, invalid(op, "invalid_color", err.Error())
+		}
+	}
+	if req.StrokeColor != "" {
+		if st.Stroke, err = parseColor(req.StrokeColor); err != nil {
+			return Result{}, invalid(op, "invalid_color", err.Error())
+		}
+	}
+	switch req.Format {
+	case "", JPEG, PNG, GIF:
+	case "jpg":
+		req.Format = JPEG
+	default:
+		return Result{}, invalid(op, "invalid_format", `format must be "jpeg", "png" or "gif"`)
+	}
+	exp, err := s.grants.Expiry(ctx, op, req.ExpiresIn)
+	if err != nil {
+		return Result{}, err
+	}
+
+	select {
+	case s.sem <- struct{}{}:
+		defer func() { <-s.sem }()
+	case <-ctx.Done():
+		return Result{}, &filegate.Error{Kind: filegate.Unavailable, Op: op, Msg: "too many captions in progress", Err: ctx.Err()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+
+	// Fetch.
+	fctx, span := s.cfg.Tracer.Start(ctx, "caption.fetch")
+	body, info, err := s.st.Get(fctx, s.st.Bucket, req.Key)
+	if err != nil {
+		span.End()
+		return Result{}, err
+	}
+	if info.Size > s.cfg.MaxBytes {
+		body.Close()
+		span.End()
+		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "image_too_large", Msg: fmt.Sprintf("the image exceeds %d bytes", s.cfg.MaxBytes)}
+	}
+	data, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxBytes+1))
+	body.Close()
+	span.SetAttributes(attribute.Int("caption.bytes", len(data)))
+	span.End()
+	if err != nil {
+		return Result{}, &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: req.Key, Msg: "reading the image failed", Err: err}
+	}
+	if int64(len(data)) > s.cfg.MaxBytes {
+		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "image_too_large", Msg: fmt.Sprintf("the image exceeds %d bytes", s.cfg.MaxBytes)}
+	}
+
+	// Decode.
+	_, span = s.cfg.Tracer.Start(ctx, "caption.decode")
+	pic, err := Decode(data, Limits{MaxPixels: s.cfg.MaxPixels, MaxFrames: s.cfg.MaxFrames})
+	span.End()
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "image_too_large", Msg: err.Error()}
+	case errors.Is(err, ErrNotImage):
+		return Result{}, &filegate.Error{Kind: filegate.Unsupported, Op: op, Key: req.Key, Code: "not_an_image", Msg: err.Error()}
+	case err != nil:
+		return Result{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Key: req.Key, Code: "corrupt_image", Msg: "the image is truncated or corrupt"}
+	}
+	out := req.Format
+	if out == "" {
+		out = pic.Format
+		if out == WEBP {
+			out = PNG
+		}
+	}
+	if out == GIF && pic.GIF == nil || out != GIF && pic.GIF != nil && len(pic.Frames) > 1 {
+		return Result{}, invalid(op, "invalid_format", "animated GIFs stay GIFs, and only GIFs can become GIFs")
+	}
+
+	// Render.
+	_, span = s.cfg.Tracer.Start(ctx, "caption.render", trace.WithAttributes(attribute.Int("caption.frames", len(pic.Frames))))
+	bounds := pic.Frames[0].Bounds()
+	if pic.GIF != nil {
+		bounds = image.Rect(0, 0, pic.GIF.Config.Width, pic.GIF.Config.Height)
+	}
+	blocks, err := placeBlocks(op, req, bounds, st)
+	if err != nil {
+		span.End()
+		return Result{}, err
+	}
+	missing := 0
+	for i, f := range pic.Frames {
+		if err := ctx.Err(); err != nil {
+			span.End()
+			return Result{}, &filegate.Error{Kind: filegate.Unavailable, Op: op, Code: "render_timeout", Msg: "the render took too long", Err: err}
+		}
+		if pf, ok := f.(*image.Paletted); ok {
+			palettize(pf, st.Fill, st.Stroke)
+		}
+		// GIF frames may cover part of the canvas: draw in canvas
+		// coordinates, clipped to the frame.
+		m, err := Paint(clipped{f, bounds}, blocks, st)
+		if err != nil {
+			span.End()
+			return Result{}, err
+		}
+		if i == 0 {
+			missing = m
+		}
+	}
+	span.End()
+
+	// Encode.
+	_, span = s.cfg.Tracer.Start(ctx, "caption.encode")
+	var buf bytes.Buffer
+	err = Encode(&buf, pic, out)
+	span.End()
+	if err != nil {
+		return Result{}, &filegate.Error{Kind: filegate.Internal, Op: op, Err: err}
+	}
+
+	// Store.
+	outKey := req.OutputKey
+	if outKey == "" {
+		sum := sha256.Sum256(fmt.Appendf(nil, "%+v", req))
+		ext := path.Ext(req.Key)
+		outKey = strings.TrimSuffix(req.Key, ext) + ".caption-" + hex.EncodeToString(sum[:])[:12] + "." + extension(out)
+	}
+	if err := filegate.ValidateKey(op, outKey); err != nil {
+		return Result{}, err
+	}
+	if err := p.Authorize(op, filegate.ActCaption, outKey); err != nil {
+		return Result{}, err
+	}
+	sctx, span := s.cfg.Tracer.Start(ctx, "caption.store")
+	err = s.st.Put(sctx, s.st.Bucket, outKey, ContentType(out), buf.Bytes())
+	span.End()
+	if err != nil {
+		return Result{}, err
+	}
+	g, err := s.st.PresignGet(ctx, s.st.Bucket, outKey, store.GetOptions{Expires: exp})
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Key: outKey, URL: g.URL, ExpiresAt: g.Expires, ContentType: ContentType(out), MissingGlyphs: missing}
+	if req.Inline {
+		res.Data = buf.Bytes()
+	}
+	return res, nil
+}
+
+func extension(format string) string {
+	if format == JPEG {
+		return "jpg"
+	}
+	return format
+}
+
+// clipped draws only inside the frame's own bounds.
+type clipped struct {
+	f interface {
+		image.Image
+		Set(x, y int, c color.Color)
+	}
+	canvas image.Rectangle
+}
+
+func (c clipped) ColorModel() color.Model { return c.f.ColorModel() }
+func (c clipped) Bounds() image.Rectangle { return c.canvas }
+func (c clipped) At(x, y int) color.Color { return c.f.At(x, y) }
+func (c clipped) Set(x, y int, col color.Color) {
+	if (image.Point{x, y}).In(c.f.Bounds()) {
+		c.f.Set(x, y, col)
+	}
+}
+
+// placeBlocks turns the request's texts and positions into blocks.
+func placeBlocks(op string, req Request, b image.Rectangle, st Style) ([]Block, error) {
+	W, H := float64(b.Dx()), float64(b.Dy())
+	margin := H * 0.03
+	width := W * 0.92
+	if req.Text == "" {
+		return []Block{
+			{Text: req.TopText, X: anchorX(st.Align, W), Y: margin, Width: width},
+			{Text: req.BottomText, X: anchorX(st.Align, W), Y: H - margin, Width: width, AnchorBottom: true},
+		}, nil
+	}
+	x, y := anchorX(st.Align, W), H-margin
+	bottom := true
+	var err error
+	if req.X != "" {
+		if x, err = coord(req.X, W); err != nil {
+			return nil, invalid(op, "invalid_position", "x: "+err.Error())
+		}
+		switch st.Align {
+		case Left:
+			width = W - x
+		case Right:
+			width = x
+		default:
+			width = 2 * min(x, W-x)
+		}
+		width = max(width*0.98, W*0.05)
+	}
+	if req.Y != "" {
+		if y, err = coord(req.Y, H); err != nil {
+			return nil, invalid(op, "invalid_position", "y: "+err.Error())
+		}
+		bottom = false
+	}
+	return []Block{{Text: req.Text, X: x, Y: y, Width: width, AnchorBottom: bottom}}, nil
+}
+
+func anchorX(a Align, W float64) float64 {
+	switch a {
+	case Left:
+		return W * 0.04
+	case Right:
+		return W * 0.96
+	}
+	return W / 2
+}
+
+// coord parses "120" (pixels) or "50%" of size.
+func coord(s string, size float64) (float64, error) {
+	pct := strings.HasSuffix(s, "%")
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil || v < 0 {
+		return 0, errors.New(`want pixels ("120") or a percentage ("50%")`)
+	}
+	if pct {
+		if v > 100 {
+			return 0, errors.New("a percentage is at most 100%")
+		}
+		return v / 100 * size, nil
+	}
+	if v > size {
+		return 0, errors.New("outside the image")
+	}
+	return v, nil
+}
+
+var namedColors = map[string]color.Color{
+	"white": color.White, "black": color.Black, "red": color.RGBA{255, 0, 0, 255}, "green": color.RGBA{0, 128, 0, 255},
+	"blue": color.RGBA{0, 0, 255, 255}, "yellow": color.RGBA{255, 255, 0, 255},
+}
+
+func parseColor(s string) (color.Color, error) {
+	if c, ok := namedColors[strings.ToLower(s)]; ok {
+		return c, nil
+	}
+	h := strings.TrimPrefix(s, "#")
+	if len(h) == 3 {
+		h = string([]byte{h[0], h[0], h[1], h[1], h[2], h[2]})
+	}
+	if len(h) != 6 {
+		return nil, fmt.Errorf("color %q: want #rrggbb, #rgb or white, black, red, green, blue, yellow", s)
+	}
+	v, err := strconv.ParseUint(h, 16, 32)
+	if err != nil {
+		return nil, fmt.Errorf("color %q: want #rrggbb", s)
+	}
+	return color.RGBA{uint8(v >> 16), uint8(v >> 8), uint8(v), 255}, nil
+}

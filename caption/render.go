@@ -1,0 +1,242 @@
+// Package caption renders text onto images, meme style by default: a bold
+// sans font embedded in the binary (Go Bold, BSD-licensed), white fill,
+// black outline proportional to the size, words wrapped to the width and
+// shrunk to fit. It decodes JPEG (EXIF orientation honoured), PNG (alpha
+// kept), GIF (every frame) and WebP, and refuses images whose dimensions
+// exceed a pixel budget before decoding them.
+package caption
+
+import (
+	"image"
+	"image/color"
+	"image/draw"
+	"math"
+	"strings"
+	"sync"
+
+	"golang.org/x/image/font"
+	"golang.org/x/image/font/gofont/gobold"
+	"golang.org/x/image/font/opentype"
+	"golang.org/x/image/math/fixed"
+)
+
+// Align is the horizontal alignment of a caption block.
+type Align string
+
+// Alignments.
+const (
+	Left   Align = "left"
+	Center Align = "center"
+	Right  Align = "right"
+)
+
+// Style says how a caption looks.
+type Style struct {
+	Fill, Stroke color.Color
+	// Scale is the text height relative to the image height (0.1: a line
+	// of text is a tenth of the image tall).
+	Scale float64
+	Align Align
+}
+
+// Block is one caption placed on the image: its text, where its anchor is
+// (X is the left edge, center or right edge per Align; Y the top of the
+// block), and how wide it may be.
+type Block struct {
+	Text  string
+	X, Y  float64 // pixels
+	Width float64 // wrap width in pixels
+	// AnchorBottom places the block so that its bottom edge is at Y.
+	AnchorBottom bool
+}
+
+var (
+	fontOnce sync.Once
+	goBold   *opentype.Font
+	fontErr  error
+)
+
+func boldFont() (*opentype.Font, error) {
+	fontOnce.Do(func() { goBold, fontErr = opentype.Parse(gobold.TTF) })
+	return goBold, fontErr
+}
+
+// layout is a block broken into lines at a font size.
+type layout struct {
+	face    font.Face
+	size    float64
+	lines   []string
+	widths  []float64
+	lineH   float64
+	missing int // runes the font has no glyph for (drawn as its empty box)
+}
+
+func measure(face font.Face, s string) float64 {
+	return float64(font.MeasureString(face, s)) / 64
+}
+
+// fit finds the largest font size not above size at which text, wrapped to
+// width, is at most maxH tall, and every word fits the width.
+func fit(f *opentype.Font, text string, size, width, maxH float64) (*layout, error) {
+	for ; size >= 6; size *= 0.9 {
+		face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: size, DPI: 72, Hinting: font.HintingNone})
+		if err != nil {
+			return nil, err
+		}
+		l := wrap(face, text, width)
+		l.size = size
+		l.lineH = size * 1.15
+		fits := float64(len(l.lines))*l.lineH <= maxH
+		for _, w := range l.widths {
+			fits = fits && w <= width
+		}
+		if fits {
+			return l, nil
+		}
+		face.Close()
+	}
+	face, err := opentype.NewFace(f, &opentype.FaceOptions{Size: 6, DPI: 72, Hinting: font.HintingNone})
+	if err != nil {
+		return nil, err
+	}
+	l := wrap(face, text, width)
+	l.size, l.lineH = 6, 6*1.15
+	return l, nil
+}
+
+// wrap breaks text into lines of at most width (greedy, on spaces; explicit
+// newlines are kept).
+func wrap(face font.Face, text string, width float64) *layout {
+	l := &layout{face: face}
+	for _, para := range strings.Split(text, "\n") {
+		words := strings.Fields(para)
+		line := ""
+		for _, w := range words {
+			try := w
+			if line != "" {
+				try = line + " " + w
+			}
+			if line != "" && measure(face, try) > width {
+				l.add(line)
+				line = w
+				continue
+			}
+			line = try
+		}
+		l.add(line)
+	}
+	for _, r := range text {
+		if r == '\n' || r == ' ' {
+			continue
+		}
+		if _, ok := face.GlyphAdvance(r); !ok {
+			l.missing++
+		}
+	}
+	return l
+}
+
+func (l *layout) add(s string) {
+	l.lines = append(l.lines, s)
+	l.widths = append(l.widths, measure(l.face, s))
+}
+
+// textMask rasterizes the laid-out block into an alpha mask the size of
+// bounds, with its anchor at (x, y).
+func (l *layout) draw(mask *image.Alpha, x, y float64, align Align) {
+	d := &font.Drawer{Dst: mask, Src: image.Opaque, Face: l.face}
+	ascent := float64(l.face.Metrics().Ascent) / 64
+	for i, line := range l.lines {
+		lx := x
+		switch align {
+		case Center:
+			lx = x - l.widths[i]/2
+		case Right:
+			lx = x - l.widths[i]
+		}
+		d.Dot = fixed.Point26_6{X: fixed.Int26_6(lx * 64), Y: fixed.Int26_6((y + float64(i)*l.lineH + ascent + (l.lineH-l.size)/2) * 64)}
+		d.DrawString(line)
+	}
+}
+
+// outline grows mask by radius r (a disc, sampled in 16 directions and at
+// half radius), the classic meme outline.
+func outline(mask *image.Alpha, r int) *image.Alpha {
+	b := mask.Bounds()
+	out := image.NewAlpha(b)
+	copy(out.Pix, mask.Pix)
+	if r < 1 {
+		return out
+	}
+	var offs []image.Point
+	for _, rad := range []float64{float64(r), float64(r) / 2} {
+		for k := range 16 {
+			a := float64(k) * math.Pi / 8
+			offs = append(offs, image.Pt(int(math.Round(rad*math.Cos(a))), int(math.Round(rad*math.Sin(a)))))
+		}
+	}
+	w, h := b.Dx(), b.Dy()
+	for _, o := range offs {
+		for y := max(0, -o.Y); y < min(h, h-o.Y); y++ {
+			src := mask.Pix[(y+o.Y)*mask.Stride:]
+			dst := out.Pix[y*out.Stride:]
+			x0, x1 := max(0, -o.X), min(w, w-o.X)
+			for x := x0; x < x1; x++ {
+				if v := src[x+o.X]; v > dst[x] {
+					dst[x] = v
+				}
+			}
+		}
+	}
+	return out
+}
+
+// Paint draws the blocks onto dst (any drawable image) with the style.
+// It returns the number of runes the font has no glyph for.
+func Paint(dst draw.Image, blocks []Block, st Style) (int, error) {
+	f, err := boldFont()
+	if err != nil {
+		return 0, err
+	}
+	b := dst.Bounds()
+	H := float64(b.Dy())
+	missing := 0
+	for _, bl := range blocks {
+		if strings.TrimSpace(bl.Text) == "" {
+			continue
+		}
+		size := st.Scale * H
+		maxH := H / 2.2
+		if !bl.AnchorBottom && bl.Y > 0 {
+			maxH = math.Max(H-bl.Y, size)
+		}
+		l, err := fit(f, bl.Text, size, bl.Width, maxH)
+		if err != nil {
+			return 0, err
+		}
+		missing += l.missing
+		y := bl.Y
+		if bl.AnchorBottom {
+			y = bl.Y - float64(len(l.lines))*l.lineH
+		}
+		r := int(math.Round(l.size / 14))
+		if r < 1 {
+			r = 1
+		}
+		// Only the rows the block covers (and its outline) are rasterized.
+		top := int(math.Floor(float64(b.Min.Y)+y)) - r - 2
+		bottom := int(math.Ceil(float64(b.Min.Y)+y+float64(len(l.lines))*l.lineH)) + r + 2
+		rect := image.Rect(b.Min.X, top, b.Max.X, bottom).Intersect(b)
+		if rect.Empty() {
+			l.face.Close()
+			continue
+		}
+		mask := image.NewAlpha(rect)
+		l.draw(mask, float64(b.Min.X)+bl.X, float64(b.Min.Y)+y, st.Align)
+		ring := outline(mask, r)
+		draw.DrawMask(dst, rect, image.NewUniform(st.Stroke), image.Point{}, ring, rect.Min, draw.Over)
+		draw.DrawMask(dst, rect, image.NewUniform(st.Fill), image.Point{}, mask, rect.Min, draw.Over)
+		l.face.Close()
+	}
+	return missing, nil
+}

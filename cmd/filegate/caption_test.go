@@ -1,0 +1,148 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"testing"
+)
+
+func jpegBytes(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	draw.Draw(img, img.Bounds(), image.NewUniform(color.RGBA{40, 90, 160, 255}), image.Point{}, draw.Src)
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+type captionResp struct {
+	Key           string `json:"key"`
+	URL           string `json:"url"`
+	ContentType   string `json:"content_type"`
+	Data          string `json:"data"`
+	MissingGlyphs int    `json:"missing_glyphs"`
+}
+
+func TestCaption(t *testing.T) {
+	e := start(t, "embedded", "--caption-max-pixels", "4000000")
+	alice := e.token("alice", "users/alice/", 0, "caption")
+	e.put("users/alice/cat.jpg", jpegBytes(t, 640, 360))
+	e.put("users/bob/dog.jpg", jpegBytes(t, 64, 64))
+
+	var c captionResp
+	r := e.call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "top_text": "ONE DOES NOT SIMPLY", "bottom_text": "caption with curl", "inline": true})
+	mustStatus(t, r, 200)
+	r.json(t, &c)
+	if c.ContentType != "image/jpeg" || c.Data == "" || len(c.Key) < len("users/alice/") || c.Key[:12] != "users/alice/" {
+		t.Fatalf("caption = %+v", c)
+	}
+	status, body, h := fetch(t, c.URL)
+	if status != 200 || h.Get("Content-Type") != "image/jpeg" {
+		t.Fatalf("GET caption: %d %s", status, h.Get("Content-Type"))
+	}
+	inline, _ := base64.StdEncoding.DecodeString(c.Data)
+	if !bytes.Equal(inline, body) {
+		t.Error("inline bytes differ from the stored image")
+	}
+	img, err := jpeg.Decode(bytes.NewReader(body))
+	if err != nil || img.Bounds().Dx() != 640 {
+		t.Fatalf("stored caption: %v %v", err, img.Bounds())
+	}
+	// White text landed near the top and the bottom.
+	white := func(y0, y1 int) bool {
+		for y := y0; y < y1; y++ {
+			for x := 0; x < 640; x++ {
+				r, g, b, _ := img.At(x, y).RGBA()
+				if r > 0xe000 && g > 0xe000 && b > 0xe000 {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	if !white(5, 60) || !white(300, 355) || white(150, 200) {
+		t.Error("caption text not at the top and bottom only")
+	}
+
+	// Positioned text, PNG output, explicit output key.
+	r = e.call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "text": "hi", "x": "25%", "y": 10, "align": "left",
+		"format": "png", "output_key": "users/alice/out/hi.png", "color": "#ff0", "scale": 0.2})
+	mustStatus(t, r, 200)
+	r.json(t, &c)
+	if c.Key != "users/alice/out/hi.png" || c.ContentType != "image/png" {
+		t.Errorf("positioned caption = %+v", c)
+	}
+	_, body, _ = fetch(t, c.URL)
+	if _, err := png.Decode(bytes.NewReader(body)); err != nil {
+		t.Errorf("png output: %v", err)
+	}
+
+	// Animated GIF keeps its frames.
+	pal := color.Palette{color.RGBA{0, 0, 0, 255}, color.RGBA{0, 200, 0, 255}}
+	g := &gif.GIF{}
+	for i := range 4 {
+		f := image.NewPaletted(image.Rect(0, 0, 120, 80), pal)
+		f.Pix[0] = uint8(i % 2)
+		g.Image, g.Delay = append(g.Image, f), append(g.Delay, 5+i)
+	}
+	var gb bytes.Buffer
+	gif.EncodeAll(&gb, g)
+	e.put("users/alice/anim.gif", gb.Bytes())
+	r = e.call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/anim.gif", "text": "LOOP"})
+	mustStatus(t, r, 200)
+	r.json(t, &c)
+	_, body, _ = fetch(t, c.URL)
+	back, err := gif.DecodeAll(bytes.NewReader(body))
+	if err != nil || len(back.Image) != 4 || back.Delay[3] != 8 {
+		t.Fatalf("gif: %v, %d frames", err, len(back.Image))
+	}
+
+	// Unicode the font lacks is counted, not dropped silently.
+	r = e.call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "text": "猫 cat"})
+	mustStatus(t, r, 200)
+	r.json(t, &c)
+	if c.MissingGlyphs != 1 {
+		t.Errorf("missing_glyphs = %d, want 1", c.MissingGlyphs)
+	}
+
+	// Bad input and limits.
+	e.put("users/alice/notes.txt", []byte("not an image at all"))
+	full := jpegBytes(t, 300, 300)
+	e.put("users/alice/truncated.jpg", full[:len(full)/2])
+	var bomb bytes.Buffer
+	png.Encode(&bomb, image.NewGray(image.Rect(0, 0, 3000, 3000))) // 9 MP, a few KiB
+	e.put("users/alice/bomb.png", bomb.Bytes())
+	for _, bad := range []struct {
+		body   map[string]any
+		status int
+	}{
+		{map[string]any{"key": "users/alice/notes.txt", "text": "x"}, 415},
+		{map[string]any{"key": "users/alice/truncated.jpg", "text": "x"}, 400},
+		{map[string]any{"key": "users/alice/bomb.png", "text": "x"}, 413},
+		{map[string]any{"key": "users/alice/missing.jpg", "text": "x"}, 404},
+		{map[string]any{"key": "users/bob/dog.jpg", "text": "x"}, 403},
+		{map[string]any{"key": "users/alice/cat.jpg", "text": "x", "output_key": "users/bob/x.jpg"}, 403},
+		{map[string]any{"key": "users/alice/cat.jpg"}, 400},
+		{map[string]any{"key": "users/alice/cat.jpg", "text": "x", "top_text": "y"}, 400},
+		{map[string]any{"key": "users/alice/cat.jpg", "text": "x", "scale": 5}, 400},
+		{map[string]any{"key": "users/alice/cat.jpg", "text": "x", "x": "200%"}, 400},
+		{map[string]any{"key": "users/alice/cat.jpg", "text": "x", "color": "chartreuse-ish"}, 400},
+		{map[string]any{"key": "users/alice/cat.jpg", "text": "x", "format": "bmp"}, 400},
+		{map[string]any{"key": "users/alice/cat.jpg", "text": "x", "align": "justify"}, 400},
+	} {
+		r := e.call(alice, "POST", "/v1/captions", bad.body)
+		if r.status != bad.status {
+			t.Errorf("%v: status %d, want %d (%s)", bad.body, r.status, bad.status, r.body)
+		}
+	}
+	nocap := e.token("nocap", "users/alice/", 0, "download")
+	mustStatus(t, e.call(nocap, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "text": "x"}), 403)
+}
