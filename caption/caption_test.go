@@ -96,8 +96,8 @@ func absd(a, b uint32) uint32 {
 
 func TestPlacementProbes(t *testing.T) {
 	for _, c := range []struct {
-		align      Align
-		x          float64
+		align       Align
+		x           float64
 		left, right func(l, r int) bool
 	}{
 		{Left, 20, func(l, _ int) bool { return l >= 18 && l < 40 }, func(_, r int) bool { return r < 300 }},
