@@ -230,9 +230,7 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 		if pf, ok := f.(*image.Paletted); ok {
 			palettize(pf, st.Fill, st.Stroke)
 		}
-		// GIF frames may cover part of the canvas: draw in canvas
-		// coordinates, clipped to the frame.
-		m, err := Paint(clipped{f, bounds}, blocks, st)
+		m, err := Paint(f, bounds, blocks, st)
 		if err != nil {
 			span.End()
 			return Result{}, err
@@ -287,24 +285,6 @@ func extension(format string) string {
 		return "jpg"
 	}
 	return format
-}
-
-// clipped draws only inside the frame's own bounds.
-type clipped struct {
-	f interface {
-		image.Image
-		Set(x, y int, c color.Color)
-	}
-	canvas image.Rectangle
-}
-
-func (c clipped) ColorModel() color.Model { return c.f.ColorModel() }
-func (c clipped) Bounds() image.Rectangle { return c.canvas }
-func (c clipped) At(x, y int) color.Color { return c.f.At(x, y) }
-func (c clipped) Set(x, y int, col color.Color) {
-	if (image.Point{x, y}).In(c.f.Bounds()) {
-		c.f.Set(x, y, col)
-	}
 }
 
 // placeBlocks turns the request's texts and positions into blocks.

@@ -48,7 +48,7 @@ func inkRows(img image.Image) (first, last int, cols [2]int) {
 
 func TestGolden(t *testing.T) {
 	img := gray(480, 270)
-	if _, err := Paint(img, []Block{
+	if _, err := Paint(img, img.Bounds(), []Block{
 		{Text: "ONE DOES NOT SIMPLY", X: 240, Y: 8, Width: 440},
 		{Text: "zip files in memory", X: 240, Y: 262, Width: 440, AnchorBottom: true},
 	}, meme); err != nil {
@@ -107,7 +107,7 @@ func TestPlacementProbes(t *testing.T) {
 		img := gray(480, 270)
 		st := meme
 		st.Align = c.align
-		if _, err := Paint(img, []Block{{Text: "PROBE", X: c.x, Y: 100, Width: 400}}, st); err != nil {
+		if _, err := Paint(img, img.Bounds(), []Block{{Text: "PROBE", X: c.x, Y: 100, Width: 400}}, st); err != nil {
 			t.Fatal(err)
 		}
 		first, last, cols := inkRows(img)
@@ -131,7 +131,7 @@ func TestPlacementProbes(t *testing.T) {
 func TestLongTextWrapsAndFits(t *testing.T) {
 	img := gray(400, 300)
 	long := "this is a very long caption that cannot possibly fit on one line of a small image and must wrap onto several lines and shrink"
-	if _, err := Paint(img, []Block{{Text: long, X: 200, Y: 290, Width: 368, AnchorBottom: true}}, meme); err != nil {
+	if _, err := Paint(img, img.Bounds(), []Block{{Text: long, X: 200, Y: 290, Width: 368, AnchorBottom: true}}, meme); err != nil {
 		t.Fatal(err)
 	}
 	first, last, cols := inkRows(img)
@@ -165,7 +165,7 @@ func TestAnimatedGIF(t *testing.T) {
 	}
 	for _, f := range pic.Frames {
 		palettize(f.(*image.Paletted), color.White, color.Black)
-		if _, err := Paint(f, []Block{{Text: "EVERY FRAME", X: 100, Y: 95, Width: 190, AnchorBottom: true}}, meme); err != nil {
+		if _, err := Paint(f, f.Bounds(), []Block{{Text: "EVERY FRAME", X: 100, Y: 95, Width: 190, AnchorBottom: true}}, meme); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -236,7 +236,8 @@ func TestDecodeLimits(t *testing.T) {
 }
 
 func TestMissingGlyphsCounted(t *testing.T) {
-	n, err := Paint(gray(300, 100), []Block{{Text: "hi 日本", X: 150, Y: 10, Width: 280}}, meme)
+	g := gray(300, 100)
+	n, err := Paint(g, g.Bounds(), []Block{{Text: "hi 日本", X: 150, Y: 10, Width: 280}}, meme)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,7 +267,7 @@ func BenchmarkCaption1080p(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := Paint(pic.Frames[0], []Block{{Text: "BENCHMARK ALL THE THINGS", X: 960, Y: 1050, Width: 1766, AnchorBottom: true}}, meme); err != nil {
+		if _, err := Paint(pic.Frames[0], pic.Frames[0].Bounds(), []Block{{Text: "BENCHMARK ALL THE THINGS", X: 960, Y: 1050, Width: 1766, AnchorBottom: true}}, meme); err != nil {
 			b.Fatal(err)
 		}
 		var out bytes.Buffer

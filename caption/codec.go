@@ -55,7 +55,7 @@ var (
 // Picture is a decoded image: one frame, or every frame of a GIF.
 type Picture struct {
 	Format string
-	Frames []draw.Image // one unless GIF
+	Frames []image.Image // one unless GIF: *image.YCbCr, *image.RGBA or *image.Paletted
 	GIF    *gif.GIF     // the original GIF's timing and disposal
 }
 
@@ -99,11 +99,18 @@ func Decode(data []byte, lim Limits) (*Picture, error) {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 		if format == JPEG {
-			img = orient(img, exifOrientation(data))
+			if o := exifOrientation(data); o > 1 {
+				img = orient(img, o)
+			} else if y, ok := img.(*image.YCbCr); ok {
+				// Painted in place and encoded back without converting
+				// the whole picture to RGB.
+				p.Frames = []image.Image{y}
+				return p, nil
+			}
 		}
-		dst := image.NewNRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
+		dst := image.NewRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
 		draw.Draw(dst, dst.Bounds(), img, img.Bounds().Min, draw.Src)
-		p.Frames = []draw.Image{dst}
+		p.Frames = []image.Image{dst}
 	default:
 		return nil, ErrNotImage
 	}
@@ -224,7 +231,7 @@ func orient(src image.Image, o int) image.Image {
 	if o >= 5 {
 		dw, dh = h, w
 	}
-	dst := image.NewNRGBA(image.Rect(0, 0, dw, dh))
+	dst := image.NewRGBA(image.Rect(0, 0, dw, dh))
 	for y := range h {
 		for x := range w {
 			var dx, dy int

@@ -7,6 +7,7 @@
 package caption
 
 import (
+	"errors"
 	"image"
 	"image/color"
 	"image/draw"
@@ -191,15 +192,19 @@ func outline(mask *image.Alpha, r int) *image.Alpha {
 	return out
 }
 
-// Paint draws the blocks onto dst (any drawable image) with the style.
-// It returns the number of runes the font has no glyph for.
-func Paint(dst draw.Image, blocks []Block, st Style) (int, error) {
+// Paint draws the blocks onto dst: an *image.RGBA, an *image.YCbCr (a
+// decoded JPEG, painted in place), an *image.Paletted (a GIF frame) or any
+// draw.Image. canvas is the image's full area (a GIF frame may cover only
+// part of it); positions are in canvas coordinates. Only the rows a block
+// covers are converted to RGBA, painted and written back, so the cost
+// follows the caption's size, not the image's. It returns the number of
+// runes the font has no glyph for.
+func Paint(dst image.Image, canvas image.Rectangle, blocks []Block, st Style) (int, error) {
 	f, err := boldFont()
 	if err != nil {
 		return 0, err
 	}
-	b := dst.Bounds()
-	H := float64(b.Dy())
+	H := float64(canvas.Dy())
 	missing := 0
 	for _, bl := range blocks {
 		if strings.TrimSpace(bl.Text) == "" {
@@ -219,24 +224,80 @@ func Paint(dst draw.Image, blocks []Block, st Style) (int, error) {
 		if bl.AnchorBottom {
 			y = bl.Y - float64(len(l.lines))*l.lineH
 		}
-		r := int(math.Round(l.size / 14))
-		if r < 1 {
-			r = 1
-		}
-		// Only the rows the block covers (and its outline) are rasterized.
-		top := int(math.Floor(float64(b.Min.Y)+y)) - r - 2
-		bottom := int(math.Ceil(float64(b.Min.Y)+y+float64(len(l.lines))*l.lineH)) + r + 2
-		rect := image.Rect(b.Min.X, top, b.Max.X, bottom).Intersect(b)
+		r := max(1, int(math.Round(l.size/14)))
+		top := int(math.Floor(float64(canvas.Min.Y)+y)) - r - 2
+		bottom := int(math.Ceil(float64(canvas.Min.Y)+y+float64(len(l.lines))*l.lineH)) + r + 2
+		top, bottom = top&^1, (bottom+1)&^1 // whole chroma rows for 4:2:0 JPEGs
+		rect := image.Rect(canvas.Min.X, top, canvas.Max.X, bottom).Intersect(dst.Bounds())
 		if rect.Empty() {
 			l.face.Close()
 			continue
 		}
 		mask := image.NewAlpha(rect)
-		l.draw(mask, float64(b.Min.X)+bl.X, float64(b.Min.Y)+y, st.Align)
-		ring := outline(mask, r)
-		draw.DrawMask(dst, rect, image.NewUniform(st.Stroke), image.Point{}, ring, rect.Min, draw.Over)
-		draw.DrawMask(dst, rect, image.NewUniform(st.Fill), image.Point{}, mask, rect.Min, draw.Over)
+		l.draw(mask, float64(canvas.Min.X)+bl.X, float64(canvas.Min.Y)+y, st.Align)
 		l.face.Close()
+		ring := outline(mask, r)
+		strip := image.NewRGBA(rect)
+		draw.Draw(strip, rect, dst, rect.Min, draw.Src)
+		draw.DrawMask(strip, rect, image.NewUniform(st.Stroke), image.Point{}, ring, rect.Min, draw.Over)
+		draw.DrawMask(strip, rect, image.NewUniform(st.Fill), image.Point{}, mask, rect.Min, draw.Over)
+		if err := writeBack(dst, strip); err != nil {
+			return 0, err
+		}
 	}
 	return missing, nil
+}
+
+// writeBack copies the painted strip into dst.
+func writeBack(dst image.Image, strip *image.RGBA) error {
+	switch d := dst.(type) {
+	case *image.YCbCr:
+		writeYCbCr(d, strip)
+		return nil
+	case draw.Image:
+		draw.Draw(d, strip.Rect, strip, strip.Rect.Min, draw.Src)
+		return nil
+	}
+	return errors.New("caption: cannot draw on this image type")
+}
+
+// writeYCbCr converts the strip back into the JPEG's planes: luma per
+// pixel, chroma averaged over each subsampling block.
+func writeYCbCr(d *image.YCbCr, s *image.RGBA) {
+	r := s.Rect.Intersect(d.Rect)
+	sx, sy := 1, 1
+	switch d.SubsampleRatio {
+	case image.YCbCrSubsampleRatio422:
+		sx = 2
+	case image.YCbCrSubsampleRatio420:
+		sx, sy = 2, 2
+	case image.YCbCrSubsampleRatio440:
+		sy = 2
+	case image.YCbCrSubsampleRatio411:
+		sx = 4
+	case image.YCbCrSubsampleRatio410:
+		sx, sy = 4, 2
+	}
+	// Blocks are aligned to the image origin, as the planes are.
+	y0 := r.Min.Y - (r.Min.Y-d.Rect.Min.Y)%sy
+	x0 := r.Min.X - (r.Min.X-d.Rect.Min.X)%sx
+	for by := y0; by < r.Max.Y; by += sy {
+		for bx := x0; bx < r.Max.X; bx += sx {
+			cb, cr, n := 0, 0, 0
+			for y := max(by, r.Min.Y); y < min(by+sy, r.Max.Y); y++ {
+				for x := max(bx, r.Min.X); x < min(bx+sx, r.Max.X); x++ {
+					i := s.PixOffset(x, y)
+					// The strip is opaque: it was copied from an opaque JPEG.
+					yy, b, rr := color.RGBToYCbCr(s.Pix[i], s.Pix[i+1], s.Pix[i+2])
+					d.Y[d.YOffset(x, y)] = yy
+					cb, cr, n = cb+int(b), cr+int(rr), n+1
+				}
+			}
+			if n > 0 {
+				ci := d.COffset(max(bx, r.Min.X), max(by, r.Min.Y))
+				d.Cb[ci] = uint8((cb + n/2) / n)
+				d.Cr[ci] = uint8((cr + n/2) / n)
+			}
+		}
+	}
 }
