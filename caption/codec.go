@@ -56,7 +56,7 @@ var (
 type Picture struct {
 	Format string
 	Frames []image.Image // one unless GIF: *image.YCbCr, *image.RGBA or *image.Paletted
-	GIF    *gif.GIF     // the original GIF's timing and disposal
+	GIF    *gif.GIF      // the original GIF's timing and disposal
 }
 
 // Decode reads an image, checking its dimensions before decoding pixels.
