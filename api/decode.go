@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -75,3 +76,5 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
 
 func formatFloat(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
+
+func encodeBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

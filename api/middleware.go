@@ -62,7 +62,8 @@ func requireAuth(tokens Authenticator, tp trace.TracerProvider, m *telemetry.Met
 // front refuses paths with dot segments or empty segments before routing
 // (ServeMux would otherwise redirect them to a cleaned path) and answers
 // unknown routes and wrong methods with problem details.
-func front(mux *http.ServeMux) http.Handler {
+// With compat, unknown routes outside /v1/ answer as the seeds' API did.
+func front(mux *http.ServeMux, compat bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if bad := uncleanPath(r.URL.Path); bad {
 			writeProblem(w, r, Problem{Status: http.StatusBadRequest, Code: "invalid_path", Detail: "the path must not contain empty, . or .. segments"})
@@ -83,6 +84,10 @@ func front(mux *http.ServeMux) http.Handler {
 		status := iw.status
 		if status == 0 {
 			status = http.StatusNotFound
+		}
+		if compat && status == http.StatusNotFound && !strings.HasPrefix(r.URL.Path, "/v1/") {
+			writeJSON(w, http.StatusNotFound, map[string]string{"error": "Resource name is incorrect."})
+			return
 		}
 		code, detail := "not_found", "no such route"
 		if status == http.StatusMethodNotAllowed {

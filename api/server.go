@@ -33,17 +33,22 @@ type Deps struct {
 	Uploads  *upload.Service
 	Bundles  *bundle.Service
 	Captions *caption.Service
-	Ready    func(context.Context) error // nil error when the store answers
-	Log      *slog.Logger
-	Metrics  *telemetry.Metrics
-	Tracing  trace.TracerProvider
+	// Compat serves the seed systems' routes (see addCompatRoutes).
+	Compat  bool
+	Ready   func(context.Context) error // nil error when the store answers
+	Log     *slog.Logger
+	Metrics *telemetry.Metrics
+	Tracing trace.TracerProvider
 }
 
 // NewServer returns filegate's HTTP handler.
 func NewServer(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	var h http.Handler = front(mux)
+	if d.Compat {
+		addCompatRoutes(mux, d)
+	}
+	var h http.Handler = front(mux, d.Compat)
 	h = observe(h, d.Log, d.Metrics)
 	h = recoverPanics(h, d.Log)
 	h = traced(h, d.Tracing)

@@ -74,6 +74,7 @@ type Request struct {
 	TopText, BottomText string
 	X, Y                string // pixels ("120") or percent ("50%"); default 50% and bottom
 	Scale               float64
+	ScalePixels         float64 // text height in pixels instead of Scale (the seed meme app\'s scale)
 	Align               string
 	Color, StrokeColor  string // "#rrggbb", "#rgb" or a name (white, black, ...)
 	OutputKey           string
@@ -215,6 +216,13 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	bounds := pic.Frames[0].Bounds()
 	if pic.GIF != nil {
 		bounds = image.Rect(0, 0, pic.GIF.Config.Width, pic.GIF.Config.Height)
+	}
+	if req.ScalePixels != 0 {
+		if req.ScalePixels < 4 || req.ScalePixels > float64(bounds.Dy()) {
+			span.End()
+			return Result{}, invalid(op, "invalid_scale", "scale must be between 4 pixels and the image's height")
+		}
+		st.Scale = req.ScalePixels / float64(bounds.Dy())
 	}
 	blocks, err := placeBlocks(op, req, bounds, st)
 	if err != nil {

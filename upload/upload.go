@@ -351,7 +351,11 @@ type FormRequest struct {
 	MinSize, MaxSize  int64
 	Metadata          map[string]string
 	SSE               string // "" or "AES256"
-	ExpiresIn         time.Duration
+	ACL               string // a required acl field ("private"), when set
+	// AnyMetadata names x-amz-meta-* fields the browser may send with any
+	// value (the seed meme app's form sends x-amz-meta-tag).
+	AnyMetadata []string
+	ExpiresIn   time.Duration
 }
 
 // Form signs a browser POST policy confined to the caller's scope.
@@ -400,11 +404,21 @@ func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormReque
 	if err := ValidateMetadata(op, req.Metadata); err != nil {
 		return store.Post{}, err
 	}
+	switch req.ACL {
+	case "", "private", "public-read", "bucket-owner-full-control":
+	default:
+		return bad("invalid_acl", `acl must be "private", "public-read" or "bucket-owner-full-control"`)
+	}
+	for _, n := range req.AnyMetadata {
+		if err := ValidateMetadata(op, map[string]string{n: ""}); err != nil {
+			return store.Post{}, err
+		}
+	}
 	exp, err := s.grants.Expiry(ctx, op, req.ExpiresIn)
 	if err != nil {
 		return store.Post{}, err
 	}
-	return s.store.PresignPost(ctx, s.store.Bucket, store.PostOptions{
+	return s.store.PresignPost(ctx, s.store.Bucket, store.PostOptions{ACL: req.ACL, AnyMetadata: req.AnyMetadata,
 		Expires: exp, Key: req.Key, KeyPrefix: req.KeyPrefix,
 		ContentType: req.ContentType, ContentTypePrefix: req.ContentTypePrefix,
 		MinSize: req.MinSize, MaxSize: req.MaxSize, SSE: req.SSE, Metadata: req.Metadata,

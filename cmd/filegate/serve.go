@@ -56,6 +56,7 @@ type serveOptions struct {
 	partSize         int64
 	debugAddr        string
 	bundleMaxKeys    int
+	compat           bool
 	captionMaxBytes  int64
 	captionMaxPixels int64
 	logLevel         string
@@ -92,6 +93,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.StringVar(&o.sessionKey, "session-key", "", "base64 32-byte key sealing upload session ids; replicas share it (default: generated once in <data>/session.key)")
 	f.Int64Var(&o.threshold, "multipart-threshold", 64<<20, "uploads larger than this many bytes use multipart sessions")
 	f.StringVar(&o.debugAddr, "debug-addr", "", "serve Go's pprof profiles on this separate address (off when empty; keep it on loopback)")
+	f.BoolVar(&o.compat, "compat", false, "also serve the seed systems' routes (/zip, /list, /download, /sign-s3-request, /meme, /presigned-post, /download-url); see docs/compat.md")
 	f.IntVar(&o.bundleMaxKeys, "bundle-max-keys", 10000, "most objects one bundle may hold")
 	f.Int64Var(&o.captionMaxBytes, "caption-max-bytes", 25<<20, "largest image a caption reads, in bytes")
 	f.Int64Var(&o.captionMaxPixels, "caption-max-pixels", 40_000_000, "largest image a caption decodes, in pixels (checked before decoding)")
@@ -217,6 +219,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		Grants:  grants,
 		Uploads: uploads,
 		Bundles: bundles,
+		Compat:  o.compat,
 		Captions: caption.New(st, grants, caption.Config{
 			MaxBytes: o.captionMaxBytes, MaxPixels: o.captionMaxPixels, Tracer: tp.Tracer("github.com/filegate/filegate/caption"),
 		}),

@@ -1,0 +1,304 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/browse"
+	"github.com/filegate/filegate/bundle"
+	"github.com/filegate/filegate/caption"
+	"github.com/filegate/filegate/grant"
+	"github.com/filegate/filegate/upload"
+)
+
+// The seed systems' own request and response shapes (../shared/seeds),
+// served with --compat so that a team moving off those Lambdas changes a
+// URL, not a client. Every route is a thin adapter over the native
+// services and needs a bearer token with the same actions and scope.
+func addCompatRoutes(mux *http.ServeMux, d Deps) {
+	authed := requireAuth(d.Tokens, d.Tracing, d.Metrics, d.Log)
+
+	// 000 lambda-zipper.
+	zip := authed(handleCompatZip(d.Bundles, d.Log))
+	mux.Handle("POST /{$}", zip)
+	mux.Handle("POST /zip", zip)
+
+	// 001 API Gateway download, also under a stage prefix such as /dev/.
+	list := compatCORS(authed(handleCompatList(d.Browse, d.Log)))
+	dl := compatCORS(authed(handleCompatDownload(d.Grants, d.Log)))
+	mux.Handle("GET /list", list)
+	mux.Handle("GET /download", dl)
+	mux.Handle("GET /{stage}/list", list)
+	mux.Handle("GET /{stage}/download", dl)
+
+	// 002 serverless meme app.
+	mux.Handle("GET /sign-s3-request", compatCORS(authed(handleCompatSign(d.Uploads, d.Log))))
+	mux.Handle("POST /meme", compatCORS(authed(handleCompatMeme(d.Captions, d.Log))))
+
+	// 003 presigned POST, 004 download URL.
+	mux.Handle("POST /presigned-post", compatCORS(authed(handleCompatPresignedPost(d.Uploads, d.Log))))
+	mux.Handle("POST /download-url", compatCORS(authed(handleCompatDownloadURL(d.Grants, d.Log))))
+
+	// Browsers preflight the routes above (they send Authorization).
+	preflight := compatCORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	for _, p := range []string{"/{$}", "/zip", "/list", "/download", "/{stage}/list", "/{stage}/download", "/sign-s3-request", "/meme", "/presigned-post", "/download-url"} {
+		mux.Handle("OPTIONS "+p, preflight)
+	}
+}
+
+// compatCORS answers as the seeds' API Gateway did: any origin.
+func compatCORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
+		h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// compatJSONError answers {"error": msg}, the seeds' error shape. Internal
+// errors are logged and shown as a generic message.
+func compatJSONError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error, status int, msg string) {
+	if status == 0 {
+		status, msg = compatStatus(err)
+	}
+	if status >= 500 {
+		log.ErrorContext(r.Context(), "compat request failed", "path", r.URL.Path, "err", err.Error())
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func compatStatus(err error) (int, string) {
+	var fe *filegate.Error
+	if !errors.As(err, &fe) {
+		return http.StatusInternalServerError, "Internal error."
+	}
+	status := statusOf[fe.Kind]
+	if status == 0 || fe.Kind == filegate.Internal {
+		return http.StatusInternalServerError, "Internal error."
+	}
+	if fe.Msg != "" {
+		return status, fe.Msg
+	}
+	return status, http.StatusText(status)
+}
+
+// 000: {"Images":[{"Name":"cyndaquil.jpg"}]} → text/plain link.
+func handleCompatZip(b *bundle.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		plain := func(status int, msg string) {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.WriteHeader(status)
+			fmt.Fprintln(w, msg)
+		}
+		var in struct {
+			Images []struct {
+				Name string `json:"Name"`
+			} `json:"Images"`
+		}
+		if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxBody), &in); err != nil || len(in.Images) == 0 {
+			plain(http.StatusBadRequest, `Send a JSON body like {"Images":[{"Name":"cyndaquil.jpg"}]}.`)
+			return
+		}
+		keys := make([]string, len(in.Images))
+		for i, img := range in.Images {
+			keys[i] = img.Name
+		}
+		plan, err := b.Prepare(r.Context(), principal(r.Context()), bundle.Request{Keys: keys, Name: randomName(9), ExpiresIn: 90 * time.Second})
+		if err == nil {
+			var res bundle.Result
+			res, err = b.Create(r.Context(), plan, nil)
+			if err == nil {
+				plain(http.StatusOK, fmt.Sprintf("Download your ZIP file (expires in %ds): %s", int(math.Ceil(time.Until(res.ExpiresAt).Seconds())), res.URL))
+				return
+			}
+		}
+		status, msg := compatStatus(err)
+		if status >= 500 {
+			log.ErrorContext(r.Context(), "compat zip failed", "err", err.Error())
+		}
+		plain(status, "Error: "+msg)
+	})
+}
+
+func randomName(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+// 001: GET /list → {"objects":[{"File":"key"}]}, every page followed.
+func handleCompatList(b *browse.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		type file struct {
+			File string `json:"File"`
+		}
+		out := struct {
+			Objects []file `json:"objects"`
+		}{Objects: []file{}}
+		cursor := ""
+		for {
+			page, err := b.List(r.Context(), principal(r.Context()), browse.Request{Cursor: cursor})
+			if err != nil {
+				compatJSONError(w, r, log, err, 0, "")
+				return
+			}
+			for _, o := range page.Objects {
+				out.Objects = append(out.Objects, file{o.Key})
+			}
+			if page.Cursor == "" {
+				break
+			}
+			cursor = page.Cursor
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+// 001: GET /download?objectKey=key → {"url": ...} for 900 s, with the
+// seed's exact error bodies.
+func handleCompatDownload(g *grant.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if len(q) == 0 {
+			compatJSONError(w, r, log, nil, http.StatusBadRequest, "Request is incorrect. Please provide valid query parameters.")
+			return
+		}
+		key := q.Get("objectKey")
+		if key == "" {
+			compatJSONError(w, r, log, nil, http.StatusBadRequest, "objectKey is required.")
+			return
+		}
+		d, err := g.Download(r.Context(), principal(r.Context()), grant.DownloadRequest{Key: key, ExpiresIn: 900 * time.Second})
+		if filegate.KindOf(err) == filegate.NotFound {
+			compatJSONError(w, r, log, err, http.StatusNotFound, "Object name is incorrect or object doesn't exist.")
+			return
+		}
+		if err != nil {
+			compatJSONError(w, r, log, err, 0, "")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"url": d.URL})
+	})
+}
+
+// 002: GET /sign-s3-request?filename=name → {"policy": {...}} with the
+// seed's field names, for its browser form (key static/<name>, an image
+// content type, AES256 server-side encryption and an x-amz-meta-tag).
+func handleCompatSign(u *upload.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Query().Get("filename")
+		if name == "" || strings.ContainsAny(name, "/\\") {
+			compatJSONError(w, r, log, nil, http.StatusBadRequest, "filename is required (a file name, no slashes).")
+			return
+		}
+		post, err := u.Form(r.Context(), principal(r.Context()), upload.FormRequest{
+			Key: "static/" + name, ContentTypePrefix: "image/", SSE: "AES256", ACL: "private", AnyMetadata: []string{"tag"},
+		})
+		if err != nil {
+			compatJSONError(w, r, log, err, 0, "")
+			return
+		}
+		f := post.Fields
+		writeJSON(w, http.StatusOK, map[string]any{"policy": map[string]string{
+			"url": post.URL, "key": f["key"], "acl": f["acl"], "base64Policy": f["policy"],
+			"x-amz-credential": f["X-Amz-Credential"], "x-amz-algorithm": f["X-Amz-Algorithm"], "x-amz-date": f["X-Amz-Date"],
+			"x-amz-signature": f["X-Amz-Signature"], "signature": f["X-Amz-Signature"],
+		}})
+	})
+}
+
+// 002: POST /meme {image, bucket_address, posx, posy, scale, caption} →
+// {meme_data, meme_type}: the captioned image, base64-encoded.
+func handleCompatMeme(c *caption.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			Image         string `json:"image"`
+			BucketAddress string `json:"bucket_address"`
+			PosX          uint32 `json:"posx"`
+			PosY          uint32 `json:"posy"`
+			Scale         uint32 `json:"scale"`
+			Caption       string `json:"caption"`
+		}
+		if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxBody), &in); err != nil {
+			compatJSONError(w, r, log, err, 0, "")
+			return
+		}
+		req := caption.Request{Key: in.Image, Text: in.Caption, X: fmt.Sprint(in.PosX), Y: fmt.Sprint(in.PosY), Align: "left", Inline: true, ScalePixels: float64(in.Scale)}
+		res, err := c.Caption(r.Context(), principal(r.Context()), req)
+		if err != nil {
+			compatJSONError(w, r, log, err, 0, "")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"meme_data": encodeBase64(res.Data), "meme_type": res.ContentType})
+	})
+}
+
+// 003: POST /presigned-post {"object_name": ...} → boto3's
+// generate_presigned_post shape, lowercase field names.
+func handleCompatPresignedPost(u *upload.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			ObjectName string `json:"object_name"`
+		}
+		if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxBody), &in); err != nil {
+			compatJSONError(w, r, log, err, 0, "")
+			return
+		}
+		post, err := u.Form(r.Context(), principal(r.Context()), upload.FormRequest{Key: in.ObjectName, ExpiresIn: time.Hour})
+		if err != nil {
+			compatJSONError(w, r, log, err, 0, "")
+			return
+		}
+		fields := map[string]string{}
+		for k, v := range post.Fields {
+			fields[strings.ToLower(k)] = v
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"url": post.URL, "fields": fields})
+	})
+}
+
+// 004: POST /download-url {"fileKey": ..., "expire_in": 600} →
+// {"result":"success","url": ...}.
+func handleCompatDownloadURL(g *grant.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct {
+			FileKey  string          `json:"fileKey"`
+			ExpireIn json.RawMessage `json:"expire_in"`
+		}
+		if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxBody), &in); err != nil {
+			compatJSONError(w, r, log, err, 0, "")
+			return
+		}
+		var secs int64
+		if len(in.ExpireIn) > 0 {
+			// The seed passed expire_in through parseInt: a number or a numeric string.
+			s := strings.Trim(string(in.ExpireIn), `"`)
+			if _, err := fmt.Sscanf(s, "%d", &secs); err != nil || secs < 1 {
+				compatJSONError(w, r, log, nil, http.StatusBadRequest, "expire_in must be a whole number of seconds.")
+				return
+			}
+		}
+		d, err := g.Download(r.Context(), principal(r.Context()), grant.DownloadRequest{Key: in.FileKey, ExpiresIn: time.Duration(secs) * time.Second, SkipCheck: true})
+		if err != nil {
+			compatJSONError(w, r, log, err, 0, "")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"result": "success", "url": d.URL})
+	})
+}
