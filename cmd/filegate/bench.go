@@ -365,17 +365,11 @@ func benchHTTP(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, er
 	defer bare.stop()
 
 	// Seed one object, and presign a HEAD of it for the store's own rate.
-	var sf storeFile
-	b, err := os.ReadFile(filepath.Join(data, "store.json"))
+	sf, s3c, err := benchStore(data)
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(b, &sf); err != nil {
-		return nil, err
-	}
 	creds := credentials.NewStaticCredentialsProvider(sf.AccessKeyID, sf.SecretAccessKey, "")
-	s3c := s3.New(s3.Options{Region: sf.Region, Credentials: creds, UsePathStyle: true, BaseEndpoint: aws.String(sf.Endpoint),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired})
 	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("filegate"), Key: aws.String(benchKey), Body: bytes.NewReader([]byte("hello"))}); err != nil {
 		return nil, fmt.Errorf("bench: seed: %w", err)
 	}
@@ -422,4 +416,20 @@ func benchHTTP(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, er
 		{"store's own HEAD (presigned, direct)", rps(m("head")), "1.00×", "embedded store"},
 		{"POST /v1/downloads, existence checked", rps(m("check")), fmt.Sprintf("%.2f× HEAD", m("check")/m("head")), "goal ≥ 0.80× store HEAD"},
 	}, nil
+}
+
+// benchStore reads a filegate's store.json and returns an S3 client for
+// its embedded store.
+func benchStore(data string) (storeFile, *s3.Client, error) {
+	var sf storeFile
+	b, err := os.ReadFile(filepath.Join(data, "store.json"))
+	if err != nil {
+		return sf, nil, err
+	}
+	if err := json.Unmarshal(b, &sf); err != nil {
+		return sf, nil, err
+	}
+	return sf, s3.New(s3.Options{Region: sf.Region, Credentials: credentials.NewStaticCredentialsProvider(sf.AccessKeyID, sf.SecretAccessKey, ""),
+		UsePathStyle: true, BaseEndpoint: aws.String(sf.Endpoint), RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired}), nil
 }

@@ -10,14 +10,12 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -36,17 +34,10 @@ func benchBundle(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, 
 		return nil, err
 	}
 	defer fg.stop()
-	var sf storeFile
-	b, err := os.ReadFile(filepath.Join(data, "store.json"))
+	sf, s3c, err := benchStore(data)
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(b, &sf); err != nil {
-		return nil, err
-	}
-	s3c := s3.New(s3.Options{Region: sf.Region, Credentials: credentials.NewStaticCredentialsProvider(sf.AccessKeyID, sf.SecretAccessKey, ""),
-		UsePathStyle: true, BaseEndpoint: aws.String(sf.Endpoint), RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired})
 	src := "filegate"
 
 	// 1. Large: N × 10 MiB.

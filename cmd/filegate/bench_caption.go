@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"golang.org/x/image/font/gofont/gobold"
 )
@@ -60,16 +58,10 @@ func benchCaption(ctx context.Context, o benchOptions, stderr io.Writer) ([]row,
 		return nil, err
 	}
 	defer fg.stop()
-	var sf storeFile
-	b, err := os.ReadFile(filepath.Join(data, "fg", "store.json"))
+	_, s3c, err := benchStore(filepath.Join(data, "fg"))
 	if err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(b, &sf); err != nil {
-		return nil, err
-	}
-	s3c := s3.New(s3.Options{Region: sf.Region, Credentials: credentials.NewStaticCredentialsProvider(sf.AccessKeyID, sf.SecretAccessKey, ""),
-		UsePathStyle: true, BaseEndpoint: aws.String(sf.Endpoint), RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired})
 	if _, err := s3c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("filegate"), Key: aws.String("photo.jpg"), Body: bytes.NewReader(jb.Bytes())}); err != nil {
 		return nil, err
 	}
