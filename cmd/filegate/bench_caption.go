@@ -104,16 +104,4 @@ func benchCaption(ctx context.Context, o benchOptions, stderr io.Writer) ([]row,
 }
 
 // currentRSS reads a process's resident set (VmRSS) in bytes.
-func currentRSS(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	var kb int64
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if v, ok := bytes.CutPrefix(line, []byte("VmRSS:")); ok {
-			fmt.Sscanf(string(bytes.TrimSpace(v)), "%d", &kb)
-		}
-	}
-	return kb << 10
-}
+func currentRSS(pid int) int64 { return procStatus(pid, "VmRSS:") }
