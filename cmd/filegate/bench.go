@@ -60,7 +60,7 @@ func benchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&o.rounds, "rounds", 5, "rounds per measurement; the table shows medians")
 	f.DurationVar(&o.duration, "duration", 2*time.Second, "length of each load round")
 	f.IntVar(&o.concurrency, "concurrency", 64, "concurrent connections of the load generator")
-	f.StringVar(&o.only, "only", "", `run one section: "sign", "http", "bundle" or "caption"`)
+	f.StringVar(&o.only, "only", "", `run one section: "startup", "sign", "http", "bundle" or "caption"`)
 	f.IntVar(&o.bundleGiB, "bundle-gib", 1, "size of the large bundle benchmark, in GiB (as 100 × 10 MiB objects per GiB)")
 	f.StringVar(&o.bareServer, "bare-server", "", "internal: serve the bare handler on this address")
 	_ = f.MarkHidden("bare-server")
@@ -95,6 +95,13 @@ type row struct {
 
 func bench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error {
 	var rows []row
+	if o.only == "" || o.only == "startup" {
+		r, err := benchStartup(ctx, o, stderr)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
 	if o.only == "" || o.only == "sign" {
 		r, err := benchSigning(o, stderr)
 		if err != nil {
@@ -432,4 +439,33 @@ func benchStore(data string) (storeFile, *s3.Client, error) {
 	return sf, s3.New(s3.Options{Region: sf.Region, Credentials: credentials.NewStaticCredentialsProvider(sf.AccessKeyID, sf.SecretAccessKey, ""),
 		UsePathStyle: true, BaseEndpoint: aws.String(sf.Endpoint), RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired}), nil
+}
+
+// benchStartup times `filegate serve` from exec to its "listening on" line,
+// embedded store included: on a new data directory (credentials, buckets
+// and admin token made) and on an existing one.
+func benchStartup(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, error) {
+	fmt.Fprintln(stderr, "bench: start-up")
+	var cold, warm []float64
+	for range max(o.rounds, 10) {
+		data, err := os.MkdirTemp("", "filegate-bench-startup-")
+		if err != nil {
+			return nil, err
+		}
+		for _, into := range []*[]float64{&cold, &warm} {
+			t0 := time.Now()
+			c, err := startChild(ctx, "serve", "--listen", "127.0.0.1:0", "--data", data, "--log-level", "error")
+			if err != nil {
+				os.RemoveAll(data)
+				return nil, err
+			}
+			*into = append(*into, time.Since(t0).Seconds()*1000)
+			c.stop()
+		}
+		os.RemoveAll(data)
+	}
+	return []row{
+		{"start-up: filegate serve, new data dir", fmt.Sprintf("%.0f ms", median(cold)), "", "exec to \"listening on\", embedded store started, buckets made"},
+		{"start-up: filegate serve, existing data", fmt.Sprintf("%.0f ms", median(warm)), "", ""},
+	}, nil
 }
