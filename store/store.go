@@ -161,6 +161,14 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	}, nil
 }
 
+// Close releases idle connections to the store. A store shutting down
+// gracefully waits for open connections, so close them before stopping it.
+func (s *Store) Close() {
+	if c, ok := s.http.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
 // Client returns the underlying SDK client, for tests and tools that need
 // calls the Store does not wrap.
 func (s *Store) Client() *s3.Client { return s.api }

@@ -226,7 +226,10 @@ func TestBundleLimit(t *testing.T) {
 }
 
 func TestBundleStream(t *testing.T) {
-	e := start(t, "embedded")
+	eachStore(t, testBundleStream)
+}
+
+func testBundleStream(t *testing.T, e *env) {
 	photo := testBytes(200_000)
 	e.put("s/a.png", photo)
 	e.put("s/b.bin", []byte("bee"))
@@ -261,7 +264,10 @@ func TestBundleStream(t *testing.T) {
 }
 
 func TestBundleAsync(t *testing.T) {
-	e := start(t, "embedded")
+	eachStore(t, testBundleAsync)
+}
+
+func testBundleAsync(t *testing.T, e *env) {
 	e.put("j/1.txt", []byte("one"))
 	e.put("j/2.txt", []byte("two"))
 	r := e.call(e.admin, "POST", "/v1/bundles", map[string]any{"prefix": "j/", "async": true})

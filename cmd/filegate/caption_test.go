@@ -32,7 +32,12 @@ type captionResp struct {
 }
 
 func TestCaption(t *testing.T) {
-	e := start(t, "embedded", "--caption-max-pixels", "4000000")
+	for _, name := range stores(t) {
+		t.Run(name, func(t *testing.T) { testCaption(t, start(t, name, "--caption-max-pixels", "4000000")) })
+	}
+}
+
+func testCaption(t *testing.T, e *env) {
 	alice := e.token("alice", "users/alice/", 0, "caption")
 	e.put("users/alice/cat.jpg", jpegBytes(t, 640, 360))
 	e.put("users/bob/dog.jpg", jpegBytes(t, 64, 64))

@@ -36,7 +36,12 @@ func (e *env) raw(token, method, path, contentType string, body []byte) (int, ht
 }
 
 func TestCompatSeedFlows(t *testing.T) {
-	e := start(t, "embedded", "--compat")
+	for _, name := range stores(t) {
+		t.Run(name, func(t *testing.T) { testCompatSeedFlows(t, start(t, name, "--compat")) })
+	}
+}
+
+func testCompatSeedFlows(t *testing.T, e *env) {
 	card := jpegBytes(t, 320, 200)
 	png := testBytes(5000)
 	e.put("cyndaquil.jpg", card)

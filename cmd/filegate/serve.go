@@ -180,6 +180,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	defer st.Close() // runs before the embedded store is stopped
 	if embeddedStore || o.createBuckets {
 		for _, b := range []string{st.Bucket, st.Bundles} {
 			if err := st.EnsureBucket(ctx, b); err != nil {
