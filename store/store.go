@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -62,15 +63,16 @@ type Config struct {
 
 // Store is a handle on the configured buckets. It is safe for concurrent use.
 type Store struct {
-	api     *s3.Client
-	signer  *sigv4.Signer // grants, for the public endpoint
-	direct  *sigv4.Signer // filegate's own fast calls, for the internal endpoint
-	http    aws.HTTPClient
-	tracer  trace.Tracer
-	creds   aws.CredentialsProvider
-	region  string
-	Bucket  string
-	Bundles string
+	api        *s3.Client
+	signer     *sigv4.Signer // grants, for the public endpoint
+	direct     *sigv4.Signer // filegate's own fast calls, for the internal endpoint
+	http       aws.HTTPClient
+	transports *transports
+	tracer     trace.Tracer
+	creds      aws.CredentialsProvider
+	region     string
+	Bucket     string
+	Bundles    string
 }
 
 // New builds a Store from cfg. It does not contact the store; use Ping.
@@ -89,14 +91,19 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		opts = append(opts, config.WithCredentialsProvider(
 			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
 	}
+	tr := &transports{}
 	if cfg.HTTPClient != nil {
 		opts = append(opts, config.WithHTTPClient(cfg.HTTPClient))
 	} else {
 		// The SDK keeps 10 idle connections per host by default: under
 		// concurrent load most store calls would open a new connection.
+		// The SDK builds its transport itself (and must: it installs a
+		// custom CA bundle through it), so every transport it builds is
+		// recorded, for Close to release their idle connections.
 		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 			t.MaxIdleConns = 1024
 			t.MaxIdleConnsPerHost = 256
+			tr.add(t)
 		})))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
@@ -149,23 +156,40 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		tracer = cfg.TracerProvider.Tracer("github.com/filegate/filegate/store")
 	}
 	return &Store{
-		api:     api,
-		signer:  signer,
-		direct:  internal,
-		http:    awsCfg.HTTPClient,
-		tracer:  tracer,
-		creds:   awsCfg.Credentials,
-		region:  awsCfg.Region,
-		Bucket:  cfg.Bucket,
-		Bundles: cfg.BundleBucket,
+		api:        api,
+		signer:     signer,
+		direct:     internal,
+		http:       awsCfg.HTTPClient,
+		transports: tr,
+		tracer:     tracer,
+		creds:      awsCfg.Credentials,
+		region:     awsCfg.Region,
+		Bucket:     cfg.Bucket,
+		Bundles:    cfg.BundleBucket,
 	}, nil
 }
 
 // Close releases idle connections to the store. A store shutting down
 // gracefully waits for open connections, so close them before stopping it.
-func (s *Store) Close() {
-	if c, ok := s.http.(interface{ CloseIdleConnections() }); ok {
-		c.CloseIdleConnections()
+func (s *Store) Close() { s.transports.closeIdle() }
+
+// transports records the HTTP transports the SDK builds.
+type transports struct {
+	mu  sync.Mutex
+	all []*http.Transport
+}
+
+func (t *transports) add(tr *http.Transport) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.all = append(t.all, tr)
+}
+
+func (t *transports) closeIdle() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, tr := range t.all {
+		tr.CloseIdleConnections()
 	}
 }
 
