@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -316,3 +317,50 @@ func TestPostMatchesSDK(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentSigning signs from many goroutines while credentials rotate
+// and the date changes; run with -race.
+func TestConcurrentSigning(t *testing.T) {
+	creds := &lockedCreds{c: aws.Credentials{AccessKeyID: "A", SecretAccessKey: "s"}}
+	s, _ := New(creds, "us-east-1", "http://127.0.0.1:9000", true)
+	req := &Request{Method: "GET", Op: "GetObject", Bucket: "b", Key: "k", Expires: time.Minute}
+	day := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	done := make(chan struct{})
+	for g := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 500 {
+				at := day.Add(time.Duration((g+i)%3) * 24 * time.Hour)
+				if _, err := s.Presign(context.Background(), req, at); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	for i := range 100 {
+		creds.set(aws.Credentials{AccessKeyID: "A", SecretAccessKey: "s" + string(rune('a'+i%26))})
+	}
+	for range 8 {
+		<-done
+	}
+	// After the churn, a signature is still the SDK's for the current credentials.
+	final := creds.get()
+	got, _ := s.Presign(context.Background(), req, day)
+	if want := sdkURL(t, setup{"http://127.0.0.1:9000", "us-east-1", true, credentials.StaticCredentialsProvider{Value: final}}, day, req); got != want {
+		t.Fatalf("after concurrent rotation:\n got %s\nwant %s", got, want)
+	}
+}
+
+type lockedCreds struct {
+	mu sync.Mutex
+	c  aws.Credentials
+}
+
+func (l *lockedCreds) Retrieve(context.Context) (aws.Credentials, error) { return l.get(), nil }
+func (l *lockedCreds) get() aws.Credentials {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.c
+}
+func (l *lockedCreds) set(c aws.Credentials) { l.mu.Lock(); l.c = c; l.mu.Unlock() }

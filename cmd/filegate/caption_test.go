@@ -151,3 +151,13 @@ func testCaption(t *testing.T, e *env) {
 	nocap := e.token("nocap", "users/alice/", 0, "download")
 	mustStatus(t, e.call(nocap, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "text": "x"}), 403)
 }
+
+func TestCaptionByteLimit(t *testing.T) {
+	e := start(t, "embedded", "--caption-max-bytes", "1000")
+	e.put("big.jpg", jpegBytes(t, 400, 400))
+	r := e.call(e.admin, "POST", "/v1/captions", map[string]any{"key": "big.jpg", "text": "x"})
+	mustStatus(t, r, 413)
+	if p := r.problem(t); p["code"] != "image_too_large" {
+		t.Errorf("code %v, want image_too_large", p["code"])
+	}
+}
