@@ -2,8 +2,10 @@ package api
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/filegate/filegate/caption"
@@ -33,17 +35,17 @@ type coordJS string
 func (c *coordJS) UnmarshalJSON(b []byte) error {
 	if len(b) > 0 && b[0] == '"' {
 		var s string
-		if err := jsonUnmarshal(b, &s); err != nil {
+		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
 		*c = coordJS(s)
 		return nil
 	}
 	var f float64
-	if err := jsonUnmarshal(b, &f); err != nil {
+	if err := json.Unmarshal(b, &f); err != nil {
 		return err
 	}
-	*c = coordJS(formatFloat(f))
+	*c = coordJS(strconv.FormatFloat(f, 'f', -1, 64))
 	return nil
 }
 

@@ -2,6 +2,7 @@ package api
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -245,7 +246,7 @@ func handleCompatMeme(c *caption.Service, log *slog.Logger) http.Handler {
 			compatJSONError(w, r, log, err, 0, "")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"meme_data": encodeBase64(res.Data), "meme_type": res.ContentType})
+		writeJSON(w, http.StatusOK, map[string]string{"meme_data": base64.StdEncoding.EncodeToString(res.Data), "meme_type": res.ContentType})
 	})
 }
 
