@@ -38,6 +38,10 @@ type Job struct {
 	ExpiresAt time.Time `json:"-"`
 }
 
+// staleAfter is how long a running job may go without saving progress
+// before readers report it failed.
+var staleAfter = 30 * time.Second
+
 func jobKey(id string) string { return ".filegate/jobs/" + id + ".json" }
 
 func (s *Service) saveJob(ctx context.Context, j *Job) error {
@@ -138,6 +142,12 @@ func (s *Service) Job(ctx context.Context, p *filegate.Principal, id string) (*J
 	}
 	if j.Owner != p.ID {
 		return nil, &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "job_not_yours", Msg: "this bundle job belongs to another token"}
+	}
+	// A running job's filegate saves progress every second; silence means
+	// it died with the job (its multipart upload is then left for the
+	// bucket's abort-incomplete lifecycle rule).
+	if j.State == "running" && time.Since(j.Updated) > staleAfter {
+		j.State, j.Error = "failed", "interrupted: the filegate running it stopped responding"
 	}
 	if j.State == "done" {
 		g, err := s.st.PresignGet(ctx, s.st.Bundles, j.Key, store.GetOptions{
