@@ -246,6 +246,67 @@ func TestMissingGlyphsCounted(t *testing.T) {
 	}
 }
 
+// gifOf encodes n frames of w×h, each a single flat color (LZW packs them
+// tightly: the shape of a GIF bomb).
+func gifOf(t testing.TB, n, w, h int) []byte {
+	t.Helper()
+	g := &gif.GIF{}
+	pal := color.Palette{color.Black, color.White}
+	for range n {
+		g.Image = append(g.Image, image.NewPaletted(image.Rect(0, 0, w, h), pal))
+		g.Delay = append(g.Delay, 1)
+	}
+	var buf bytes.Buffer
+	if err := gif.EncodeAll(&buf, g); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func TestGIFBombRefusedBeforeDecoding(t *testing.T) {
+	small := gifOf(t, 3, 50, 40)
+	if n, area, err := gifFrames(small); err != nil || n != 3 || area != 3*50*40 {
+		t.Fatalf("gifFrames = %d, %d, %v; want 3 frames of 2000 pixels", n, area, err)
+	}
+	// 200 flat frames of 1000×1000: a few hundred KiB, 200 MP decoded.
+	bomb := gifOf(t, 200, 1000, 1000)
+	if len(bomb) > 2<<20 {
+		t.Fatalf("bomb is %d bytes", len(bomb))
+	}
+	_, err := Decode(bomb, Limits{MaxPixels: 4_000_000, MaxFrames: 500})
+	if !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("GIF bomb (%d bytes): %v, want ErrTooLarge", len(bomb), err)
+	}
+	if _, err := Decode(gifOf(t, 20, 100, 100), Limits{MaxPixels: 4_000_000, MaxFrames: 10}); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("20 frames with a limit of 10: %v", err)
+	}
+	if _, err := Decode(small[:len(small)-5], Limits{MaxPixels: 4_000_000, MaxFrames: 10}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("truncated GIF: %v", err)
+	}
+}
+
+// FuzzGIFFrames: the frame scanner never panics, and whatever it accepts
+// image/gif agrees has at least that many frames or fails on.
+func FuzzGIFFrames(f *testing.F) {
+	f.Add(gifOf(f, 2, 4, 4))
+	f.Add([]byte("GIF89a"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		n, area, err := gifFrames(b)
+		if err != nil {
+			return
+		}
+		if n < 0 || area < 0 {
+			t.Fatalf("frames %d, area %d", n, area)
+		}
+		if area > 1_000_000 {
+			return // that is what the scanner is for: do not decode it here
+		}
+		if g, err := gif.DecodeAll(bytes.NewReader(b)); err == nil && len(g.Image) != n {
+			t.Fatalf("scanner saw %d frames, image/gif decoded %d", n, len(g.Image))
+		}
+	})
+}
+
 // FuzzEXIF: the orientation parser never panics and answers 1..8.
 func FuzzEXIF(f *testing.F) {
 	f.Add([]byte{0xFF, 0xD8, 0xFF, 0xE1, 0, 8, 'E', 'x', 'i', 'f', 0, 0})

@@ -74,6 +74,15 @@ func Decode(data []byte, lim Limits) (*Picture, error) {
 	p := &Picture{Format: format}
 	switch format {
 	case GIF:
+		// Every frame is checked before any is decoded: at most MaxFrames,
+		// and all of them together at most twice the single-image budget.
+		n, area, err := gifFrames(data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		}
+		if n > lim.MaxFrames || area > 2*lim.MaxPixels {
+			return nil, fmt.Errorf("%w: %d frames of %d pixels in all, at most %d frames and %d pixels", ErrTooLarge, n, area, lim.MaxFrames, 2*lim.MaxPixels)
+		}
 		g, err := gif.DecodeAll(bytes.NewReader(data))
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
