@@ -16,19 +16,32 @@ type bundleRequestJSON struct {
 	Keys        []string `json:"keys,omitempty"`
 	Prefix      string   `json:"prefix,omitempty"`
 	Name        string   `json:"name,omitempty"`
-	ExpiresIn   *int64   `json:"expires_in,omitempty"`
+	ExpiresIn   expiry   `json:"expires_in,omitzero"`
 	Compression string   `json:"compression,omitempty"`
 	Missing     string   `json:"missing,omitempty"`
 	Async       bool     `json:"async,omitempty"`
 }
 
-func (in bundleRequestJSON) request(op string) (bundle.Request, error) {
-	exp, err := expiresIn(op, in.ExpiresIn)
-	if err != nil {
-		return bundle.Request{}, err
+func (in bundleRequestJSON) request() bundle.Request {
+	return bundle.Request{Keys: in.Keys, Prefix: in.Prefix, Name: in.Name, ExpiresIn: in.ExpiresIn.d,
+		Compression: bundle.Method(in.Compression), Missing: in.Missing}
+}
+
+// prepareBundle decodes a bundle request and resolves its selection; on
+// failure it has answered and returns ok false.
+func prepareBundle(w http.ResponseWriter, r *http.Request, b *bundle.Service, log *slog.Logger, op string, stream bool) (in bundleRequestJSON, plan *bundle.Plan, ok bool) {
+	err := decode(w, r, &in)
+	if err == nil && stream && in.Async {
+		err = &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_request", Msg: "async does not apply to a stream"}
 	}
-	return bundle.Request{Keys: in.Keys, Prefix: in.Prefix, Name: in.Name, ExpiresIn: exp,
-		Compression: bundle.Method(in.Compression), Missing: in.Missing}, nil
+	if err == nil {
+		plan, err = b.Prepare(r.Context(), principal(r.Context()), in.request())
+	}
+	if err != nil {
+		writeError(w, r, log, err)
+		return in, nil, false
+	}
+	return in, plan, true
 }
 
 type bundleJSON struct {
@@ -67,20 +80,8 @@ func toJobJSON(j *bundle.Job) jobJSON {
 
 func handleBundle(b *bundle.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		const op = "api.bundle"
-		var in bundleRequestJSON
-		if err := decode(w, r, &in); err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		req, err := in.request(op)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		plan, err := b.Prepare(r.Context(), principal(r.Context()), req)
-		if err != nil {
-			writeError(w, r, log, err)
+		in, plan, ok := prepareBundle(w, r, b, log, "api.bundle", false)
+		if !ok {
 			return
 		}
 		if in.Async {
@@ -122,23 +123,8 @@ func handleBundleJob(b *bundle.Service, log *slog.Logger) http.Handler {
 func handleBundleStream(b *bundle.Service, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		const op = "api.bundleStream"
-		var in bundleRequestJSON
-		if err := decode(w, r, &in); err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		if in.Async {
-			writeError(w, r, log, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_request", Msg: "async does not apply to a stream"})
-			return
-		}
-		req, err := in.request(op)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		plan, err := b.Prepare(r.Context(), principal(r.Context()), req)
-		if err != nil {
-			writeError(w, r, log, err)
+		_, plan, ok := prepareBundle(w, r, b, log, op, true)
+		if !ok {
 			return
 		}
 		h := w.Header()

@@ -25,7 +25,7 @@ type captionRequestJSON struct {
 	StrokeColor string   `json:"stroke_color,omitempty"`
 	OutputKey   string   `json:"output_key,omitempty"`
 	Format      string   `json:"format,omitempty"`
-	ExpiresIn   *int64   `json:"expires_in,omitempty"`
+	ExpiresIn   expiry   `json:"expires_in,omitzero"`
 	Inline      bool     `json:"inline,omitempty"`
 }
 
@@ -67,21 +67,15 @@ type captionJSON struct {
 
 func handleCaption(c *caption.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		const op = "api.caption"
 		var in captionRequestJSON
 		if err := decode(w, r, &in); err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		exp, err := expiresIn(op, in.ExpiresIn)
-		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
 		res, err := c.Caption(r.Context(), principal(r.Context()), caption.Request{
 			Key: in.Key, Text: in.Text, TopText: in.TopText, BottomText: in.BottomText, X: in.X.value(), Y: in.Y.value(),
 			Scale: in.Scale, Align: in.Align, Color: in.Color, StrokeColor: in.StrokeColor, OutputKey: in.OutputKey,
-			Format: in.Format, ExpiresIn: exp, Inline: in.Inline,
+			Format: in.Format, ExpiresIn: in.ExpiresIn.d, Inline: in.Inline,
 		})
 		if err != nil {
 			writeError(w, r, log, err)

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/filegate/filegate"
 )
@@ -35,6 +36,10 @@ func decodeJSON(body io.Reader, v any) error {
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
+		var fe *filegate.Error
+		if errors.As(err, &fe) {
+			return fe // a field's own UnmarshalJSON refused its value (expiry)
+		}
 		var tooBig *http.MaxBytesError
 		var syntax *json.SyntaxError
 		var typ *json.UnmarshalTypeError
@@ -69,4 +74,21 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false) // URLs stay readable: & not \u0026
 	_ = enc.Encode(v)
+}
+
+// expiry is an expires_in member: whole seconds from 1 to 7 days, checked
+// while decoding. Absent or null, it is zero: the service's default.
+type expiry struct{ d time.Duration }
+
+func (e *expiry) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var secs int64
+	if err := json.Unmarshal(b, &secs); err != nil {
+		return &filegate.Error{Kind: filegate.Invalid, Op: "api.decode", Code: "invalid_expiry", Msg: "expires_in must be a whole number of seconds"}
+	}
+	d, err := expiresIn("api.decode", &secs)
+	e.d = d
+	return err
 }

@@ -105,7 +105,7 @@ next:
 
 type downloadRequestJSON struct {
 	Key         string `json:"key"`
-	ExpiresIn   *int64 `json:"expires_in,omitempty"`
+	ExpiresIn   expiry `json:"expires_in,omitzero"`
 	Filename    string `json:"filename,omitempty"`
 	Disposition string `json:"disposition,omitempty"`
 	// Check, when false, skips the existence check (no HEAD to the store).
@@ -132,19 +132,13 @@ func expiresIn(op string, secs *int64) (time.Duration, error) {
 
 func handleDownload(g *grant.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		const op = "api.download"
 		var in downloadRequestJSON
 		if err := decode(w, r, &in); err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		exp, err := expiresIn(op, in.ExpiresIn)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
 		d, err := g.Download(r.Context(), principal(r.Context()), grant.DownloadRequest{
-			Key: in.Key, ExpiresIn: exp, Filename: in.Filename, Disposition: in.Disposition,
+			Key: in.Key, ExpiresIn: in.ExpiresIn.d, Filename: in.Filename, Disposition: in.Disposition,
 			SkipCheck: in.Check != nil && !*in.Check,
 		})
 		if err != nil {

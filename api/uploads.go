@@ -15,7 +15,7 @@ type uploadRequestJSON struct {
 	Size        *int64            `json:"size"`
 	ContentType string            `json:"content_type,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
-	ExpiresIn   *int64            `json:"expires_in,omitempty"`
+	ExpiresIn   expiry            `json:"expires_in,omitzero"`
 }
 
 type partURLJSON struct {
@@ -57,13 +57,8 @@ func handleUploadStart(u *upload.Service, m *telemetry.Metrics, log *slog.Logger
 			writeError(w, r, log, invalid(op, "invalid_size", "size is required (bytes)"))
 			return
 		}
-		exp, err := expiresIn(op, in.ExpiresIn)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
 		b, err := u.Start(r.Context(), principal(r.Context()), upload.Request{
-			Key: in.Key, Size: *in.Size, ContentType: in.ContentType, Metadata: in.Metadata, ExpiresIn: exp,
+			Key: in.Key, Size: *in.Size, ContentType: in.ContentType, Metadata: in.Metadata, ExpiresIn: in.ExpiresIn.d,
 		})
 		if err != nil {
 			writeError(w, r, log, err)
@@ -83,7 +78,7 @@ func handleUploadStart(u *upload.Service, m *telemetry.Metrics, log *slog.Logger
 
 type signPartsJSON struct {
 	Numbers   []int32 `json:"numbers"`
-	ExpiresIn *int64  `json:"expires_in,omitempty"`
+	ExpiresIn expiry  `json:"expires_in,omitzero"`
 }
 
 type partsJSON struct {
@@ -93,18 +88,12 @@ type partsJSON struct {
 
 func handleUploadParts(u *upload.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		const op = "api.uploadParts"
 		var in signPartsJSON
 		if err := decode(w, r, &in); err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		exp, err := expiresIn(op, in.ExpiresIn)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
-		parts, expires, err := u.SignParts(r.Context(), principal(r.Context()), r.PathValue("id"), in.Numbers, exp)
+		parts, expires, err := u.SignParts(r.Context(), principal(r.Context()), r.PathValue("id"), in.Numbers, in.ExpiresIn.d)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -196,7 +185,7 @@ type formRequestJSON struct {
 	MaxSize              int64             `json:"max_size,omitempty"`
 	Metadata             map[string]string `json:"metadata,omitempty"`
 	ServerSideEncryption string            `json:"server_side_encryption,omitempty"`
-	ExpiresIn            *int64            `json:"expires_in,omitempty"`
+	ExpiresIn            expiry            `json:"expires_in,omitzero"`
 }
 
 type formJSON struct {
@@ -208,20 +197,14 @@ type formJSON struct {
 
 func handleForm(u *upload.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		const op = "api.form"
 		var in formRequestJSON
 		if err := decode(w, r, &in); err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		exp, err := expiresIn(op, in.ExpiresIn)
-		if err != nil {
-			writeError(w, r, log, err)
-			return
-		}
 		post, err := u.Form(r.Context(), principal(r.Context()), upload.FormRequest{
 			Key: in.Key, KeyPrefix: in.KeyPrefix, ContentType: in.ContentType, ContentTypePrefix: in.ContentTypePrefix,
-			MinSize: in.MinSize, MaxSize: in.MaxSize, Metadata: in.Metadata, SSE: in.ServerSideEncryption, ExpiresIn: exp,
+			MinSize: in.MinSize, MaxSize: in.MaxSize, Metadata: in.Metadata, SSE: in.ServerSideEncryption, ExpiresIn: in.ExpiresIn.d,
 		})
 		if err != nil {
 			writeError(w, r, log, err)

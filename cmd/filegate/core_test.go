@@ -222,6 +222,8 @@ func TestExpiryBounds(t *testing.T) {
 		r := e.call(e.admin, "POST", "/v1/downloads", map[string]any{"key": "a.txt", "expires_in": secs})
 		if r.status != 400 || bytes.Contains(r.body, []byte("X-Amz")) {
 			t.Errorf("expires_in %v: status %d, want 400 and no URL", secs, r.status)
+		} else if p := r.problem(t); p["code"] != "invalid_expiry" {
+			t.Errorf("expires_in %v: code %v, want invalid_expiry", secs, p["code"])
 		}
 	}
 	r = e.call(e.admin, "POST", "/v1/downloads", map[string]any{"key": "a.txt", "expires_in": 3600})
