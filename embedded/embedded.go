@@ -255,7 +255,8 @@ func runChild(stdin io.Reader) error {
 		return fmt.Errorf("open posix backend: %w", err)
 	}
 	defer be.Shutdown()
-	return embedgw.RunVersityGW(ctx, be, &embedgw.Config{
+	// Every key the backend sees passes the guard first (see CheckKey).
+	return embedgw.RunVersityGW(ctx, guard{be}, &embedgw.Config{
 		RootUserAccess:    cfg.AccessKey,
 		RootUserSecret:    cfg.SecretKey,
 		Region:            cfg.Region,
