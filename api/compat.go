@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,8 +200,11 @@ func handleCompatDownload(g *grant.Service, log *slog.Logger) http.Handler {
 }
 
 // 002: GET /sign-s3-request?filename=name → {"policy": {...}} with the
-// seed's field names, for its browser form (key static/<name>, an image
-// content type, AES256 server-side encryption and an x-amz-meta-tag).
+// seed's field names, for its browser form. The form sends exactly key,
+// acl, Content-Type, policy, the four x-amz-* signing fields,
+// x-amz-server-side-encryption and the file, so the policy has a condition
+// for each of those and for nothing else: a condition on a field the form
+// does not send (the seed policy's x-amz-meta-tag) fails on S3 too.
 func handleCompatSign(u *upload.Service, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		name := r.URL.Query().Get("filename")
@@ -209,7 +213,7 @@ func handleCompatSign(u *upload.Service, log *slog.Logger) http.Handler {
 			return
 		}
 		post, err := u.Form(r.Context(), principal(r.Context()), upload.FormRequest{
-			Key: "static/" + name, ContentTypePrefix: "image/", SSE: "AES256", ACL: "private", AnyMetadata: []string{"tag"},
+			Key: "static/" + name, ContentTypePrefix: "image/", SSE: "AES256", ACL: "private",
 		})
 		if err != nil {
 			compatJSONError(w, r, log, err, 0, "")
@@ -286,14 +290,10 @@ func handleCompatDownloadURL(g *grant.Service, log *slog.Logger) http.Handler {
 			compatJSONError(w, r, log, err, 0, "")
 			return
 		}
-		var secs int64
-		if len(in.ExpireIn) > 0 {
-			// The seed passed expire_in through parseInt: a number or a numeric string.
-			s := strings.Trim(string(in.ExpireIn), `"`)
-			if _, err := fmt.Sscanf(s, "%d", &secs); err != nil || secs < 1 {
-				compatJSONError(w, r, log, nil, http.StatusBadRequest, "expire_in must be a whole number of seconds.")
-				return
-			}
+		secs, err := compatSeconds(in.ExpireIn)
+		if err != nil {
+			compatJSONError(w, r, log, nil, http.StatusBadRequest, "expire_in must be a whole number of seconds, from 1 to 604800.")
+			return
 		}
 		d, err := g.Download(r.Context(), principal(r.Context()), grant.DownloadRequest{Key: in.FileKey, ExpiresIn: time.Duration(secs) * time.Second, SkipCheck: true})
 		if err != nil {
@@ -302,4 +302,27 @@ func handleCompatDownloadURL(g *grant.Service, log *slog.Logger) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"result": "success", "url": d.URL})
 	})
+}
+
+// compatSeconds parses seed 004's expire_in: absent or null (0, the
+// default), a JSON integer, or a string of decimal digits, from 1 to 7 days.
+// The seed passed it through parseInt, which reads "600abc" as 600; filegate
+// refuses such values (and exponents, fractions, signs and overflows)
+// rather than guess.
+func compatSeconds(raw json.RawMessage) (int64, error) {
+	s := string(raw)
+	if s == "" || s == "null" {
+		return 0, nil
+	}
+	if len(s) >= 2 && s[0] == '"' && s[len(s)-1] == '"' {
+		s = s[1 : len(s)-1]
+	}
+	if s == "" || len(s) > 6 || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, errors.New("not a whole number of seconds")
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 1 || n > int64(grant.MaxExpiry/time.Second) {
+		return 0, errors.New("out of range")
+	}
+	return n, nil
 }

@@ -52,10 +52,13 @@ func decodeJSON(body io.Reader, v any) error {
 			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_json", Msg: "the body is not valid JSON"}
 		case errors.As(err, &typ):
 			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_json", Msg: fmt.Sprintf("field %q must be %s", typ.Field, typ.Type)}
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			// Its text names the field and is safe to show.
+			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_json", Msg: strings.TrimPrefix(err.Error(), "json: ")}
 		default:
-			// Unknown fields and other decoder complaints: their text names the
-			// field and is safe to show.
-			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_json", Msg: err.Error()}
+			// A body cut off or too slow: the cause names socket addresses,
+			// so it is logged, never shown.
+			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "body_unreadable", Msg: "the body could not be read (cut off or too slow)", Err: err}
 		}
 	}
 	if dec.More() {

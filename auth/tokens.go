@@ -27,6 +27,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/filegate/filegate"
@@ -177,12 +178,6 @@ func (t *Tokens) List() ([]Record, error) {
 	return out, nil
 }
 
-// Empty reports whether no token exists yet.
-func (t *Tokens) Empty() (bool, error) {
-	l, err := t.List()
-	return len(l) == 0, err
-}
-
 // ErrBadToken is the cause of every authentication failure; the reason is
 // deliberately not told to the client.
 var ErrBadToken = errors.New("auth: token not valid")
@@ -261,9 +256,19 @@ func (t *Tokens) reloadLocked() error {
 
 // update applies fn to the records and writes the file atomically: a
 // temporary file in the same directory, fsynced, then renamed over the old.
+//
+// Writers in other processes (`filegate token create` beside a running
+// server, or several at once) are serialized by an exclusive lock on
+// <path>.lock held from the read to the rename, so no update is lost.
 func (t *Tokens) update(fn func(map[string]Record) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	unlock, err := lockFile(t.path + ".lock")
+	if err != nil {
+		return fmt.Errorf("auth: lock the token file: %w", err)
+	}
+	defer unlock()
+	t.records = nil // another process may have written within the same stamp
 	if err := t.reloadLocked(); err != nil {
 		return err
 	}
@@ -288,6 +293,42 @@ func (t *Tokens) update(fn func(map[string]Record) error) error {
 	}
 	t.records = nil // force a re-read with the new stamp
 	return t.reloadLocked()
+}
+
+// lockFile takes an exclusive advisory lock (flock) on path, creating it,
+// and returns the function that releases it. The kernel releases it too if
+// the process dies.
+func lockFile(path string) (func(), error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}, nil
+}
+
+// Exists reports whether the token file exists (even with no token in it).
+func (t *Tokens) Exists() (bool, error) {
+	_, err := os.Stat(t.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // WriteFileAtomic writes data to path so that readers see the old content or

@@ -10,6 +10,7 @@ import (
 	"image"
 	"image/color"
 	"io"
+	"math"
 	"path"
 	"strconv"
 	"strings"
@@ -107,7 +108,19 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	if err := p.Authorize(op, filegate.ActCaption, req.Key); err != nil {
 		return Result{}, err
 	}
-	text := strings.TrimSpace(req.Text + req.TopText + req.BottomText)
+	if req.OutputKey != "" {
+		// Checked before any work is done, and again once the key is final.
+		if err := filegate.ValidateKey(op, req.OutputKey); err != nil {
+			return Result{}, err
+		}
+		if err := p.Authorize(op, filegate.ActCaption, req.OutputKey); err != nil {
+			return Result{}, err
+		}
+		if strings.HasSuffix(req.OutputKey, "/") {
+			return Result{}, invalid(op, "invalid_key", "output_key ends in / (a folder): give a file name")
+		}
+	}
+		text := strings.TrimSpace(req.Text + req.TopText + req.BottomText)
 	if text == "" {
 		return Result{}, invalid(op, "invalid_text", "give text, or top_text and/or bottom_text")
 	}
@@ -346,7 +359,7 @@ func anchorX(a Align, W float64) float64 {
 func coord(s string, size float64) (float64, error) {
 	pct := strings.HasSuffix(s, "%")
 	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
-	if err != nil || v < 0 {
+	if err != nil || v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
 		return 0, errors.New(`want pixels ("120") or a percentage ("50%")`)
 	}
 	if pct {

@@ -133,7 +133,6 @@ type PostOptions struct {
 	SSE               string            // "AES256" requires x-amz-server-side-encryption
 	Metadata          map[string]string // required x-amz-meta-* fields
 	ACL               string            // required acl field, when set
-	AnyMetadata       []string          // x-amz-meta-* fields allowed with any value
 }
 
 // Post is a signed browser form: POST to URL with Fields, then the file.
@@ -181,9 +180,6 @@ func (s *Store) PresignPost(ctx context.Context, bucket string, o PostOptions) (
 		f := "x-amz-meta-" + k
 		conds = append(conds, sigv4.Condition{Op: "eq", Field: f, Value: o.Metadata[k]})
 		fields[f] = o.Metadata[k]
-	}
-	for _, k := range o.AnyMetadata {
-		conds = append(conds, sigv4.Condition{Op: "starts-with", Field: "x-amz-meta-" + k, Value: ""})
 	}
 	now := signingTime()
 	p, err := s.signer.PresignPost(ctx, bucket, key, conds, o.Expires, now)

@@ -127,6 +127,9 @@ func (s *Service) Start(ctx context.Context, p *filegate.Principal, req Request)
 	if err := p.Authorize(op, filegate.ActUpload, req.Key); err != nil {
 		return Begin{}, err
 	}
+	if err := fileKey(op, req.Key); err != nil {
+		return Begin{}, err
+	}
 	if req.Size < 0 {
 		return Begin{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_size", Msg: "size must not be negative"}
 	}
@@ -352,10 +355,7 @@ type FormRequest struct {
 	Metadata          map[string]string
 	SSE               string // "" or "AES256"
 	ACL               string // a required acl field ("private"), when set
-	// AnyMetadata names x-amz-meta-* fields the browser may send with any
-	// value (the seed meme app's form sends x-amz-meta-tag).
-	AnyMetadata []string
-	ExpiresIn   time.Duration
+	ExpiresIn         time.Duration
 }
 
 // Form signs a browser POST policy confined to the caller's scope.
@@ -370,6 +370,9 @@ func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormReque
 	target := req.Key
 	if req.Key != "" {
 		if err := filegate.ValidateKey(op, req.Key); err != nil {
+			return store.Post{}, err
+		}
+		if err := fileKey(op, req.Key); err != nil {
 			return store.Post{}, err
 		}
 	} else {
@@ -409,20 +412,25 @@ func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormReque
 	default:
 		return bad("invalid_acl", `acl must be "private", "public-read" or "bucket-owner-full-control"`)
 	}
-	for _, n := range req.AnyMetadata {
-		if err := ValidateMetadata(op, map[string]string{n: ""}); err != nil {
-			return store.Post{}, err
-		}
-	}
 	exp, err := s.grants.Expiry(ctx, op, req.ExpiresIn)
 	if err != nil {
 		return store.Post{}, err
 	}
-	return s.store.PresignPost(ctx, s.store.Bucket, store.PostOptions{ACL: req.ACL, AnyMetadata: req.AnyMetadata,
+	return s.store.PresignPost(ctx, s.store.Bucket, store.PostOptions{ACL: req.ACL,
 		Expires: exp, Key: req.Key, KeyPrefix: req.KeyPrefix,
 		ContentType: req.ContentType, ContentTypePrefix: req.ContentTypePrefix,
 		MinSize: req.MinSize, MaxSize: req.MaxSize, SSE: req.SSE, Metadata: req.Metadata,
 	})
+}
+
+// fileKey refuses a key that names a folder ("photos/"): stores that keep
+// objects as files cannot hold a multipart object there, and no upload
+// needs one.
+func fileKey(op, key string) error {
+	if strings.HasSuffix(key, "/") {
+		return &filegate.Error{Kind: filegate.Invalid, Op: op, Key: key, Code: "invalid_key", Msg: "key ends in / (a folder): uploads need a file name"}
+	}
+	return nil
 }
 
 func contentType(op, ct string) (string, error) {

@@ -128,12 +128,18 @@ func testCompatSeedFlows(t *testing.T, e *env) {
 	if status != 200 || h.Get("Access-Control-Allow-Origin") != "*" || p["key"] != "static/meme.jpg" || p["base64Policy"] == "" || p["signature"] != p["x-amz-signature"] {
 		t.Fatalf("sign-s3-request: %d %s", status, body)
 	}
+	// The seed's front end, field for field (seed 002, uploadToS3):
+	//   formData.append('key', policy.key); ... ('acl', ...), ('Content-Type', file.type),
+	//   ('policy', ...), ('x-amz-credential', ...), ('x-amz-algorithm', ...),
+	//   ('x-amz-date', ...), ('x-amz-signature', ...),
+	//   ('x-amz-server-side-encryption', 'AES256'), ('file', file)
+	// and nothing else: no x-amz-meta-tag.
 	var form bytes.Buffer
 	mw := multipart.NewWriter(&form)
 	for _, kv := range [][2]string{
 		{"key", p["key"]}, {"acl", p["acl"]}, {"Content-Type", "image/jpeg"}, {"policy", p["base64Policy"]},
 		{"x-amz-credential", p["x-amz-credential"]}, {"x-amz-algorithm", p["x-amz-algorithm"]}, {"x-amz-date", p["x-amz-date"]},
-		{"x-amz-signature", p["x-amz-signature"]}, {"x-amz-server-side-encryption", "AES256"}, {"x-amz-meta-tag", "funny"},
+		{"x-amz-signature", p["x-amz-signature"]}, {"x-amz-server-side-encryption", "AES256"},
 	} {
 		mw.WriteField(kv[0], kv[1])
 	}

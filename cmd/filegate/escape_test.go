@@ -44,7 +44,7 @@ var hostileSuffixes = []string{
 	"a/../..",
 	"..",
 	"/../bob/secret.txt",
-	"\xc0\xae\xc0\xae/bob/secret.txt",         // overlong UTF-8 "."
+	"\xc0\xae\xc0\xae/bob/secret.txt", // overlong UTF-8 "."
 	"\xe0\x80\xae\xe0\x80\xae/bob/secret.txt", // three-byte overlong "."
 	"\uff0e\uff0e/bob/secret.txt",             // FULLWIDTH FULL STOP, NFKC "."
 	"\u2025/bob/secret.txt",                   // TWO DOT LEADER, NFKC ".."

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/net/netutil"
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/api"
@@ -60,6 +61,8 @@ type serveOptions struct {
 	captionMaxBytes  int64
 	captionMaxPixels int64
 	logLevel         string
+	readTimeout      time.Duration
+	maxConns         int
 }
 
 func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
@@ -97,6 +100,8 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.IntVar(&o.bundleMaxKeys, "bundle-max-keys", 10000, "most objects one bundle may hold")
 	f.Int64Var(&o.captionMaxBytes, "caption-max-bytes", 25<<20, "largest image a caption reads, in bytes")
 	f.Int64Var(&o.captionMaxPixels, "caption-max-pixels", 40_000_000, "largest image a caption decodes, in pixels (checked before decoding)")
+	f.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "longest a client may take to send a whole request (filegate receives no file bodies, only JSON)")
+	f.IntVar(&o.maxConns, "max-connections", 1024, "most client connections served at once; more wait to be accepted")
 	f.Int64Var(&o.partSize, "part-size", 8<<20, "smallest multipart part size in bytes (at least 5 MiB)")
 	return cmd
 }
@@ -229,16 +234,23 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		Metrics: metrics,
 		Tracing: tp,
 	})
+	if o.readTimeout < 100*time.Millisecond || o.maxConns < 1 {
+		return errors.New("--read-timeout must be at least 100ms and --max-connections at least 1")
+	}
+	// Clients send small JSON bodies only (file bytes go to the store), so a
+	// whole request must arrive within --read-timeout; headers within 5 s
+	// at most. Responses (a streamed zip) have no write deadline.
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: min(o.readTimeout, 5*time.Second),
+		ReadTimeout:       o.readTimeout,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	go func() { serveErr <- srv.Serve(netutil.LimitListener(ln, o.maxConns)) }()
 	if o.debugAddr != "" {
 		dbg := http.NewServeMux()
 		dbg.HandleFunc("/debug/pprof/", pprof.Index)
@@ -337,11 +349,14 @@ func startEmbedded(ctx context.Context, o serveOptions, data string, cfg store.C
 	return srv, cfg, nil
 }
 
-// firstAdminToken creates an admin token when there is none, prints it once
-// and keeps it in <data>/admin.token (mode 0600).
+// firstAdminToken creates an admin token on the very first start (no token
+// file at all), prints it once and keeps it in <data>/admin.token (mode
+// 0600). A token file that exists but holds no token (every token revoked)
+// is left alone: restarting must not mint a new admin. Recovery, for whoever
+// can write the data directory: filegate token create --allow admin.
 func firstAdminToken(tokens *auth.Tokens, data string, stdout io.Writer) error {
-	empty, err := tokens.Empty()
-	if err != nil || !empty {
+	exists, err := tokens.Exists()
+	if err != nil || exists {
 		return err
 	}
 	tok, _, err := tokens.Create(auth.NewSpec{Name: "admin", Actions: filegate.Actions})

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/auth"
+)
+
+// asMain runs the test binary as the filegate command, in its own process.
+func asMain(args ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "FILEGATE_TEST_AS_MAIN=1")
+	return cmd
+}
+
+// TestTokenFileConcurrentProcesses runs 50 `token create` and 25 `token
+// revoke` commands as parallel processes on one token file and checks the
+// exact resulting set: every create kept, every revoked token gone.
+func TestTokenFileConcurrentProcesses(t *testing.T) {
+	data := t.TempDir()
+	tokens := auth.Open(filepath.Join(data, "tokens.json"))
+	var victims []string
+	for i := range 25 {
+		_, rec, err := tokens.Create(auth.NewSpec{Name: fmt.Sprintf("victim-%d", i), Actions: []filegate.Action{filegate.ActList}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		victims = append(victims, rec.ID)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failures []string
+	run := func(args ...string) {
+		defer wg.Done()
+		out, err := asMain(args...).CombinedOutput()
+		if err != nil {
+			mu.Lock()
+			failures = append(failures, fmt.Sprintf("%v: %v %s", args, err, out))
+			mu.Unlock()
+		}
+	}
+	for i := range 50 {
+		wg.Add(1)
+		go run("token", "create", "--data", data, "--name", fmt.Sprintf("new-%d", i), "--allow", "list")
+		if i < 25 {
+			wg.Add(1)
+			go run("token", "revoke", "--data", data, victims[i])
+		}
+	}
+	wg.Wait()
+	if len(failures) > 0 {
+		t.Fatalf("%d commands failed: %s", len(failures), failures[0])
+	}
+	recs, err := auth.Open(filepath.Join(data, "tokens.json")).List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, r := range recs {
+		names = append(names, r.Name)
+	}
+	slices.Sort(names)
+	var want []string
+	for i := range 50 {
+		want = append(want, fmt.Sprintf("new-%d", i))
+	}
+	slices.Sort(want)
+	if !slices.Equal(names, want) {
+		t.Errorf("token set after 50 creates and 25 revokes in parallel: %d tokens %v\nwant exactly the 50 new ones", len(names), names)
+	}
+}
+
+// TestNoAdminMintedAfterRevokingAll: revoking every token and restarting
+// mints no new admin token; recovery is `token create --allow admin`.
+func TestNoAdminMintedAfterRevokingAll(t *testing.T) {
+	e := start(t, "embedded")
+	var out bytes.Buffer
+	args := []string{"filegate", "token", "revoke", "--data", e.data, "admin"}
+	if err := run(t.Context(), args, func(string) string { return "" }, nil, &out, &out); err != nil {
+		t.Fatalf("revoke: %v %s", err, out.String())
+	}
+	old := e.admin
+	os.Remove(filepath.Join(e.data, "admin.token"))
+	e.restart()
+	if strings.Contains(e.logs.String(), "fg_") {
+		t.Error("a token was printed on restart")
+	}
+	if _, err := os.Stat(filepath.Join(e.data, "admin.token")); err == nil {
+		t.Fatal("a new admin.token was written after every token was revoked")
+	}
+	mustStatus(t, e.call(old, "GET", "/v1/objects", nil), 401)
+	e.admin = ""
+	recovered := e.token("recovered", "", 0, "admin")
+	mustStatus(t, e.call(recovered, "GET", "/v1/objects", nil), 200)
+}
+
+// TestParsingRefusals: values that parse loosely elsewhere get precise 4xx
+// problems here, without internal details.
+func TestParsingRefusals(t *testing.T) {
+	e := start(t, "embedded", "--compat", "--read-timeout", "1s")
+	e.put("img.jpg", jpegBytes(t, 64, 48))
+	for _, v := range []string{`"NaN"`, `"nan%"`, `"Inf"`, `"-Inf%"`, `"+Inf"`} {
+		for _, axis := range []string{"x", "y"} {
+			r := e.call(e.admin, "POST", "/v1/captions", fmt.Sprintf(`{"key":"img.jpg","text":"hi",%q:%s}`, axis, v))
+			if r.status != 400 || r.problem(t)["code"] != "invalid_position" {
+				t.Errorf("%s=%s: %d %s", axis, v, r.status, r.body)
+			}
+		}
+	}
+	e.put("doc.txt", []byte("x"))
+	for _, v := range []string{`"600abc"`, `"1e3"`, `1e3`, `600.5`, `-5`, `0`, `"0"`, `99999999999999999999999`, `"9223372036854775808"`, `604801`, `true`, `" 600"`, `"0x10"`} {
+		status, _, body := e.raw(e.admin, "POST", "/download-url", "application/json", []byte(`{"fileKey":"doc.txt","expire_in":`+v+`}`))
+		if status != 400 || !strings.Contains(string(body), "expire_in") {
+			t.Errorf("expire_in %s: %d %s", v, status, body)
+		}
+	}
+	for _, v := range []string{`600`, `"600"`, `604800`} {
+		if status, _, body := e.raw(e.admin, "POST", "/download-url", "application/json", []byte(`{"fileKey":"doc.txt","expire_in":`+v+`}`)); status != 200 {
+			t.Errorf("expire_in %s: %d %s", v, status, body)
+		}
+	}
+	// A folder-like key is no upload target.
+	for _, body := range []map[string]any{{"key": "a/", "size": 100 << 20}, {"key": "a/", "size": 10}} {
+		r := e.call(e.admin, "POST", "/v1/uploads", body)
+		if r.status != 400 || r.problem(t)["code"] != "invalid_key" {
+			t.Errorf("upload to a/ (%v bytes): %d %s", body["size"], r.status, r.body)
+		}
+	}
+	r := e.call(e.admin, "POST", "/v1/captions", map[string]any{"key": "img.jpg", "text": "hi", "output_key": "out/"})
+	if r.status != 400 {
+		t.Errorf("caption output to a folder: %d %s", r.status, r.body)
+	}
+	// A body too slow to arrive: the problem says so and names no socket.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /v1/downloads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"key\":", e.admin)
+	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var resp bytes.Buffer
+	_, _ = resp.ReadFrom(conn)
+	got := resp.String()
+	if !strings.Contains(got, " 400 ") || strings.Contains(got, "127.0.0.1") || strings.Contains(got, "tcp") {
+		t.Errorf("cut-off body: %s", got)
+	}
+}
