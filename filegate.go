@@ -137,6 +137,7 @@ type Principal struct {
 	Actions []Action
 	Prefix  string
 	Expires time.Time // zero: no expiry
+	MaxSize int64     // largest object it may upload, in bytes; 0: the server's limit
 }
 
 // Can reports whether p may perform a. The admin action implies every other.

@@ -42,6 +42,7 @@ type Record struct {
 	Prefix  string            `json:"prefix"`
 	Created time.Time         `json:"created"`
 	Expires time.Time         `json:"expires,omitzero"`
+	MaxSize int64             `json:"max_size,omitzero"` // largest upload; 0: the server's limit
 }
 
 type fileFormat struct {
@@ -76,6 +77,7 @@ type NewSpec struct {
 	Actions []filegate.Action
 	Prefix  string
 	TTL     time.Duration // 0: no expiry
+	MaxSize int64         // largest object the token may upload; 0: the server's limit
 }
 
 const op = "auth"
@@ -88,6 +90,9 @@ func (t *Tokens) Create(spec NewSpec) (string, Record, error) {
 	}
 	if len(spec.Actions) == 0 {
 		return "", Record{}, filegate.Errorf(filegate.Invalid, op+".Create", "a token needs at least one action")
+	}
+	if spec.MaxSize < 0 {
+		return "", Record{}, filegate.Errorf(filegate.Invalid, op+".Create", "max size must not be negative")
 	}
 	if spec.TTL < 0 {
 		return "", Record{}, filegate.Errorf(filegate.Invalid, op+".Create", "ttl must not be negative")
@@ -115,6 +120,7 @@ func (t *Tokens) Create(spec NewSpec) (string, Record, error) {
 		Actions: actions,
 		Prefix:  prefix,
 		Created: t.now().UTC().Truncate(time.Second),
+		MaxSize: spec.MaxSize,
 	}
 	if spec.TTL > 0 {
 		rec.Expires = rec.Created.Add(spec.TTL)
@@ -215,7 +221,7 @@ func (t *Tokens) Authenticate(token string) (*filegate.Principal, error) {
 	if !rec.Expires.IsZero() && !t.now().Before(rec.Expires) {
 		return fail("token expired")
 	}
-	return &filegate.Principal{ID: rec.ID, Name: rec.Name, Actions: rec.Actions, Prefix: rec.Prefix, Expires: rec.Expires}, nil
+	return &filegate.Principal{ID: rec.ID, Name: rec.Name, Actions: rec.Actions, Prefix: rec.Prefix, Expires: rec.Expires, MaxSize: rec.MaxSize}, nil
 }
 
 func hashSecret(secret string) string {

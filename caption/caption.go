@@ -120,7 +120,7 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 			return Result{}, invalid(op, "invalid_key", "output_key ends in / (a folder): give a file name")
 		}
 	}
-		text := strings.TrimSpace(req.Text + req.TopText + req.BottomText)
+	text := strings.TrimSpace(req.Text + req.TopText + req.BottomText)
 	if text == "" {
 		return Result{}, invalid(op, "invalid_text", "give text, or top_text and/or bottom_text")
 	}

@@ -103,7 +103,8 @@ type Request struct {
 	ResponseContentDisposition string
 	// PUT
 	ContentType   string
-	ContentLength int64 // signed when > 0
+	ContentLength int64 // signed when > 0, or when SignLength is set
+	SignLength    bool  // sign ContentLength even when it is 0 (an empty body)
 	Metadata      map[string]string
 	// UploadPart
 	PartNumber int32
@@ -178,7 +179,7 @@ func (s *Signer) Presign(ctx context.Context, r *Request, now time.Time) (string
 	b = append(b, '\n')
 
 	// Canonical headers, sorted: content-length, content-type, host, x-amz-meta-*.
-	if r.ContentLength > 0 {
+	if r.ContentLength > 0 || r.SignLength {
 		b = append(b, "content-length:"...)
 		b = strconv.AppendInt(b, r.ContentLength, 10)
 		b = append(b, '\n')
@@ -252,7 +253,7 @@ func (s *Signer) appendSignedHeaderNames(b []byte, r *Request, escaped bool) []b
 	if escaped {
 		sep = "%3B"
 	}
-	if r.ContentLength > 0 {
+	if r.ContentLength > 0 || r.SignLength {
 		b = append(b, "content-length"...)
 		b = append(b, sep...)
 	}

@@ -16,7 +16,8 @@ import (
 )
 
 // PutOptions shapes an upload grant. ContentType and ContentLength are
-// signed: the store refuses a body of another length or type.
+// signed, always (0 included): the store refuses a body of another length
+// or type.
 type PutOptions struct {
 	Expires       time.Duration
 	ContentType   string
@@ -29,7 +30,7 @@ type PutOptions struct {
 func (s *Store) PresignPut(ctx context.Context, bucket, key string, opts PutOptions) (Grant, error) {
 	g, err := s.presign(ctx, "store.PresignPut", &sigv4.Request{
 		Method: "PUT", Op: "PutObject", Bucket: bucket, Key: key, Expires: opts.Expires,
-		ContentType: opts.ContentType, ContentLength: opts.ContentLength, Metadata: opts.Metadata,
+		ContentType: opts.ContentType, ContentLength: opts.ContentLength, SignLength: true, Metadata: opts.Metadata,
 	})
 	if err != nil {
 		return Grant{}, err
@@ -55,11 +56,12 @@ func (s *Store) CreateUpload(ctx context.Context, bucket, key, contentType strin
 	return aws.ToString(out.UploadId), nil
 }
 
-// PresignPart signs the upload of one part of a multipart upload.
-func (s *Store) PresignPart(ctx context.Context, bucket, key, uploadID string, number int32, expires time.Duration) (Grant, error) {
+// PresignPart signs the upload of one part of a multipart upload, of
+// exactly size bytes: the length is signed.
+func (s *Store) PresignPart(ctx context.Context, bucket, key, uploadID string, number int32, size int64, expires time.Duration) (Grant, error) {
 	return s.presign(ctx, "store.PresignPart", &sigv4.Request{
 		Method: "PUT", Op: "UploadPart", Bucket: bucket, Key: key, Expires: expires,
-		PartNumber: number, UploadID: uploadID,
+		PartNumber: number, UploadID: uploadID, ContentLength: size, SignLength: true,
 	})
 }
 

@@ -31,6 +31,8 @@ const (
 	MaxPutSize    = 5 << 30
 	// MaxBatch is the most part URLs signed in one request.
 	MaxBatch = 100
+	// DefaultMaxObjectSize is the server-wide upload limit unless configured.
+	DefaultMaxObjectSize = 100 << 30
 	// MaxSessionAge is how long a multipart session can be resumed.
 	MaxSessionAge = 7 * 24 * time.Hour
 )
@@ -41,6 +43,9 @@ type Config struct {
 	PartSize    int64 // smallest part size; default 8 MiB, at least 5 MiB
 	FirstBatch  int   // part URLs signed with a new session; default 10
 	MaxFormSize int64 // largest size a POST policy allows; default 5 GiB
+	// MaxObjectSize is the server-wide limit on one uploaded object; a
+	// token's own MaxSize may lower it. Default 100 GiB, at most 5 TiB.
+	MaxObjectSize int64
 }
 
 // Service signs uploads. It is safe for concurrent use.
@@ -63,6 +68,9 @@ func New(st *store.Store, g *grant.Service, sealer *Sealer, cfg Config) (*Servic
 	if cfg.FirstBatch == 0 {
 		cfg.FirstBatch = 10
 	}
+	if cfg.MaxObjectSize == 0 {
+		cfg.MaxObjectSize = DefaultMaxObjectSize
+	}
 	if cfg.MaxFormSize == 0 {
 		cfg.MaxFormSize = MaxPutSize
 	}
@@ -71,6 +79,8 @@ func New(st *store.Store, g *grant.Service, sealer *Sealer, cfg Config) (*Servic
 		return nil, fmt.Errorf("upload: threshold must be between 0 and 5 GiB")
 	case cfg.PartSize < MinPartSize || cfg.PartSize > MaxPartSize:
 		return nil, fmt.Errorf("upload: part size must be between 5 MiB and 5 GiB")
+	case cfg.MaxObjectSize < 0 || cfg.MaxObjectSize > MaxObjectSize:
+		return nil, fmt.Errorf("upload: the object size limit must be between 0 and 5 TiB")
 	case cfg.FirstBatch < 0 || cfg.FirstBatch > MaxBatch:
 		return nil, fmt.Errorf("upload: first batch must be between 0 and %d", MaxBatch)
 	}
@@ -133,8 +143,8 @@ func (s *Service) Start(ctx context.Context, p *filegate.Principal, req Request)
 	if req.Size < 0 {
 		return Begin{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_size", Msg: "size must not be negative"}
 	}
-	if req.Size > MaxObjectSize {
-		return Begin{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Code: "object_too_large", Msg: "size exceeds the 5 TiB object limit"}
+	if limit := s.limit(p); req.Size > limit {
+		return Begin{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Code: "object_too_large", Msg: fmt.Sprintf("size exceeds this token's upload limit of %d bytes", limit)}
 	}
 	ct, err := contentType(op, req.ContentType)
 	if err != nil {
@@ -189,6 +199,15 @@ func (s *Service) Start(ctx context.Context, p *filegate.Principal, req Request)
 	return Begin{Key: req.Key, Multipart: &Multipart{ID: id, PartSize: partSize, PartCount: count, Parts: parts, Expires: expires}}, nil
 }
 
+// limit is the largest object p may upload: the server's limit, lowered by
+// the token's own.
+func (s *Service) limit(p *filegate.Principal) int64 {
+	if p.MaxSize > 0 {
+		return min(p.MaxSize, s.cfg.MaxObjectSize)
+	}
+	return s.cfg.MaxObjectSize
+}
+
 // PartSizeFor chooses the part size for an object: at least min, and large
 // enough (in whole MiB) that the object fits in 10,000 parts.
 func PartSizeFor(size, min int64) int64 {
@@ -214,7 +233,7 @@ func (s *Service) signParts(ctx context.Context, sess session, numbers []int32, 
 	out := make([]PartURL, 0, len(numbers))
 	var expires time.Time
 	for _, n := range numbers {
-		g, err := s.store.PresignPart(ctx, s.store.Bucket, sess.Key, sess.UploadID, n, exp)
+		g, err := s.store.PresignPart(ctx, s.store.Bucket, sess.Key, sess.UploadID, n, partSize(sess, n), exp)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -395,11 +414,16 @@ func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormReque
 	if req.ContentTypePrefix != "" && (len(req.ContentTypePrefix) > 255 || strings.ContainsFunc(req.ContentTypePrefix, func(r rune) bool { return r < 0x21 || r > 0x7e })) {
 		return bad("invalid_content_type", "content_type_prefix must be printable ASCII without spaces")
 	}
+	// Every form binds a size range: the caller's, or up to the limit.
+	limit := min(s.cfg.MaxFormSize, s.limit(p))
 	if req.MaxSize == 0 {
-		req.MaxSize = s.cfg.MaxFormSize
+		req.MaxSize = limit
 	}
-	if req.MinSize < 0 || req.MaxSize < req.MinSize || req.MaxSize > s.cfg.MaxFormSize {
-		return bad("invalid_size", fmt.Sprintf("need 0 <= min_size <= max_size <= %d", s.cfg.MaxFormSize))
+	if req.MaxSize > limit {
+		return store.Post{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Code: "object_too_large", Msg: fmt.Sprintf("max_size exceeds this token's form upload limit of %d bytes", limit)}
+	}
+	if req.MinSize < 0 || req.MaxSize < req.MinSize {
+		return bad("invalid_size", "need 0 <= min_size <= max_size")
 	}
 	if req.SSE != "" && req.SSE != "AES256" {
 		return bad("invalid_sse", `server_side_encryption must be "AES256" or empty`)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,4 +156,88 @@ func TestParsingRefusals(t *testing.T) {
 	if !strings.Contains(got, " 400 ") || strings.Contains(got, "127.0.0.1") || strings.Contains(got, "tcp") {
 		t.Errorf("cut-off body: %s", got)
 	}
+}
+
+// TestEveryUploadGrantBindsASize: a PUT grant signs its exact length (0
+// included), a part URL signs its part's length, a form always carries a
+// content-length-range, and tokens and the server cap object sizes.
+func TestEveryUploadGrantBindsASize(t *testing.T) {
+	for _, name := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			e := start(t, name, "--multipart-threshold", "1048576", "--part-size", "5242880", "--max-upload-size", "64MiB")
+			small := e.token("small", "up/", 0, "upload")
+			capped := e.tokenArgs("capped", "--prefix", "up/", "--allow", "upload", "--max-size", "1000")
+			for _, c := range []struct {
+				size int
+				body []byte
+			}{{0, bytes.Repeat([]byte("x"), 100)}, {10, bytes.Repeat([]byte("x"), 11)}, {10, bytes.Repeat([]byte("x"), 9)}} {
+				var u uploadResp
+				r := e.call(small, "POST", "/v1/uploads", map[string]any{"key": "up/a.bin", "size": c.size})
+				mustStatus(t, r, 200)
+				r.json(t, &u)
+				if st, _, _ := send(t, u.Method, u.URL, u.Headers, c.body); st < 400 {
+					t.Errorf("a PUT grant for %d bytes took %d", c.size, len(c.body))
+				}
+			}
+			var u uploadResp
+			r := e.call(small, "POST", "/v1/uploads", map[string]any{"key": "up/empty.bin", "size": 0})
+			mustStatus(t, r, 200)
+			r.json(t, &u)
+			if st, _, msg := send(t, u.Method, u.URL, u.Headers, nil); st != 200 {
+				t.Errorf("empty PUT on its grant: %d %s", st, msg)
+			}
+
+			// Parts: each URL takes exactly its part's length.
+			body := testBytes(5<<20 + 10)
+			r = e.call(small, "POST", "/v1/uploads", map[string]any{"key": "up/big.bin", "size": len(body)})
+			mustStatus(t, r, 201)
+			r.json(t, &u)
+			if st := tryPut(u.Parts[1].URL, body[:20]); st < 400 && st != 0 {
+				t.Error("part 2 (10 bytes) took 20 bytes")
+			}
+			if st := tryPut(u.Parts[0].URL, body[:5<<20-1]); st < 400 && st != 0 {
+				t.Error("part 1 (5 MiB) took a byte less")
+			}
+			e.call(small, "DELETE", "/v1/uploads/"+u.UploadID, nil)
+
+			// Limits: the token's, then the server's.
+			r = e.call(capped, "POST", "/v1/uploads", map[string]any{"key": "up/b.bin", "size": 1001})
+			if r.status != 413 || r.problem(t)["code"] != "object_too_large" {
+				t.Errorf("capped token, 1001 bytes: %d %s", r.status, r.body)
+			}
+			mustStatus(t, e.call(capped, "POST", "/v1/uploads", map[string]any{"key": "up/b.bin", "size": 1000}), 200)
+			r = e.call(small, "POST", "/v1/uploads", map[string]any{"key": "up/b.bin", "size": 64<<20 + 1})
+			if r.status != 413 {
+				t.Errorf("server limit 64 MiB, asked 64 MiB + 1: %d %s", r.status, r.body)
+			}
+			if r := e.call(capped, "POST", "/v1/forms", map[string]any{"key": "up/f.bin", "max_size": 2000}); r.status != 413 {
+				t.Errorf("capped token, form max_size 2000: %d %s", r.status, r.body)
+			}
+			var f formResp
+			r = e.call(capped, "POST", "/v1/forms", map[string]any{"key": "up/f.bin"})
+			mustStatus(t, r, 200)
+			r.json(t, &f)
+			if st, _ := postForm(t, f, nil, "", bytes.Repeat([]byte("x"), 1001)); st < 400 {
+				t.Error("a form of a 1000-byte token took 1001 bytes")
+			}
+			if st, msg := postForm(t, f, nil, "", bytes.Repeat([]byte("x"), 1000)); st >= 300 {
+				t.Errorf("a form of a 1000-byte token refused 1000 bytes: %d %s", st, msg)
+			}
+		})
+	}
+}
+
+// tryPut sends body to a presigned PUT URL and returns the status, or 0 when
+// the store cut the connection (a refusal too).
+func tryPut(url string, body []byte) int {
+	req, err := http.NewRequest("PUT", url, bytes.NewReader(body))
+	if err != nil {
+		return 0
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

@@ -389,13 +389,20 @@ func newRouter(t *testing.T, base string) routers.Router {
 // token makes a token with the given actions and prefix through the CLI.
 func (e *env) token(name, prefix string, ttl time.Duration, actions ...string) string {
 	e.t.Helper()
-	args := []string{"filegate", "token", "create", "--data", e.data, "--name", name, "--allow", strings.Join(actions, ",")}
+	args := []string{"--allow", strings.Join(actions, ",")}
 	if prefix != "" {
 		args = append(args, "--prefix", prefix)
 	}
 	if ttl > 0 {
 		args = append(args, "--ttl", ttl.String())
 	}
+	return e.tokenArgs(name, args...)
+}
+
+// tokenArgs makes a token with `token create --name name` and more flags.
+func (e *env) tokenArgs(name string, flags ...string) string {
+	e.t.Helper()
+	args := append([]string{"filegate", "token", "create", "--data", e.data, "--name", name}, flags...)
 	var out bytes.Buffer
 	if err := run(context.Background(), args, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
 		e.t.Fatalf("token create: %v", err)

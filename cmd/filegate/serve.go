@@ -61,6 +61,7 @@ type serveOptions struct {
 	captionMaxBytes  int64
 	captionMaxPixels int64
 	logLevel         string
+	maxUploadSize    sizeFlag
 	readTimeout      time.Duration
 	maxConns         int
 }
@@ -100,6 +101,8 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.IntVar(&o.bundleMaxKeys, "bundle-max-keys", 10000, "most objects one bundle may hold")
 	f.Int64Var(&o.captionMaxBytes, "caption-max-bytes", 25<<20, "largest image a caption reads, in bytes")
 	f.Int64Var(&o.captionMaxPixels, "caption-max-pixels", 40_000_000, "largest image a caption decodes, in pixels (checked before decoding)")
+	o.maxUploadSize = upload.DefaultMaxObjectSize
+	f.Var(&o.maxUploadSize, "max-upload-size", "largest object any upload grant allows, such as 5GiB (tokens may have a lower --max-size)")
 	f.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "longest a client may take to send a whole request (filegate receives no file bodies, only JSON)")
 	f.IntVar(&o.maxConns, "max-connections", 1024, "most client connections served at once; more wait to be accepted")
 	f.Int64Var(&o.partSize, "part-size", 8<<20, "smallest multipart part size in bytes (at least 5 MiB)")
@@ -209,7 +212,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		return err
 	}
 	grants := grant.New(st, grant.Limits{DefaultExpiry: o.defaultExpiry, MaxExpiry: o.maxExpiry})
-	uploads, err := upload.New(st, grants, sealer, upload.Config{Threshold: o.threshold, PartSize: o.partSize})
+	uploads, err := upload.New(st, grants, sealer, upload.Config{Threshold: o.threshold, PartSize: o.partSize, MaxObjectSize: int64(o.maxUploadSize)})
 	if err != nil {
 		return err
 	}

@@ -23,6 +23,7 @@ func tokenCmd(stdout io.Writer) *cobra.Command {
 	var name, prefix string
 	var allow []string
 	var ttl time.Duration
+	var maxSize sizeFlag
 	create := &cobra.Command{
 		Use:   "create",
 		Short: "Create a token; prints the token alone on stdout (it cannot be shown again)",
@@ -36,7 +37,7 @@ func tokenCmd(stdout io.Writer) *cobra.Command {
 				}
 				actions = append(actions, act)
 			}
-			tok, _, err := open().Create(auth.NewSpec{Name: name, Actions: actions, Prefix: prefix, TTL: ttl})
+			tok, _, err := open().Create(auth.NewSpec{Name: name, Actions: actions, Prefix: prefix, TTL: ttl, MaxSize: int64(maxSize)})
 			if err != nil {
 				return err
 			}
@@ -48,6 +49,7 @@ func tokenCmd(stdout io.Writer) *cobra.Command {
 	create.Flags().StringVar(&prefix, "prefix", "", `key prefix the token is confined to, such as "users/alice/" (default: the whole bucket)`)
 	create.Flags().StringSliceVar(&allow, "allow", []string{"list", "download"}, "actions: list, download, upload, bundle, caption, admin")
 	create.Flags().DurationVar(&ttl, "ttl", 0, "lifetime, such as 720h (default: no expiry)")
+	create.Flags().Var(&maxSize, "max-size", "largest object the token may upload, such as 10MiB (default: the server's --max-upload-size)")
 	_ = create.MarkFlagRequired("name")
 
 	list := &cobra.Command{

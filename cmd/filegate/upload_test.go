@@ -471,7 +471,7 @@ func TestPostForm(t *testing.T) {
 			{map[string]any{"key": "users/alice/../bob/x"}, 400},
 			{map[string]any{}, 400},
 			{map[string]any{"key": "users/alice/a", "key_prefix": "users/alice/"}, 400},
-			{map[string]any{"key": "users/alice/a", "max_size": int64(6) << 30}, 400},
+			{map[string]any{"key": "users/alice/a", "max_size": int64(6) << 30}, 413},
 			{map[string]any{"key": "users/alice/a", "min_size": 10, "max_size": 5}, 400},
 			{map[string]any{"key": "users/alice/a", "server_side_encryption": "rot13"}, 400},
 		} {
