@@ -26,6 +26,8 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("DELETE /v1/uploads/{id}", authed(handleUploadAbort(d.Uploads, d.Log)))
 	mux.Handle("POST /v1/uploads/{id}/parts", authed(handleUploadParts(d.Uploads, d.Metrics, d.Log)))
 	mux.Handle("POST /v1/uploads/{id}/complete", authed(handleUploadComplete(d.Uploads, d.Log)))
+	mux.Handle("GET /v1/admin/uploads", authed(handleAdminUploads(d.Uploads, d.Log)))
+	mux.Handle("DELETE /v1/admin/uploads", authed(handleAdminAbort(d.Uploads, d.Log)))
 	mux.Handle("POST /v1/forms", authed(handleForm(d.Uploads, d.Metrics, d.Log)))
 
 	mux.Handle("POST /v1/bundles", authed(handleBundle(d.Bundles, d.Metrics, d.Log)))

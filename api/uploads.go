@@ -176,6 +176,42 @@ func handleUploadAbort(u *upload.Service, log *slog.Logger) http.Handler {
 	})
 }
 
+type adminUploadJSON struct {
+	Key       string    `json:"key"`
+	UploadID  string    `json:"upload_id"`
+	Initiated time.Time `json:"initiated"`
+}
+
+// handleAdminUploads lists every multipart upload in progress (admins).
+func handleAdminUploads(u *upload.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ups, err := u.InProgress(r.Context(), principal(r.Context()), r.URL.Query().Get("prefix"))
+		if err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		out := struct {
+			Uploads []adminUploadJSON `json:"uploads"`
+		}{Uploads: make([]adminUploadJSON, len(ups))}
+		for i, up := range ups {
+			out.Uploads[i] = adminUploadJSON{Key: up.Key, UploadID: up.ID, Initiated: up.Initiated.UTC()}
+		}
+		writeJSON(w, http.StatusOK, out)
+	})
+}
+
+// handleAdminAbort aborts any multipart upload by key and upload id (admins).
+func handleAdminAbort(u *upload.Service, log *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if err := u.AbortAny(r.Context(), principal(r.Context()), q.Get("key"), q.Get("upload_id")); err != nil {
+			writeError(w, r, log, err)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
+}
+
 type formRequestJSON struct {
 	Key                  string            `json:"key,omitempty"`
 	KeyPrefix            string            `json:"key_prefix,omitempty"`

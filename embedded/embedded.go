@@ -24,6 +24,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -56,18 +57,32 @@ type childConfig struct {
 	SecretKey string `json:"secret_key"`
 }
 
-// Server is a running embedded store.
+// Server is a running embedded store: one child process at a time, started
+// again by Supervise when it dies.
 type Server struct {
-	// Endpoint is the store's URL, such as http://127.0.0.1:41234.
+	// Endpoint is the store's URL, such as http://127.0.0.1:41234. It stays
+	// the same across restarts of the child.
 	Endpoint string
-	// Startup is how long the child took from exec to accepting connections.
+	// Startup is how long the first child took from exec to accepting
+	// connections.
 	Startup time.Duration
 
+	exe string
+	cfg childConfig
+	log *slog.Logger
+
+	mu       sync.Mutex
+	cur      *child
+	stopping bool
+	restarts int
+}
+
+// child is one store process.
+type child struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	done  chan struct{}
 	err   error
-	log   *slog.Logger
 }
 
 // Start launches the store and returns once it accepts connections.
@@ -92,33 +107,36 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: find own executable: %w", err)
 	}
+	s := &Server{exe: exe, log: o.Log, cfg: childConfig{Dir: dir, Region: o.Region, AccessKey: o.AccessKey, SecretKey: o.SecretKey}}
+	if o.Port != "" && o.Port != "0" {
+		s.cfg.Addr = net.JoinHostPort(o.Host, o.Port)
+		if err := s.launch(ctx); err != nil {
+			return nil, err
+		}
+		return s, nil
+	}
 	// versitygw listens on an address string, not a net.Listener, so a free
 	// port is picked here first; a lost race shows as an early exit and is
 	// retried.
-	cfg := childConfig{Dir: dir, Region: o.Region, AccessKey: o.AccessKey, SecretKey: o.SecretKey}
-	if o.Port != "" && o.Port != "0" {
-		cfg.Addr = net.JoinHostPort(o.Host, o.Port)
-		return launch(ctx, exe, cfg, o.Log)
-	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
 		port, err := freePort(o.Host)
 		if err != nil {
 			return nil, err
 		}
-		cfg.Addr = net.JoinHostPort(o.Host, strconv.Itoa(port))
-		s, err := launch(ctx, exe, cfg, o.Log)
-		if err == nil {
+		s.cfg.Addr = net.JoinHostPort(o.Host, strconv.Itoa(port))
+		if lastErr = s.launch(ctx); lastErr == nil {
 			return s, nil
 		}
-		lastErr = err
 	}
 	return nil, lastErr
 }
 
-func launch(ctx context.Context, exe string, cfg childConfig, log *slog.Logger) (*Server, error) {
+// launch starts a child on s.cfg.Addr and waits until it accepts
+// connections.
+func (s *Server) launch(ctx context.Context) error {
 	start := time.Now()
-	cmd := exec.Command(exe)
+	cmd := exec.Command(s.exe)
 	cmd.Env = append(os.Environ(), childEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Pdeathsig: syscall.SIGKILL, // the kernel kills the child if filegate dies
@@ -126,83 +144,148 @@ func launch(ctx context.Context, exe string, cfg childConfig, log *slog.Logger) 
 	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	cmd.Stderr = cmd.Stdout
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("embedded: start store process: %w", err)
+		return fmt.Errorf("embedded: start store process: %w", err)
 	}
-	s := &Server{Endpoint: "http://" + cfg.Addr, cmd: cmd, stdin: stdin, done: make(chan struct{}), log: log}
+	c := &child{cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	log := s.log
 	go func() {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			log.Info("embedded store", "line", sc.Text())
 		}
 	}()
-	go func() { s.err = cmd.Wait(); close(s.done) }()
-	if err := json.NewEncoder(stdin).Encode(cfg); err != nil {
-		s.kill()
-		return nil, fmt.Errorf("embedded: configure store process: %w", err)
+	go func() { c.err = cmd.Wait(); close(c.done) }()
+	if err := json.NewEncoder(stdin).Encode(s.cfg); err != nil {
+		c.kill()
+		return fmt.Errorf("embedded: configure store process: %w", err)
 	}
 	deadline := time.NewTimer(15 * time.Second)
 	defer deadline.Stop()
 	for {
-		c, err := net.DialTimeout("tcp", cfg.Addr, 200*time.Millisecond)
+		conn, err := net.DialTimeout("tcp", s.cfg.Addr, 200*time.Millisecond)
 		if err == nil {
-			c.Close()
-			s.Startup = time.Since(start)
-			return s, nil
+			conn.Close()
+			s.mu.Lock()
+			s.cur = c
+			s.mu.Unlock()
+			if s.Endpoint == "" {
+				s.Endpoint = "http://" + s.cfg.Addr
+				s.Startup = time.Since(start)
+			}
+			return nil
 		}
 		select {
-		case <-s.done:
-			return nil, fmt.Errorf("embedded: store process exited during start: %v", s.err)
+		case <-c.done:
+			return fmt.Errorf("embedded: store process exited during start: %v", c.err)
 		case <-ctx.Done():
-			s.kill()
-			return nil, ctx.Err()
+			c.kill()
+			return ctx.Err()
 		case <-deadline.C:
-			s.kill()
-			return nil, errors.New("embedded: store did not accept connections within 15s")
+			c.kill()
+			return errors.New("embedded: store did not accept connections within 15s")
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
 }
 
-func (s *Server) kill() {
-	_ = s.cmd.Process.Kill()
-	<-s.done
+func (c *child) kill() {
+	_ = c.cmd.Process.Kill()
+	<-c.done
+}
+
+func (s *Server) current() *child {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur
+}
+
+// Supervise restarts the store on the same address whenever its process
+// dies, with a bounded backoff (100 ms doubling to 5 s, reset after a child
+// has run for a minute), until ctx is done or Stop is called. Meanwhile the
+// store does not answer and filegate's /readyz says so.
+func (s *Server) Supervise(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for {
+		c := s.current()
+		began := time.Now()
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.done:
+		}
+		s.mu.Lock()
+		stopping := s.stopping
+		s.mu.Unlock()
+		if stopping {
+			return
+		}
+		if time.Since(began) > time.Minute {
+			backoff = 100 * time.Millisecond
+		}
+		s.log.Warn("the embedded store exited; restarting it", "err", fmt.Sprint(c.err), "in", backoff.String())
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 5*time.Second)
+			err := s.launch(ctx)
+			if err == nil {
+				s.mu.Lock()
+				s.restarts++
+				s.mu.Unlock()
+				s.log.Info("the embedded store is back", "endpoint", s.Endpoint)
+				break
+			}
+			s.log.Warn("restarting the embedded store failed", "err", err.Error(), "retry_in", backoff.String())
+		}
+	}
+}
+
+// Restarts returns how many times Supervise has restarted the store.
+func (s *Server) Restarts() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restarts
 }
 
 // Stop asks the store to finish (SIGTERM), and kills it if it has not within
-// the context's deadline (or 5 s).
+// the context's deadline (or 5 s). Supervise does not restart it.
 func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopping = true
+	c := s.cur
+	s.mu.Unlock()
 	select {
-	case <-s.done:
+	case <-c.done:
 		return nil
 	default:
 	}
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	_ = s.stdin.Close()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.stdin.Close()
 	t := time.NewTimer(5 * time.Second)
 	defer t.Stop()
 	select {
-	case <-s.done:
+	case <-c.done:
 		return nil
 	case <-ctx.Done():
 	case <-t.C:
 	}
-	s.kill()
+	c.kill()
 	return errors.New("embedded: store did not stop in time and was killed")
 }
 
-// PID returns the child's process id.
-func (s *Server) PID() int { return s.cmd.Process.Pid }
-
-// Done is closed when the child has exited.
-func (s *Server) Done() <-chan struct{} { return s.done }
+// PID returns the current child's process id.
+func (s *Server) PID() int { return s.current().cmd.Process.Pid }
 
 func freePort(host string) (int, error) {
 	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))

@@ -28,28 +28,30 @@ func (s *Store) Get(ctx context.Context, bucket, key string) (io.ReadCloser, Obj
 	if err != nil {
 		return nil, ObjectInfo{}, &filegate.Error{Kind: filegate.Internal, Op: op, Key: key, Err: err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	// The headers (retries included) within the store timeout; then the
+	// body streams for as long as it moves.
+	hd := newHeaderDeadline(ctx, s.timeout)
+	resp, err := s.do(hd.ctx, http.MethodGet, u)
 	if err != nil {
-		return nil, ObjectInfo{}, &filegate.Error{Kind: filegate.Internal, Op: op, Key: key, Err: err}
+		hd.cancel()
+		return nil, ObjectInfo{}, translateRaw(op, key, err)
 	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		return nil, ObjectInfo{}, translateStatus(op, key, 0, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if !hd.arrived() {
 		resp.Body.Close()
-		return nil, ObjectInfo{}, translateStatus(op, key, resp.StatusCode, nil)
+		hd.cancel()
+		return nil, ObjectInfo{}, translateStatus(op, key, 0, context.DeadlineExceeded)
 	}
 	info := ObjectInfo{Key: key, Size: resp.ContentLength, ETag: strings.Trim(resp.Header.Get("ETag"), `"`), ContentType: resp.Header.Get("Content-Type")}
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		info.LastModified = lm
 	}
-	return resp.Body, info, nil
+	return cancelBody{ReadCloser: resp.Body, cancel: hd.cancel}, info, nil
 }
 
 // Put stores a small object from memory.
 func (s *Store) Put(ctx context.Context, bucket, key, contentType string, body []byte) error {
+	ctx, cancel := context.WithTimeout(ctx, 6*s.timeout)
+	defer cancel()
 	_, err := s.api.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &bucket, Key: &key, ContentType: aws.String(contentType),
 		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
@@ -59,6 +61,8 @@ func (s *Store) Put(ctx context.Context, bucket, key, contentType string, body [
 
 // Delete removes an object; a missing object is not an error.
 func (s *Store) Delete(ctx context.Context, bucket, key string) error {
+	ctx, cancel := s.short(ctx)
+	defer cancel()
 	_, err := s.api.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &bucket, Key: &key})
 	return translate("store.Delete", key, err)
 }

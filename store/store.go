@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -57,6 +60,14 @@ type Config struct {
 	Bucket       string
 	BundleBucket string
 
+	// Timeout bounds every store call that moves no object body, retries
+	// included, and the wait for a GET's response headers (default 5 s).
+	// IdleTimeout fails a transfer that moves no byte for that long
+	// (default 30 s). Transient failures are retried by the SDK's standard
+	// retryer, on the SDK's calls and filegate's raw HEAD/GET paths alike.
+	Timeout     time.Duration
+	IdleTimeout time.Duration
+
 	HTTPClient     *http.Client
 	TracerProvider trace.TracerProvider
 }
@@ -71,6 +82,8 @@ type Store struct {
 	tracer     trace.Tracer
 	creds      aws.CredentialsProvider
 	region     string
+	retryer    aws.Retryer
+	timeout    time.Duration
 	Bucket     string
 	Bundles    string
 }
@@ -83,7 +96,25 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.BundleBucket == "" {
 		cfg.BundleBucket = cfg.Bucket
 	}
-	opts := []func(*config.LoadOptions) error{}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	// The standard retryer without its client-side retry quota: a bundle
+	// of 10,000 entries must ride out scattered 503s, each bounded by the
+	// retryer's attempts and the call's deadline.
+	// Backoff is capped at 1 s so that a few retries fit in a call's
+	// deadline.
+	retryer := retry.NewStandard(func(o *retry.StandardOptions) {
+		o.RateLimiter = ratelimit.None
+		o.MaxAttempts = 4
+		o.MaxBackoff = time.Second
+	})
+	opts := []func(*config.LoadOptions) error{
+		config.WithRetryer(func() aws.Retryer { return retryer }),
+	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
 	}
@@ -100,11 +131,14 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		// The SDK builds its transport itself (and must: it installs a
 		// custom CA bundle through it), so every transport it builds is
 		// recorded, for Close to release their idle connections.
-		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-			t.MaxIdleConns = 1024
-			t.MaxIdleConnsPerHost = 256
-			tr.add(t)
-		})))
+		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().
+			WithDialerOptions(func(d *net.Dialer) { d.Timeout = cfg.Timeout }).
+			WithTransportOptions(func(t *http.Transport) {
+				t.MaxIdleConns = 1024
+				t.MaxIdleConnsPerHost = 256
+				t.DialContext = dialWithIdle(t.DialContext, cfg.IdleTimeout)
+				tr.add(t)
+			})))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
@@ -164,6 +198,8 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		tracer:     tracer,
 		creds:      awsCfg.Credentials,
 		region:     awsCfg.Region,
+		retryer:    retryer,
+		timeout:    cfg.Timeout,
 		Bucket:     cfg.Bucket,
 		Bundles:    cfg.BundleBucket,
 	}, nil
@@ -236,24 +272,18 @@ func (s *Store) Head(ctx context.Context, bucket, key string) (ObjectInfo, error
 	if err != nil {
 		return ObjectInfo{}, &filegate.Error{Kind: filegate.Internal, Op: op, Key: key, Err: err}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u, nil)
+	ctx, cancel := s.short(ctx)
+	defer cancel()
+	resp, err := s.do(ctx, http.MethodHead, u)
 	if err != nil {
-		return ObjectInfo{}, &filegate.Error{Kind: filegate.Internal, Op: op, Key: key, Err: err}
-	}
-	resp, err := s.http.Do(req)
-	if err != nil {
-		span.SetStatus(codes.Error, "send failed")
-		return ObjectInfo{}, translateStatus(op, key, 0, err)
+		if se, ok := err.(statusError); !ok || se >= 500 {
+			span.SetStatus(codes.Error, "store call failed")
+		}
+		return ObjectInfo{}, translateRaw(op, key, err)
 	}
 	resp.Body.Close()
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
-	}
-	if resp.StatusCode != http.StatusOK {
-		if resp.StatusCode >= 500 {
-			span.SetStatus(codes.Error, resp.Status)
-		}
-		return ObjectInfo{}, translateStatus(op, key, resp.StatusCode, nil)
 	}
 	info := ObjectInfo{Key: key, Size: resp.ContentLength, ETag: strings.Trim(resp.Header.Get("ETag"), `"`), ContentType: resp.Header.Get("Content-Type")}
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
@@ -289,6 +319,8 @@ func (s *Store) List(ctx context.Context, bucket string, in ListInput) (ListPage
 	if in.Limit > 0 {
 		req.MaxKeys = aws.Int32(in.Limit)
 	}
+	ctx, cancel := s.short(ctx)
+	defer cancel()
 	out, err := s.api.ListObjectsV2(ctx, req)
 	if err != nil {
 		return ListPage{}, translate("store.List", in.Prefix, err)
@@ -313,6 +345,8 @@ func (s *Store) List(ctx context.Context, bucket string, in ListInput) (ListPage
 
 // Ping checks that the store answers and the source bucket exists.
 func (s *Store) Ping(ctx context.Context) error {
+	ctx, cancel := s.short(ctx)
+	defer cancel()
 	_, err := s.api.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.Bucket})
 	if err != nil {
 		return translate("store.Ping", "", err)
@@ -354,6 +388,15 @@ func (s *Store) SetCORS(ctx context.Context, bucket string, origins []string) er
 	return nil
 }
 
+// translateRaw is translate for the raw paths (Head, Get): a statusError,
+// or a transport error.
+func translateRaw(op, key string, err error) error {
+	if se, ok := err.(statusError); ok {
+		return translateStatus(op, key, int(se), nil)
+	}
+	return translateStatus(op, key, 0, err)
+}
+
 // translateStatus is translate for the calls filegate makes without the SDK
 // (Head): an HTTP status, or 0 and the transport error.
 func translateStatus(op, key string, status int, err error) error {
@@ -371,7 +414,7 @@ func translateStatus(op, key string, status int, err error) error {
 		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "the store is unavailable", Err: err}
 	case status == http.StatusNotFound:
 		return &filegate.Error{Kind: filegate.NotFound, Op: op, Key: key, Msg: "not found", Err: fmt.Errorf("store answered %d", status)}
-	case status == http.StatusForbidden || status == http.StatusUnauthorized || status >= 500:
+	case status == http.StatusForbidden || status == http.StatusUnauthorized || status == http.StatusTooManyRequests || status >= 500:
 		// 403: filegate's own credentials were refused, a configuration fault.
 		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "the store is unavailable", Err: fmt.Errorf("store answered %d", status)}
 	default:

@@ -47,6 +47,8 @@ func (s *Store) PresignPut(ctx context.Context, bucket, key string, opts PutOpti
 
 // CreateUpload starts a multipart upload and returns its id.
 func (s *Store) CreateUpload(ctx context.Context, bucket, key, contentType string, meta map[string]string) (string, error) {
+	ctx, cancel := s.short(ctx)
+	defer cancel()
 	out, err := s.api.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: &bucket, Key: &key, ContentType: aws.String(contentType), Metadata: meta,
 	})
@@ -75,6 +77,8 @@ type Part struct {
 // ListParts returns every part stored so far, in order. NotFound when the
 // upload does not exist (completed, aborted or never made).
 func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string) ([]Part, error) {
+	ctx, cancel := s.short(ctx)
+	defer cancel()
 	var parts []Part
 	var marker *string
 	for {
@@ -96,11 +100,13 @@ func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string) ([]
 
 // CompleteUpload assembles the parts into the object.
 func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []Part) (ObjectInfo, error) {
+	cctx, cancel := context.WithTimeout(ctx, longTimeout)
+	defer cancel()
 	cp := make([]types.CompletedPart, len(parts))
 	for i, p := range parts {
 		cp[i] = types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(quoteETag(p.ETag))}
 	}
-	_, err := s.api.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	_, err := s.api.CompleteMultipartUpload(cctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &bucket, Key: &key, UploadId: &uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: cp},
 	})
@@ -119,6 +125,8 @@ func quoteETag(e string) string {
 
 // AbortUpload discards a multipart upload and its parts.
 func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) error {
+	ctx, cancel := s.short(ctx)
+	defer cancel()
 	_, err := s.api.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: &bucket, Key: &key, UploadId: &uploadID})
 	return translate("store.AbortUpload", key, err)
 }
@@ -194,16 +202,35 @@ func (s *Store) PresignPost(ctx context.Context, bucket string, o PostOptions) (
 	return Post{URL: p.URL, Fields: fields, Expires: now.Add(o.Expires)}, nil
 }
 
-// ListUploads returns the ids of the multipart uploads in progress under
-// prefix (for tests and clean-up tools).
-func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]string, error) {
-	out, err := s.api.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &bucket, Prefix: aws.String(prefix)})
-	if err != nil {
-		return nil, translate("store.ListUploads", prefix, err)
+// Upload is a multipart upload in progress.
+type Upload struct {
+	Key       string
+	ID        string
+	Initiated time.Time
+}
+
+// ListUploads returns every multipart upload in progress under prefix,
+// following the listing's pages (at most 100,000 uploads).
+func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]Upload, error) {
+	var out []Upload
+	var keyMarker, idMarker *string
+	for len(out) < 100_000 {
+		cctx, cancel := s.short(ctx)
+		page, err := s.api.ListMultipartUploads(cctx, &s3.ListMultipartUploadsInput{
+			Bucket: &bucket, Prefix: aws.String(prefix), KeyMarker: keyMarker, UploadIdMarker: idMarker,
+		})
+		cancel()
+		if err != nil {
+			return nil, translate("store.ListUploads", prefix, err)
+		}
+		for _, u := range page.Uploads {
+			out = append(out, Upload{Key: aws.ToString(u.Key), ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
+		}
+		if !aws.ToBool(page.IsTruncated) || page.NextKeyMarker == nil ||
+			(aws.ToString(page.NextKeyMarker) == aws.ToString(keyMarker) && aws.ToString(page.NextUploadIdMarker) == aws.ToString(idMarker)) {
+			break
+		}
+		keyMarker, idMarker = page.NextKeyMarker, page.NextUploadIdMarker
 	}
-	ids := make([]string, 0, len(out.Uploads))
-	for _, u := range out.Uploads {
-		ids = append(ids, aws.ToString(u.UploadId))
-	}
-	return ids, nil
+	return out, nil
 }

@@ -495,3 +495,35 @@ func ValidateMetadata(op string, m map[string]string) error {
 	}
 	return nil
 }
+
+// InProgress lists every multipart upload in the bucket under prefix, whoever
+// started it (a revoked token's sessions too). Admins only.
+func (s *Service) InProgress(ctx context.Context, p *filegate.Principal, prefix string) ([]store.Upload, error) {
+	const op = "upload.InProgress"
+	if !p.Can(filegate.ActAdmin) {
+		return nil, &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "action_not_allowed", Msg: "only admin tokens list every upload"}
+	}
+	if err := filegate.ValidatePrefix(op, prefix); err != nil {
+		return nil, err
+	}
+	return s.store.ListUploads(ctx, s.store.Bucket, prefix)
+}
+
+// AbortAny aborts any multipart upload in the bucket by key and store
+// upload id. Admins only.
+func (s *Service) AbortAny(ctx context.Context, p *filegate.Principal, key, uploadID string) error {
+	const op = "upload.AbortAny"
+	if !p.Can(filegate.ActAdmin) {
+		return &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "action_not_allowed", Msg: "only admin tokens abort any upload"}
+	}
+	if err := filegate.ValidateKey(op, key); err != nil {
+		return err
+	}
+	if uploadID == "" || len(uploadID) > 1024 {
+		return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_upload_id", Msg: "upload_id is required"}
+	}
+	if _, err := s.store.ListParts(ctx, s.store.Bucket, key, uploadID); err != nil {
+		return err // NotFound when there is no such upload
+	}
+	return s.store.AbortUpload(ctx, s.store.Bucket, key, uploadID)
+}

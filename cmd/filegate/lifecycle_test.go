@@ -25,10 +25,16 @@ type proc struct {
 	data string
 }
 
-func startProcess(t *testing.T) *proc {
+func startProcess(t *testing.T, flags ...string) *proc {
 	t.Helper()
-	p := &proc{data: t.TempDir()}
-	p.cmd = exec.Command(os.Args[0], "serve", "--listen", "127.0.0.1:0", "--data", p.data)
+	return startProcessIn(t, t.TempDir(), flags...)
+}
+
+// startProcessIn starts filegate on an existing data directory.
+func startProcessIn(t *testing.T, data string, flags ...string) *proc {
+	t.Helper()
+	p := &proc{data: data}
+	p.cmd = exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0", "--data", p.data}, flags...)...)
 	p.cmd.Env = append(os.Environ(), "FILEGATE_TEST_AS_MAIN=1")
 	stdout, err := p.cmd.StdoutPipe()
 	if err != nil {

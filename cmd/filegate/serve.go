@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -31,6 +32,7 @@ import (
 	"github.com/filegate/filegate/embedded"
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/store"
+	"github.com/filegate/filegate/sweep"
 	"github.com/filegate/filegate/telemetry"
 	"github.com/filegate/filegate/upload"
 )
@@ -62,6 +64,8 @@ type serveOptions struct {
 	captionMaxPixels int64
 	logLevel         string
 	maxUploadSize    sizeFlag
+	storeTimeout     time.Duration
+	sweepAfter       time.Duration
 	readTimeout      time.Duration
 	maxConns         int
 }
@@ -103,6 +107,8 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.Int64Var(&o.captionMaxPixels, "caption-max-pixels", 40_000_000, "largest image a caption decodes, in pixels (checked before decoding)")
 	o.maxUploadSize = upload.DefaultMaxObjectSize
 	f.Var(&o.maxUploadSize, "max-upload-size", "largest object any upload grant allows, such as 5GiB (tokens may have a lower --max-size)")
+	f.DurationVar(&o.sweepAfter, "sweep-after", time.Hour, "age after which multipart uploads filegate started for bundles and no longer tracks are aborted (upload sessions: after their 7-day expiry)")
+	f.DurationVar(&o.storeTimeout, "store-timeout", store.DefaultTimeout, "deadline of a store call that moves no object body, retries included; a stuck store gives 503 after it")
 	f.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "longest a client may take to send a whole request (filegate receives no file bodies, only JSON)")
 	f.IntVar(&o.maxConns, "max-connections", 1024, "most client connections served at once; more wait to be accepted")
 	f.Int64Var(&o.partSize, "part-size", 8<<20, "smallest multipart part size in bytes (at least 5 MiB)")
@@ -165,7 +171,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	cfg := store.Config{
 		Endpoint: o.endpoint, PublicEndpoint: o.publicEndpoint, Region: o.region, PathStyle: o.pathStyle,
 		AccessKeyID: o.accessKeyID, SecretAccessKey: o.secretAccessKey,
-		Bucket: o.bucket, BundleBucket: o.bundleBucket, TracerProvider: tp,
+		Bucket: o.bucket, BundleBucket: o.bundleBucket, TracerProvider: tp, Timeout: o.storeTimeout,
 	}
 	embeddedStore := o.endpoint == "" && getenv("AWS_ENDPOINT_URL_S3") == "" && getenv("AWS_ENDPOINT_URL") == "" && o.bucket == ""
 	var child *embedded.Server
@@ -237,6 +243,9 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		Metrics: metrics,
 		Tracing: tp,
 	})
+	if o.sweepAfter < time.Second {
+		return errors.New("--sweep-after must be at least 1s")
+	}
 	if o.readTimeout < 100*time.Millisecond || o.maxConns < 1 {
 		return errors.New("--read-timeout must be at least 100ms and --max-connections at least 1")
 	}
@@ -277,16 +286,16 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	log.Info("ready", attrs...)
 	fmt.Fprintf(stdout, "filegate %s listening on %s\n", version, baseURL)
 
-	var childDone <-chan struct{}
+	background, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
 	if child != nil {
-		childDone = child.Done()
+		go child.Supervise(background)
 	}
+	sweeper := sweep.New(st, sweep.Config{Bundles: st.Bundles, Source: st.Bucket, BundleAge: o.sweepAfter, SessionAge: upload.MaxSessionAge, Log: log})
+	go sweeper.Run(background)
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
-	case <-childDone:
-		_ = srv.Close()
-		return errors.New("the embedded store stopped unexpectedly")
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", o.shutdownTimeout.String())
@@ -327,13 +336,39 @@ func startEmbedded(ctx context.Context, o serveOptions, data string, cfg store.C
 	if err != nil {
 		return nil, cfg, fmt.Errorf("--store-addr: %w", err)
 	}
-	srv, err := embedded.Start(ctx, embedded.Options{
+	opts := embedded.Options{
 		Dir: filepath.Join(data, "store"), Host: host, Port: port, Region: cfg.Region,
 		AccessKey: sf.AccessKeyID, SecretKey: sf.SecretAccessKey, Log: log,
-	})
+	}
+	// The store keeps the port it had (store.json), so that links handed
+	// out before a restart keep working until they expire.
+	if prev := persistedPort(sf.Endpoint, host); (port == "" || port == "0") && prev != "" {
+		opts.Port = prev
+		srv, err := embedded.Start(ctx, opts)
+		if err == nil {
+			return finishEmbedded(ctx, srv, sf, path, cfg)
+		}
+		log.Warn("the embedded store's previous port is taken; links signed before this restart stop working", "port", prev, "err", err.Error())
+		opts.Port = port
+	}
+	srv, err := embedded.Start(ctx, opts)
 	if err != nil {
 		return nil, cfg, err
 	}
+	return finishEmbedded(ctx, srv, sf, path, cfg)
+}
+
+// persistedPort returns the port of a store endpoint written earlier, if it
+// was on the same host.
+func persistedPort(endpoint, host string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Hostname() != host {
+		return ""
+	}
+	return u.Port()
+}
+
+func finishEmbedded(ctx context.Context, srv *embedded.Server, sf storeFile, path string, cfg store.Config) (*embedded.Server, store.Config, error) {
 	cfg.Endpoint = srv.Endpoint
 	cfg.AccessKeyID, cfg.SecretAccessKey = sf.AccessKeyID, sf.SecretAccessKey
 	if cfg.Bucket == "" {

@@ -1,0 +1,137 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// Default bounds on store calls (Config.Timeout, Config.IdleTimeout).
+const (
+	DefaultTimeout     = 5 * time.Second
+	DefaultIdleTimeout = 30 * time.Second
+	// longTimeout bounds calls whose work grows with an object's size on
+	// the store's side (CompleteMultipartUpload assembles the parts).
+	longTimeout = 5 * time.Minute
+)
+
+// short bounds a call that moves no object body: it answers (retries
+// included) within the store timeout, or fails as Unavailable.
+func (s *Store) short(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// statusError is a store's HTTP answer on the raw (non-SDK) paths, shaped
+// so that the SDK's retryer classifies it (HTTPStatusCode).
+type statusError int
+
+func (e statusError) Error() string       { return fmt.Sprintf("store answered %d", int(e)) }
+func (e statusError) HTTPStatusCode() int { return int(e) }
+
+// do sends a presigned request on the raw paths (Head, Get) with the SDK's
+// retryer deciding what to retry and how long to wait: transient failures
+// (500, 502, 503, 504, 429, reset connections) are tried again, up to the
+// retryer's attempts, within ctx. A final non-2xx answer is returned as a
+// statusError with its body drained.
+func (s *Store) do(ctx context.Context, method, u string) (*http.Response, error) {
+	for attempt := 1; ; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, method, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := s.http.Do(req)
+		if err == nil {
+			if resp.StatusCode < 300 {
+				return resp, nil
+			}
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+			resp.Body.Close()
+			err = statusError(resp.StatusCode)
+		}
+		if ctx.Err() != nil || attempt >= s.retryer.MaxAttempts() || !retryable(s.retryer, err) {
+			return nil, err
+		}
+		delay, derr := s.retryer.RetryDelay(attempt, err)
+		if derr != nil {
+			return nil, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+	}
+}
+
+func retryable(r aws.Retryer, err error) bool {
+	if se, ok := err.(statusError); ok && se == http.StatusTooManyRequests {
+		return true
+	}
+	return r.IsErrorRetryable(err)
+}
+
+// idleConn fails a read or write that makes no progress for idle: a store
+// that stops answering mid-body (stopped, partitioned) frees the request
+// instead of holding it forever, while a slow but moving transfer of any
+// size goes on.
+type idleConn struct {
+	net.Conn
+	idle time.Duration
+}
+
+func (c *idleConn) Read(p []byte) (int, error) {
+	_ = c.Conn.SetReadDeadline(time.Now().Add(c.idle))
+	return c.Conn.Read(p)
+}
+
+func (c *idleConn) Write(p []byte) (int, error) {
+	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+	return c.Conn.Write(p)
+}
+
+// dialWithIdle wraps every connection the transport opens in an idleConn.
+func dialWithIdle(dial func(ctx context.Context, network, addr string) (net.Conn, error), idle time.Duration) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &idleConn{Conn: c, idle: idle}, nil
+	}
+}
+
+// headerDeadline cancels a request whose response headers have not come
+// within d; once they have, the body may stream for as long as it moves
+// (the connection's idle deadline guards stalls).
+type headerDeadline struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	timer  *time.Timer
+}
+
+func newHeaderDeadline(parent context.Context, d time.Duration) *headerDeadline {
+	ctx, cancel := context.WithCancel(parent)
+	return &headerDeadline{ctx: ctx, cancel: cancel, timer: time.AfterFunc(d, cancel)}
+}
+
+// arrived stops the header timer; it reports false if it had already fired.
+func (h *headerDeadline) arrived() bool { return h.timer.Stop() }
+
+// body releases the context when the caller closes the body.
+type cancelBody struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b cancelBody) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
