@@ -1,6 +1,8 @@
 package bundle
 
 import (
+	"github.com/filegate/filegate"
+
 	"path"
 	"strconv"
 	"strings"
@@ -9,28 +11,21 @@ import (
 )
 
 // EntryName turns an object key into a safe zip entry name: relative to
-// base, UTF-8, no leading "/", no "." or ".." segments, no empty segments,
-// no control characters, "/" as the only separator. It returns "" when
-// nothing usable is left.
+// base, UTF-8, "/" as the only separator (a backslash counts as one), no
+// leading "/", no empty, "." or ".." segments, and every segment made safe
+// by filegate.SafeName (no drive letters, control or bidi characters,
+// leading spaces, Windows device names). It returns "" when nothing usable
+// is left.
 func EntryName(key, base string) string {
 	name := strings.TrimPrefix(key, base)
 	name = strings.ToValidUTF8(name, "\uFFFD")
-	name = strings.Map(func(r rune) rune {
-		switch {
-		case r == '\\':
-			return '/'
-		case unicode.IsControl(r):
-			return '_'
-		}
-		return r
-	}, name)
+	name = strings.ReplaceAll(name, "\\", "/")
 	segs := strings.Split(name, "/")
 	out := segs[:0]
 	for _, s := range segs {
-		if s == "" || s == "." || s == ".." {
-			continue
+		if s = filegate.SafeName(s); s != "" {
+			out = append(out, s)
 		}
-		out = append(out, s)
 	}
 	return strings.Join(out, "/")
 }
@@ -64,6 +59,11 @@ func validName(n string) bool {
 	}
 	for _, s := range strings.Split(n, "/") {
 		if s == "" || s == "." || s == ".." {
+			return false
+		}
+	}
+	for _, s := range strings.Split(n, "/") {
+		if filegate.SafeName(s) != s {
 			return false
 		}
 	}

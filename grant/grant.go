@@ -9,7 +9,6 @@ import (
 	"context"
 	"mime"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/filegate/filegate"
@@ -148,10 +147,10 @@ func contentDisposition(op, disposition, filename string) (string, error) {
 	if len(filename) > 255 || !utf8.ValidString(filename) {
 		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_filename", Msg: "filename must be UTF-8 and at most 255 bytes"}
 	}
-	for _, r := range filename {
-		if unicode.IsControl(r) || r == '/' || r == '\\' {
-			return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_filename", Msg: "filename must not contain control characters or path separators"}
-		}
+	// Browsers save under this name: no separators, drive letters, control
+	// or bidi characters, leading spaces or device names.
+	if filename = filegate.SafeName(filename); filename == "" {
+		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_filename", Msg: "filename has no usable characters"}
 	}
 	v := mime.FormatMediaType(disposition, map[string]string{"filename": filename})
 	if v == "" {

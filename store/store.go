@@ -309,7 +309,9 @@ type ListPage struct {
 
 // List returns one page of the objects under in.Prefix.
 func (s *Store) List(ctx context.Context, bucket string, in ListInput) (ListPage, error) {
-	req := &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(in.Prefix)}
+	// Keys come URL-encoded: XML 1.0 cannot carry control characters, and
+	// stores answer U+FFFD for them otherwise, a key nobody can fetch.
+	req := &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(in.Prefix), EncodingType: types.EncodingTypeUrl}
 	if in.Delimiter != "" {
 		req.Delimiter = aws.String(in.Delimiter)
 	}
@@ -327,20 +329,39 @@ func (s *Store) List(ctx context.Context, bucket string, in ListInput) (ListPage
 	}
 	page := ListPage{Objects: make([]ObjectInfo, 0, len(out.Contents))}
 	for _, o := range out.Contents {
+		key, err := urlDecoded(o.Key, out.EncodingType)
+		if err != nil {
+			return ListPage{}, &filegate.Error{Kind: filegate.Internal, Op: "store.List", Key: aws.ToString(o.Key), Err: err}
+		}
 		page.Objects = append(page.Objects, ObjectInfo{
-			Key:          aws.ToString(o.Key),
+			Key:          key,
 			Size:         aws.ToInt64(o.Size),
 			ETag:         strings.Trim(aws.ToString(o.ETag), `"`),
 			LastModified: aws.ToTime(o.LastModified),
 		})
 	}
 	for _, p := range out.CommonPrefixes {
-		page.Folders = append(page.Folders, aws.ToString(p.Prefix))
+		f, err := urlDecoded(p.Prefix, out.EncodingType)
+		if err != nil {
+			return ListPage{}, &filegate.Error{Kind: filegate.Internal, Op: "store.List", Key: aws.ToString(p.Prefix), Err: err}
+		}
+		page.Folders = append(page.Folders, f)
 	}
 	if aws.ToBool(out.IsTruncated) {
 		page.Next = aws.ToString(out.NextContinuationToken)
 	}
 	return page, nil
+}
+
+// urlDecoded decodes a key from a listing asked with EncodingType=url
+// (form encoding: "+" is a space, as S3 sends it). A store that did not
+// encode says so by not echoing the encoding type (the embedded store): its
+// keys are taken as they are.
+func urlDecoded(s *string, enc types.EncodingType) (string, error) {
+	if enc != types.EncodingTypeUrl {
+		return aws.ToString(s), nil
+	}
+	return url.QueryUnescape(aws.ToString(s))
 }
 
 // Ping checks that the store answers and the source bucket exists.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/auth"
@@ -240,4 +244,74 @@ func tryPut(url string, body []byte) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestUnsafeNamesAreSanitized: keys stored straight in the store with
+// control characters, drive letters, bidi overrides, leading spaces, device
+// names, "+", "%" and spaces bundle correctly under safe entry names, and
+// download file names are made safe the same way.
+func TestUnsafeNamesAreSanitized(t *testing.T) {
+	eachStore(t, func(t *testing.T, e *env) {
+		keys := map[string]string{ // key → the entry name it must get
+			"names/a\x01b.txt":            "a_b.txt",
+			"names/C:/evil.txt":           "C_/evil.txt",
+			"names/invoice\u202Etxt.exe":  "invoicetxt.exe",
+			"names/  lead.txt":            "lead.txt",
+			"names/CON.txt":               "_CON.txt",
+			"names/plus+and space%20.txt": "plus+and space%20.txt",
+		}
+		if e.name == "embedded" {
+			// The embedded store refuses control characters in keys itself
+			// (see embedded.CheckKey), so no such key can exist there.
+			if _, err := e.s3.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &e.bucket, Key: aws.String("names/a\x01b.txt"), Body: strings.NewReader("x")}); err == nil {
+				t.Error("the embedded store took a key with a control character")
+			}
+			delete(keys, "names/a\x01b.txt")
+		}
+		for k := range keys {
+			e.put(k, []byte("content of "+k))
+		}
+		r := e.call(e.admin, "GET", "/v1/objects?prefix=names/", nil)
+		mustStatus(t, r, 200)
+		for k := range keys {
+			if !strings.Contains(string(r.body), strings.TrimPrefix(mustJSON(t, k), `"`)[:len(mustJSON(t, k))-2]) {
+				t.Errorf("listing lacks %q: %s", k, r.body)
+			}
+		}
+		r = e.call(e.admin, "POST", "/v1/bundles", map[string]any{"prefix": "names/"})
+		mustStatus(t, r, 200)
+		var res struct {
+			URL string `json:"url"`
+		}
+		r.json(t, &res)
+		st, zb, _ := fetch(t, res.URL)
+		if st != 200 {
+			t.Fatalf("bundle download: %d", st)
+		}
+		files, _, _ := readZip(t, zb)
+		for k, name := range keys {
+			if got, ok := files[name]; !ok || string(got) != "content of "+k {
+				t.Errorf("entry %q for key %q: present %v, content %q; entries %q", name, k, ok, got, keysOf(files))
+			}
+		}
+		r = e.call(e.admin, "POST", "/v1/downloads", map[string]any{"key": "names/CON.txt", "filename": " C:\u202Eevil\x01.txt"})
+		mustStatus(t, r, 200)
+		var g struct {
+			URL string `json:"url"`
+		}
+		r.json(t, &g)
+		_, _, h := fetch(t, g.URL)
+		if cd := h.Get("Content-Disposition"); cd != `attachment; filename=C_evil_.txt` {
+			t.Errorf("Content-Disposition = %q", cd)
+		}
+	})
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
