@@ -28,6 +28,7 @@ const (
 	Unsupported                 // a media type or format that is not handled
 	Unavailable                 // the store (or another dependency) cannot be reached
 	Expired                     // a grant or session that has expired
+	Busy                        // a bounded resource is in use; try again shortly
 )
 
 var kindNames = [...]string{
@@ -41,6 +42,7 @@ var kindNames = [...]string{
 	Unsupported:     "unsupported",
 	Unavailable:     "unavailable",
 	Expired:         "expired",
+	Busy:            "busy",
 }
 
 // String returns the stable, machine-readable name of the kind. It is the

@@ -23,6 +23,7 @@ var statusOf = map[filegate.Kind]int{
 	filegate.Unsupported:     http.StatusUnsupportedMediaType,
 	filegate.Unavailable:     http.StatusServiceUnavailable,
 	filegate.Expired:         http.StatusGone,
+	filegate.Busy:            http.StatusTooManyRequests,
 }
 
 // Problem is an RFC 9457 problem-details body with filegate's stable code.
@@ -60,6 +61,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		}
 	default:
 		log.InfoContext(r.Context(), "request refused", "op", fe.Op, "kind", fe.Kind.String(), "code", p.Code, "err", err.Error())
+	}
+	if fe.Kind == filegate.Busy {
+		w.Header().Set("Retry-After", "1")
 	}
 	if fe.Kind == filegate.Unauthenticated {
 		v := `Bearer realm="filegate"`

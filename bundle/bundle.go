@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/grant"
@@ -38,6 +39,13 @@ type Config struct {
 	PartSize      int           // destination part size; default 8 MiB
 	Inflight      int           // parts uploading while the next fills; default 1
 	DefaultExpiry time.Duration // link lifetime; default 90 s
+	// MemoryBudget bounds the part buffers of all bundles being written
+	// (each holds (Inflight+1) buffers of at most PartSize, sized down to a
+	// small bundle's known total) and 1 MiB per streamed zip; default
+	// 128 MiB. Past it a bundle waits up to QueueWait (default 5 s), then
+	// gets 429.
+	MemoryBudget int64
+	QueueWait    time.Duration
 	// OnEntry, when set, is told the size of every entry written (metrics).
 	OnEntry func(bytes int64)
 	Tracer  trace.Tracer
@@ -48,6 +56,7 @@ type Service struct {
 	st     *store.Store
 	grants *grant.Service
 	cfg    Config
+	memory *semaphore.Weighted
 
 	base   context.Context // parent of async jobs; cancelled by Close
 	stop   context.CancelFunc
@@ -74,11 +83,17 @@ func New(st *store.Store, g *grant.Service, cfg Config) *Service {
 	if cfg.DefaultExpiry == 0 {
 		cfg.DefaultExpiry = 90 * time.Second
 	}
+	if cfg.MemoryBudget == 0 {
+		cfg.MemoryBudget = 128 << 20
+	}
+	if cfg.QueueWait == 0 {
+		cfg.QueueWait = 5 * time.Second
+	}
 	if cfg.Tracer == nil {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{st: st, grants: g, cfg: cfg, base: ctx, stop: cancel}
+	return &Service{st: st, grants: g, cfg: cfg, base: ctx, stop: cancel, memory: semaphore.NewWeighted(cfg.MemoryBudget)}
 }
 
 // Request selects what to bundle: Keys or Prefix.
@@ -321,30 +336,69 @@ func (s *Service) Create(ctx context.Context, plan *Plan, progress Progress) (Re
 	return res, nil
 }
 
+// reserve takes n bytes of the memory budget, waiting up to QueueWait.
+func (s *Service) reserve(ctx context.Context, op string, n int64) (func(), error) {
+	n = min(n, s.cfg.MemoryBudget) // a bundle larger than the budget runs alone
+	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueueWait)
+	defer cancel()
+	if err := s.memory.Acquire(qctx, n); err != nil {
+		return nil, &filegate.Error{Kind: filegate.Busy, Op: op, Code: "busy", Msg: "too many bundles in progress; try again shortly", Err: err}
+	}
+	return func() { s.memory.Release(n) }, nil
+}
+
+// Bound is an upper bound of the archive's size: exact when every entry is
+// stored, otherwise each entry's size plus deflate's worst-case growth and
+// the zip headers.
+func Bound(plan *Plan) int64 {
+	if plan.SizeKnown {
+		return plan.Size
+	}
+	var b int64 = 22 + 56 + 20 // end of central directory, Zip64 records
+	for _, e := range plan.Entries {
+		b += e.Size + e.Size/8192 + 5 + int64(len(e.Name))*2 + 256
+	}
+	return b
+}
+
 func (s *Service) write(ctx context.Context, plan *Plan, progress Progress) (store.ObjectInfo, error) {
 	partSize := s.cfg.PartSize
-	bound := plan.Size
-	if !plan.SizeKnown {
-		for _, e := range plan.Entries {
-			bound += e.Size + int64(len(e.Name))*2 + 200
-		}
-	}
+	bound := Bound(plan)
 	if need := bound/9000 + 1; need > int64(partSize) { // stay well inside 10,000 parts
 		partSize = int((need + (1<<20 - 1)) &^ (1<<20 - 1))
 	}
-	sk, err := newSink(ctx, s.st, s.st.Bundles, plan.Key, partSize, s.cfg.Inflight)
+	inflight := s.cfg.Inflight
+	if bound < int64(partSize) {
+		// One part holds it all: one buffer of the archive's size.
+		partSize, inflight = int(bound), 0
+	}
+	release, err := s.reserve(ctx, "bundle.Create", int64(partSize)*int64(inflight+1))
 	if err != nil {
 		return store.ObjectInfo{}, err
 	}
-	if err := s.WriteTo(ctx, plan, sk, progress); err != nil {
+	defer release()
+	sk, err := newSink(ctx, s.st, s.st.Bundles, plan.Key, partSize, inflight)
+	if err != nil {
+		return store.ObjectInfo{}, err
+	}
+	if err := s.writeTo(ctx, plan, sk, progress); err != nil {
 		sk.Abort()
 		return store.ObjectInfo{}, err
 	}
 	return sk.Commit()
 }
 
-// WriteTo streams the plan's archive into w.
+// WriteTo streams the plan's archive into w (a direct download).
 func (s *Service) WriteTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress) error {
+	release, err := s.reserve(ctx, "bundle.Stream", 1<<20)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return s.writeTo(ctx, plan, w, progress)
+}
+
+func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress) error {
 	open := func(ctx context.Context, e Entry) (io.ReadCloser, error) {
 		body, info, err := s.st.Get(ctx, s.st.Bucket, e.Key)
 		if err != nil {

@@ -1,7 +1,6 @@
 package caption
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,6 +11,7 @@ import (
 	"io"
 	"math"
 	"path"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -20,6 +20,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/grant"
@@ -31,9 +32,19 @@ type Config struct {
 	MaxBytes    int64         // largest input; default 25 MiB
 	MaxPixels   int64         // largest frame; default 40 megapixels
 	MaxFrames   int           // largest animation; default 500 frames
-	Concurrency int           // renders at once; default 2
+	Concurrency int           // renders at once; default the number of CPUs
 	Timeout     time.Duration // per render; default 20 s
-	Tracer      trace.Tracer
+	// MemoryBudget bounds the bytes all renders in progress may hold (see
+	// Cost); default 192 MiB. An image that alone needs more is refused
+	// (413); others wait their turn up to QueueWait (default 10 s), then
+	// get 429.
+	MemoryBudget int64
+	QueueWait    time.Duration
+	// MaxOutput bounds an encoded result (default 64 MiB); MaxInline a
+	// result returned in the response body (default 8 MiB).
+	MaxOutput int64
+	MaxInline int64
+	Tracer    trace.Tracer
 }
 
 // Service captions stored images. It is safe for concurrent use.
@@ -42,6 +53,7 @@ type Service struct {
 	grants *grant.Service
 	cfg    Config
 	sem    chan struct{}
+	memory *semaphore.Weighted
 }
 
 // New returns a Service.
@@ -56,7 +68,19 @@ func New(st *store.Store, g *grant.Service, cfg Config) *Service {
 		cfg.MaxFrames = 500
 	}
 	if cfg.Concurrency == 0 {
-		cfg.Concurrency = 2
+		cfg.Concurrency = runtime.NumCPU()
+	}
+	if cfg.MemoryBudget == 0 {
+		cfg.MemoryBudget = 192 << 20
+	}
+	if cfg.QueueWait == 0 {
+		cfg.QueueWait = 10 * time.Second
+	}
+	if cfg.MaxOutput == 0 {
+		cfg.MaxOutput = 64 << 20
+	}
+	if cfg.MaxInline == 0 {
+		cfg.MaxInline = 8 << 20
 	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 20 * time.Second
@@ -64,7 +88,7 @@ func New(st *store.Store, g *grant.Service, cfg Config) *Service {
 	if cfg.Tracer == nil {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	return &Service{st: st, grants: g, cfg: cfg, sem: make(chan struct{}, cfg.Concurrency)}
+	return &Service{st: st, grants: g, cfg: cfg, sem: make(chan struct{}, cfg.Concurrency), memory: semaphore.NewWeighted(cfg.MemoryBudget)}
 }
 
 // Request asks for a caption. Text is placed at (X, Y); TopText and
@@ -169,14 +193,25 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 		return Result{}, err
 	}
 
+	busy := func(err error) error {
+		return &filegate.Error{Kind: filegate.Busy, Op: op, Code: "busy", Msg: "too many captions in progress; try again shortly", Err: err}
+	}
+	wait := time.NewTimer(s.cfg.QueueWait)
 	select {
 	case s.sem <- struct{}{}:
+		wait.Stop()
 		defer func() { <-s.sem }()
+	case <-wait.C:
+		return Result{}, busy(nil)
 	case <-ctx.Done():
-		return Result{}, &filegate.Error{Kind: filegate.Unavailable, Op: op, Msg: "too many captions in progress", Err: ctx.Err()}
+		wait.Stop()
+		return Result{}, busy(ctx.Err())
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
+	timedOut := func(err error) error {
+		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Code: "render_timeout", Msg: "the caption took too long", Err: err}
+	}
 
 	// Fetch.
 	fctx, span := s.cfg.Tracer.Start(ctx, "caption.fetch")
@@ -201,11 +236,34 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "image_too_large", Msg: fmt.Sprintf("the image exceeds %d bytes", s.cfg.MaxBytes)}
 	}
 
+	// Reserve the memory this image needs before decoding a pixel.
+	lim := Limits{MaxPixels: s.cfg.MaxPixels, MaxFrames: s.cfg.MaxFrames}
+	hdr, err := Inspect(data, lim)
+	if err == nil {
+		cost := Cost(hdr.Config, hdr.Format, hdr.Rotated, hdr.GIFArea, s.cfg.MaxOutput) + int64(len(data))
+		if cost > s.cfg.MemoryBudget {
+			return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "image_too_large",
+				Msg: fmt.Sprintf("a %d×%d %s needs about %d MiB to caption; the limit is %d MiB", hdr.Config.Width, hdr.Config.Height, hdr.Format, cost>>20, s.cfg.MemoryBudget>>20)}
+		}
+		qctx, qcancel := context.WithTimeout(ctx, s.cfg.QueueWait)
+		err := s.memory.Acquire(qctx, cost)
+		qcancel()
+		if err != nil {
+			return Result{}, busy(err)
+		}
+		defer s.memory.Release(cost)
+	}
+
 	// Decode.
 	_, span = s.cfg.Tracer.Start(ctx, "caption.decode")
-	pic, err := Decode(data, Limits{MaxPixels: s.cfg.MaxPixels, MaxFrames: s.cfg.MaxFrames})
+	var pic *Picture
+	if err == nil {
+		pic, err = DecodeContext(ctx, data, lim)
+	}
 	span.End()
 	switch {
+	case ctx.Err() != nil:
+		return Result{}, timedOut(ctx.Err())
 	case errors.Is(err, ErrTooLarge):
 		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "image_too_large", Msg: err.Error()}
 	case errors.Is(err, ErrNotImage):
@@ -246,7 +304,7 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	for i, f := range pic.Frames {
 		if err := ctx.Err(); err != nil {
 			span.End()
-			return Result{}, &filegate.Error{Kind: filegate.Unavailable, Op: op, Code: "render_timeout", Msg: "the render took too long", Err: err}
+			return Result{}, timedOut(err)
 		}
 		if pf, ok := f.(*image.Paletted); ok {
 			palettize(pf, st.Fill, st.Stroke)
@@ -262,13 +320,23 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	}
 	span.End()
 
-	// Encode.
+	// Encode, within the output limit and the deadline.
 	_, span = s.cfg.Tracer.Start(ctx, "caption.encode")
-	var buf bytes.Buffer
-	err = Encode(&buf, pic, out)
+	buf := &cappedBuffer{ctx: ctx, max: s.cfg.MaxOutput}
+	err = Encode(buf, pic, out)
 	span.End()
-	if err != nil {
+	switch {
+	case errors.Is(err, errOutputTooLarge):
+		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "output_too_large",
+			Msg: fmt.Sprintf("the captioned %s would exceed %d MiB; ask for format jpeg", out, s.cfg.MaxOutput>>20)}
+	case ctx.Err() != nil:
+		return Result{}, timedOut(ctx.Err())
+	case err != nil:
 		return Result{}, &filegate.Error{Kind: filegate.Internal, Op: op, Err: err}
+	}
+	if req.Inline && int64(buf.Len()) > s.cfg.MaxInline {
+		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "inline_too_large",
+			Msg: fmt.Sprintf("the captioned image is %d bytes, more than the %d a response carries inline; ask without inline for a link", buf.Len(), s.cfg.MaxInline)}
 	}
 
 	// Store.

@@ -2,6 +2,7 @@ package caption
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -59,31 +60,69 @@ type Picture struct {
 	GIF    *gif.GIF      // the original GIF's timing and disposal
 }
 
-// Decode reads an image, checking its dimensions before decoding pixels.
-func Decode(data []byte, lim Limits) (*Picture, error) {
+// Header is what Inspect learns of an image without decoding its pixels.
+type Header struct {
+	Config  image.Config
+	Format  string
+	Rotated bool  // a JPEG whose EXIF orientation turns it
+	GIFArea int64 // every GIF frame's pixels, summed
+}
+
+// Inspect reads an image's header and checks its dimensions (and a GIF's
+// frames) against lim, decoding no pixel.
+func Inspect(data []byte, lim Limits) (Header, error) {
 	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		if errors.Is(err, image.ErrFormat) {
-			return nil, ErrNotImage
+			return Header{}, ErrNotImage
 		}
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+		return Header{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 || int64(cfg.Width)*int64(cfg.Height) > lim.MaxPixels {
-		return nil, fmt.Errorf("%w: %d×%d, at most %d pixels", ErrTooLarge, cfg.Width, cfg.Height, lim.MaxPixels)
+		return Header{}, fmt.Errorf("%w: %d×%d, at most %d pixels", ErrTooLarge, cfg.Width, cfg.Height, lim.MaxPixels)
 	}
-	p := &Picture{Format: format}
+	h := Header{Config: cfg, Format: format}
 	switch format {
 	case GIF:
 		// Every frame is checked before any is decoded: at most MaxFrames,
 		// and all of them together at most twice the single-image budget.
 		n, area, err := gifFrames(data)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+			return Header{}, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 		if n > lim.MaxFrames || area > 2*lim.MaxPixels {
-			return nil, fmt.Errorf("%w: %d frames of %d pixels in all, at most %d frames and %d pixels", ErrTooLarge, n, area, lim.MaxFrames, 2*lim.MaxPixels)
+			return Header{}, fmt.Errorf("%w: %d frames of %d pixels in all, at most %d frames and %d pixels", ErrTooLarge, n, area, lim.MaxFrames, 2*lim.MaxPixels)
 		}
-		g, err := gif.DecodeAll(bytes.NewReader(data))
+		h.GIFArea = area
+	case JPEG:
+		h.Rotated = exifOrientation(data) > 1
+	case PNG, WEBP:
+	default:
+		return Header{}, ErrNotImage
+	}
+	return h, nil
+}
+
+// Decode reads an image, checking its dimensions before decoding pixels.
+func Decode(data []byte, lim Limits) (*Picture, error) {
+	return DecodeContext(context.Background(), data, lim)
+}
+
+// DecodeContext is Decode stopping with ctx's error once ctx is done.
+func DecodeContext(ctx context.Context, data []byte, lim Limits) (*Picture, error) {
+	hdr, err := Inspect(data, lim)
+	if err != nil {
+		return nil, err
+	}
+	format := hdr.Format
+	src := func() io.Reader { return ctxReader{ctx: ctx, r: bytes.NewReader(data)} }
+	p := &Picture{Format: format}
+	switch format {
+	case GIF:
+		g, err := gif.DecodeAll(src())
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
@@ -98,11 +137,14 @@ func Decode(data []byte, lim Limits) (*Picture, error) {
 		var img image.Image
 		switch format {
 		case JPEG:
-			img, err = jpeg.Decode(bytes.NewReader(data))
+			img, err = jpeg.Decode(src())
 		case PNG:
-			img, err = png.Decode(bytes.NewReader(data))
+			img, err = png.Decode(src())
 		default:
-			img, err = webp.Decode(bytes.NewReader(data))
+			img, err = webp.Decode(src())
+		}
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, cerr
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
@@ -116,6 +158,10 @@ func Decode(data []byte, lim Limits) (*Picture, error) {
 				p.Frames = []image.Image{y}
 				return p, nil
 			}
+		}
+		if rgba, ok := img.(*image.RGBA); ok && rgba.Bounds().Min == (image.Point{}) {
+			p.Frames = []image.Image{rgba} // painted as it is, no copy
+			return p, nil
 		}
 		dst := image.NewRGBA(image.Rect(0, 0, img.Bounds().Dx(), img.Bounds().Dy()))
 		draw.Draw(dst, dst.Bounds(), img, img.Bounds().Min, draw.Src)

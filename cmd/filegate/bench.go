@@ -60,7 +60,7 @@ func benchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&o.rounds, "rounds", 5, "rounds per measurement; the table shows medians")
 	f.DurationVar(&o.duration, "duration", 2*time.Second, "length of each load round")
 	f.IntVar(&o.concurrency, "concurrency", 64, "concurrent connections of the load generator")
-	f.StringVar(&o.only, "only", "", `run one section: "startup", "sign", "http", "bundle" or "caption"`)
+	f.StringVar(&o.only, "only", "", `run one section: "startup", "sign", "http", "bundle", "caption", or "hostile" (peak memory under hostile mixes; only when named)`)
 	f.IntVar(&o.bundleGiB, "bundle-gib", 1, "size of the large bundle benchmark, in GiB (as 100 × 10 MiB objects per GiB)")
 	f.StringVar(&o.bareServer, "bare-server", "", "internal: serve the bare handler on this address")
 	_ = f.MarkHidden("bare-server")
@@ -118,6 +118,13 @@ func bench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error 
 	}
 	if o.only == "" || o.only == "caption" {
 		r, err := benchCaption(ctx, o, stderr)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	if o.only == "hostile" { // not in the default run: it is about limits, not speed
+		r, err := benchHostile(ctx, o, stderr)
 		if err != nil {
 			return err
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/png"
 	"net"
 	"net/http"
 	"os"
@@ -314,4 +316,39 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestCaptionBounds: an image whose caption would need more memory than the
+// budget, an output past its limit, and an inline answer past its limit
+// are each refused with 413 and a precise code, and nothing is stored.
+func TestCaptionBounds(t *testing.T) {
+	e := start(t, "embedded", "--caption-memory", "16MiB", "--caption-max-output", "1MiB", "--caption-max-inline", "100KiB")
+	noise := func(w, h int) []byte {
+		var b bytes.Buffer
+		if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	e.put("big.png", noise(2000, 1500))           // 3 MP PNG: about 36 MiB to caption
+	e.put("noise.jpg", noiseJPEG(1000, 1000, 90)) // a 1 MP noise PNG encodes to about 3 MB
+	e.put("mid.jpg", noiseJPEG(600, 400, 90))
+	before := e.storeSnapshot(t)
+	for _, c := range []struct {
+		body map[string]any
+		code string
+	}{
+		{map[string]any{"key": "big.png", "text": "hi"}, "image_too_large"},
+		{map[string]any{"key": "noise.jpg", "text": "hi", "format": "png"}, "output_too_large"},
+		{map[string]any{"key": "mid.jpg", "text": "hi", "inline": true}, "inline_too_large"},
+	} {
+		r := e.call(e.admin, "POST", "/v1/captions", c.body)
+		if r.status != 413 || r.problem(t)["code"] != c.code {
+			t.Errorf("%v: %d %s, want 413 %s", c.body, r.status, r.body, c.code)
+		}
+	}
+	if after := e.storeSnapshot(t); len(after) != len(before) {
+		t.Errorf("refused captions stored %d objects", len(after)-len(before))
+	}
+	mustStatus(t, e.call(e.admin, "POST", "/v1/captions", map[string]any{"key": "mid.jpg", "text": "hi"}), 200)
 }

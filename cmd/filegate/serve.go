@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -66,6 +67,11 @@ type serveOptions struct {
 	maxUploadSize    sizeFlag
 	storeTimeout     time.Duration
 	sweepAfter       time.Duration
+	captionMemory    sizeFlag
+	captionMaxOutput sizeFlag
+	captionMaxInline sizeFlag
+	bundleMemory     sizeFlag
+	memoryLimit      sizeFlag
 	readTimeout      time.Duration
 	maxConns         int
 }
@@ -107,6 +113,13 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.Int64Var(&o.captionMaxPixels, "caption-max-pixels", 40_000_000, "largest image a caption decodes, in pixels (checked before decoding)")
 	o.maxUploadSize = upload.DefaultMaxObjectSize
 	f.Var(&o.maxUploadSize, "max-upload-size", "largest object any upload grant allows, such as 5GiB (tokens may have a lower --max-size)")
+	o.captionMemory, o.bundleMemory, o.memoryLimit = 192<<20, 128<<20, 384<<20
+	o.captionMaxOutput, o.captionMaxInline = 64<<20, 8<<20
+	f.Var(&o.captionMaxOutput, "caption-max-output", "largest captioned image filegate encodes and stores")
+	f.Var(&o.captionMaxInline, "caption-max-inline", "largest captioned image returned inline in a response")
+	f.Var(&o.captionMemory, "caption-memory", "memory all captions in progress may hold (decoded pixels, output); larger images get 413, more requests wait, then 429")
+	f.Var(&o.bundleMemory, "bundle-memory", "memory all bundles in progress may hold for part buffers; more bundles wait, then get 429")
+	f.Var(&o.memoryLimit, "memory-limit", "soft limit of the Go heap (GOMEMLIMIT), so garbage is collected before memory grows past it; GOMEMLIMIT wins when set")
 	f.DurationVar(&o.sweepAfter, "sweep-after", time.Hour, "age after which multipart uploads filegate started for bundles and no longer tracks are aborted (upload sessions: after their 7-day expiry)")
 	f.DurationVar(&o.storeTimeout, "store-timeout", store.DefaultTimeout, "deadline of a store call that moves no object body, retries included; a stuck store gives 503 after it")
 	f.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "longest a client may take to send a whole request (filegate receives no file bodies, only JSON)")
@@ -138,6 +151,9 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		return errors.New("--default-expiry must be between 1s and --max-expiry")
 	}
 	log := telemetry.Logger(stderr, level)
+	if getenv("GOMEMLIMIT") == "" && o.memoryLimit > 0 {
+		debug.SetMemoryLimit(int64(o.memoryLimit))
+	}
 	data, err := filepath.Abs(o.data)
 	if err != nil {
 		return err
@@ -224,7 +240,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	}
 	metrics := telemetry.NewMetrics()
 	bundles := bundle.New(st, grants, bundle.Config{
-		MaxKeys: o.bundleMaxKeys, Tracer: tp.Tracer("github.com/filegate/filegate/bundle"),
+		MaxKeys: o.bundleMaxKeys, MemoryBudget: int64(o.bundleMemory), Tracer: tp.Tracer("github.com/filegate/filegate/bundle"),
 		OnEntry: func(n int64) { metrics.BundleBytes.Add(float64(n)); metrics.BundleEntries.Inc() },
 	})
 	defer bundles.Close()
@@ -236,7 +252,8 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		Bundles: bundles,
 		Compat:  o.compat,
 		Captions: caption.New(st, grants, caption.Config{
-			MaxBytes: o.captionMaxBytes, MaxPixels: o.captionMaxPixels, Tracer: tp.Tracer("github.com/filegate/filegate/caption"),
+			MaxBytes: o.captionMaxBytes, MaxPixels: o.captionMaxPixels, MemoryBudget: int64(o.captionMemory),
+			MaxOutput: int64(o.captionMaxOutput), MaxInline: int64(o.captionMaxInline), Tracer: tp.Tracer("github.com/filegate/filegate/caption"),
 		}),
 		Ready:   st.Ping,
 		Log:     log,
