@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -348,4 +349,54 @@ func FuzzEntryName(f *testing.F) {
 			t.Fatalf("take gave %q then %q", a, b)
 		}
 	})
+}
+
+// TestMemoryBudget: a small bundle reserves about its own size, not two
+// full part buffers, so many run within a small budget; past the budget a
+// bundle waits, then is refused as Busy, and leaves nothing behind.
+func TestMemoryBudget(t *testing.T) {
+	st := realStore(t)
+	for i := range 20 {
+		put(t, st, fmt.Sprintf("s/%02d.txt", i), bytes.Repeat([]byte{'a' + byte(i)}, 1000))
+	}
+	svc := New(st, grant.New(st, grant.Limits{}), Config{MemoryBudget: 64 << 10, QueueWait: 200 * time.Millisecond})
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := range 20 {
+		wg.Go(func() {
+			plan, err := svc.Prepare(context.Background(), admin, Request{Keys: []string{fmt.Sprintf("s/%02d.txt", i)}})
+			if err == nil {
+				_, err = svc.Create(context.Background(), plan, nil)
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a 1 KB bundle within a 64 KiB budget: %v", err)
+		}
+	}
+	// Hold the whole budget: the next bundle waits QueueWait, then is Busy.
+	release, err := svc.reserve(context.Background(), "test", 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := svc.Prepare(context.Background(), admin, Request{Keys: []string{"s/00.txt"}, Name: "other.zip"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	_, err = svc.Create(context.Background(), plan, nil)
+	if filegate.KindOf(err) != filegate.Busy || time.Since(began) < 150*time.Millisecond {
+		t.Errorf("with the budget held: %v after %v, want Busy after the queue wait", err, time.Since(began))
+	}
+	release()
+	if _, ups := debris(t, st); ups != 0 {
+		t.Errorf("%d multipart uploads left", ups)
+	}
+	if _, err := svc.Create(context.Background(), plan, nil); err != nil {
+		t.Errorf("after release: %v", err)
+	}
 }

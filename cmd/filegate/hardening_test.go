@@ -352,3 +352,42 @@ func TestCaptionBounds(t *testing.T) {
 	}
 	mustStatus(t, e.call(e.admin, "POST", "/v1/captions", map[string]any{"key": "mid.jpg", "text": "hi"}), 200)
 }
+
+// TestSlowClientsAreBounded: connections beyond --max-connections wait to
+// be accepted, and a client that sends nothing is cut at the read timeout,
+// freeing its place.
+func TestSlowClientsAreBounded(t *testing.T) {
+	e := start(t, "embedded", "--max-connections", "2", "--read-timeout", "1s")
+	addr := strings.TrimPrefix(e.base, "http://")
+	var idle []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	time.Sleep(100 * time.Millisecond) // both accepted
+	quick := &http.Client{Timeout: 300 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
+	if resp, err := quick.Get(e.base + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Error("a third connection was served while two silent ones held the limit")
+	}
+	began := time.Now()
+	for _, c := range idle {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Error("a silent connection got data")
+		}
+	}
+	if took := time.Since(began); took > 3*time.Second {
+		t.Errorf("silent connections were cut after %v, want about the 1 s read timeout", took)
+	}
+	patient := &http.Client{Timeout: 5 * time.Second}
+	resp, err := patient.Get(e.base + "/healthz")
+	if err != nil {
+		t.Fatalf("after the silent connections were cut: %v", err)
+	}
+	resp.Body.Close()
+}
