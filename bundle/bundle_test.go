@@ -21,12 +21,13 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/embedded"
+	"github.com/filegate/filegate/embedded/gateway"
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/store"
 )
 
 func TestMain(m *testing.M) {
-	embedded.Child()
+	gateway.StandIn() // the test binary is also the embedded store's helper
 	os.Exit(m.Run())
 }
 

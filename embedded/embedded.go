@@ -1,13 +1,14 @@
-// Package embedded runs an S3-compatible store on local disk: versitygw
-// (github.com/versity/versitygw) with its posix backend, in a child process
-// of the current binary.
+// Package embedded starts and supervises filegate's embedded S3-compatible
+// store: the filegate-store helper (package embedded/gateway: versitygw
+// with its posix backend) in a child process.
 //
 // versitygw's posix backend changes the process's working directory and keeps
-// package-level state, so it never runs inside the filegate process: Start
-// re-executes os.Executable() with a marker variable, and every binary that
-// may start the store calls Child first thing in main (and in TestMain). The
-// child never outlives its parent: it is killed by the kernel when the parent
-// dies (Pdeathsig) and also exits when the pipe on its standard input closes.
+// package-level state, so it never runs inside the filegate process; and it
+// carries Kafka, NATS, Vault and LDAP clients that a Lambda or a server in
+// front of Amazon S3 does not need. So it is a binary of its own: this
+// package imports none of it. The child never outlives its parent: it is
+// killed by the kernel when the parent dies (Pdeathsig) and also exits when
+// the pipe on its standard input closes.
 package embedded
 
 import (
@@ -21,20 +22,23 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/versity/versitygw/backend/meta"
-	"github.com/versity/versitygw/backend/posix"
-	"github.com/versity/versitygw/embedgw"
 )
 
-// childEnv marks a re-executed binary as the store child.
-const childEnv = "FILEGATE_EMBEDDED_STORE_CHILD"
+// ChildEnv marks a process started as the store child, for binaries that
+// are the helper only when asked (test binaries).
+const ChildEnv = "FILEGATE_EMBEDDED_STORE_CHILD"
+
+// HelperEnv names the store helper's path when it is not beside the
+// running executable or on PATH.
+const HelperEnv = "FILEGATE_STORE_HELPER"
+
+// HelperName is the store helper's file name.
+const HelperName = "filegate-store"
 
 // Options configures the embedded store.
 type Options struct {
@@ -45,11 +49,14 @@ type Options struct {
 	AccessKey string
 	SecretKey string
 	Log       *slog.Logger
+	// Helper is the filegate-store executable; default: $FILEGATE_STORE_HELPER,
+	// then filegate-store beside the running executable, then on PATH.
+	Helper string
 }
 
-// childConfig is sent to the child on its standard input, so that the secret
+// Config is sent to the child on its standard input, so that the secret
 // never appears in a command line or an environment.
-type childConfig struct {
+type Config struct {
 	Dir       string `json:"dir"`
 	Addr      string `json:"addr"`
 	Region    string `json:"region"`
@@ -68,7 +75,7 @@ type Server struct {
 	Startup time.Duration
 
 	exe string
-	cfg childConfig
+	cfg Config
 	log *slog.Logger
 
 	mu       sync.Mutex
@@ -103,11 +110,11 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
-	exe, err := os.Executable()
+	exe, err := findHelper(o.Helper)
 	if err != nil {
-		return nil, fmt.Errorf("embedded: find own executable: %w", err)
+		return nil, err
 	}
-	s := &Server{exe: exe, log: o.Log, cfg: childConfig{Dir: dir, Region: o.Region, AccessKey: o.AccessKey, SecretKey: o.SecretKey}}
+	s := &Server{exe: exe, log: o.Log, cfg: Config{Dir: dir, Region: o.Region, AccessKey: o.AccessKey, SecretKey: o.SecretKey}}
 	if o.Port != "" && o.Port != "0" {
 		s.cfg.Addr = net.JoinHostPort(o.Host, o.Port)
 		if err := s.launch(ctx); err != nil {
@@ -137,7 +144,7 @@ func Start(ctx context.Context, o Options) (*Server, error) {
 func (s *Server) launch(ctx context.Context) error {
 	start := time.Now()
 	cmd := exec.Command(s.exe)
-	cmd.Env = append(os.Environ(), childEnv+"=1")
+	cmd.Env = append(os.Environ(), ChildEnv+"=1")
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Pdeathsig: syscall.SIGKILL, // the kernel kills the child if filegate dies
 		Setpgid:   true,            // a terminal's Ctrl-C goes to filegate, which drains first
@@ -296,58 +303,22 @@ func freePort(host string) (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// Child runs the store and exits if this process was started by Start; it
-// returns at once otherwise. Call it first thing in main and in TestMain.
-func Child() {
-	if os.Getenv(childEnv) != "1" {
-		return
+// findHelper resolves the filegate-store executable.
+func findHelper(explicit string) (string, error) {
+	if explicit == "" {
+		explicit = os.Getenv(HelperEnv)
 	}
-	if err := runChild(os.Stdin); err != nil {
-		fmt.Fprintln(os.Stderr, "embedded store:", err)
-		os.Exit(1)
+	if explicit != "" {
+		return explicit, nil
 	}
-	os.Exit(0)
-}
-
-func runChild(stdin io.Reader) error {
-	br := bufio.NewReader(stdin)
-	line, err := br.ReadBytes('\n')
-	if err != nil {
-		return fmt.Errorf("read configuration: %w", err)
+	if exe, err := os.Executable(); err == nil {
+		beside := filepath.Join(filepath.Dir(exe), HelperName)
+		if fi, err := os.Stat(beside); err == nil && !fi.IsDir() {
+			return beside, nil
+		}
 	}
-	var cfg childConfig
-	if err := json.Unmarshal(line, &cfg); err != nil {
-		return fmt.Errorf("decode configuration: %w", err)
+	if p, err := exec.LookPath(HelperName); err == nil {
+		return p, nil
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
-	defer stop()
-	signal.Ignore(syscall.SIGINT, syscall.SIGHUP)
-	ctx, cancel := context.WithCancel(ctx)
-	go func() {
-		// The parent holds our stdin open; EOF means it is gone.
-		_, _ = io.Copy(io.Discard, br)
-		cancel()
-	}()
-	be, err := posix.New(cfg.Dir, meta.XattrMeta{}, posix.PosixOpts{
-		// Embedded, the threshold defaults to 0, which refuses every CopyObject.
-		CopyObjectThreshold: 5 << 30,
-		NewDirPerm:          0o700,
-		NewFilePerm:         0o600,
-	})
-	if err != nil {
-		return fmt.Errorf("open posix backend: %w", err)
-	}
-	defer be.Shutdown()
-	// Every key the backend sees passes the guard first (see CheckKey).
-	return embedgw.RunVersityGW(ctx, guard{be}, &embedgw.Config{
-		RootUserAccess:    cfg.AccessKey,
-		RootUserSecret:    cfg.SecretKey,
-		Region:            cfg.Region,
-		Ports:             []string{cfg.Addr},
-		MaxConnections:    1024,
-		MaxRequests:       1024,
-		MultipartMaxParts: 10000,
-		Quiet:             true,
-		KeepAlive:         true,
-	})
+	return "", errors.New("embedded: the embedded store needs the filegate-store helper beside filegate or on PATH: build both with `go build -o DIR/ ./cmd/...` (or point FILEGATE_STORE_HELPER at it, or use --endpoint for another S3 store)")
 }

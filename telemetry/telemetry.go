@@ -6,13 +6,15 @@ package telemetry
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"go.opentelemetry.io/contrib/exporters/autoexport"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -22,8 +24,9 @@ import (
 
 // Tracing builds a tracer provider. Spans always get ids (so logs carry them);
 // they are exported only when OTEL_TRACES_EXPORTER or an OTLP endpoint
-// variable is set, with the exporter autoexport picks for it (otlp, console,
-// none). The returned function flushes and stops the provider.
+// variable is set: "otlp" (the default then) over HTTP/protobuf, configured
+// by the standard OTEL_EXPORTER_OTLP_* variables, "console", or "none".
+// The returned function flushes and stops the provider.
 func Tracing(ctx context.Context, getenv func(string) string, version string) (trace.TracerProvider, func(context.Context) error, error) {
 	res, err := resource.Merge(resource.Default(), resource.NewSchemaless(
 		semconv.ServiceName(orDefault(getenv("OTEL_SERVICE_NAME"), "filegate")),
@@ -35,11 +38,11 @@ func Tracing(ctx context.Context, getenv func(string) string, version string) (t
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 	exporting := false
 	if getenv("OTEL_TRACES_EXPORTER") != "" || getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
-		exp, err := autoexport.NewSpanExporter(ctx)
+		exp, err := spanExporter(ctx, getenv)
 		if err != nil {
 			return nil, nil, err
 		}
-		if !autoexport.IsNoneSpanExporter(exp) {
+		if exp != nil {
 			opts = append(opts, sdktrace.WithBatcher(exp))
 			exporting = true
 		}
@@ -53,6 +56,28 @@ func Tracing(ctx context.Context, getenv func(string) string, version string) (t
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
 	return tp, tp.Shutdown, nil
+}
+
+// spanExporter picks the exporter the standard variables name; nil for
+// "none". OTLP over gRPC is not built in (it would double the binary): the
+// OpenTelemetry and ADOT collectors take OTLP over HTTP as well (port 4318).
+// Written here rather than with contrib's autoexport, which links every
+// metric and log exporter and gRPC too.
+func spanExporter(ctx context.Context, getenv func(string) string) (sdktrace.SpanExporter, error) {
+	switch kind := orDefault(getenv("OTEL_TRACES_EXPORTER"), "otlp"); kind {
+	case "none":
+		return nil, nil
+	case "console":
+		return stdouttrace.New()
+	case "otlp":
+		proto := orDefault(getenv("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"), orDefault(getenv("OTEL_EXPORTER_OTLP_PROTOCOL"), "http/protobuf"))
+		if proto != "http/protobuf" {
+			return nil, fmt.Errorf("OTLP protocol %q is not supported: use http/protobuf (collectors listen on port 4318)", proto)
+		}
+		return otlptracehttp.New(ctx)
+	default:
+		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: want otlp, console or none", kind)
+	}
 }
 
 func orDefault(v, d string) string {

@@ -391,8 +391,7 @@ func TestFilesAndModes(t *testing.T) {
 			t.Errorf("%s mode %v, want 0600", name, fi.Mode().Perm())
 		}
 	}
-	var sf storeFile
-	response{body: mustRead(t, filepath.Join(e.data, "store.json"))}.json(t, &sf)
+	sf := storeFileOf(t, e.data)
 	if sf.Endpoint == "" || sf.Region != "us-east-1" || sf.AccessKeyID == "" || sf.SecretAccessKey == "" || sf.Buckets["source"] != "filegate" || sf.Buckets["bundles"] != "filegate-bundles" {
 		t.Errorf("store.json = %+v", sf)
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/filegate/filegate/embedded"
+	"github.com/filegate/filegate/embedded/gateway"
 )
 
 // hostileSuffixes are what a client appends to its prefix to try to leave
@@ -245,7 +245,7 @@ func testNoGrantEscapes(t *testing.T, e *env) {
 		if !strings.HasPrefix(key, "users/alice/") {
 			t.Errorf("new object outside the prefix: %s", k)
 		}
-		if why := embedded.CheckKey(key); why != "" {
+		if why := gateway.CheckKey(key); why != "" {
 			t.Errorf("new object %s: %s", k, why)
 		}
 		if bucket == e.bucket && !written[key] {
@@ -292,11 +292,11 @@ func TestEmbeddedStoreRefusesPathKeys(t *testing.T) {
 	for _, s := range []string{"users/alice/../bob/secret.txt", "../root.txt", "a/./b", "a//b", "/lead", `a\b`, ".sgwtmp/x", "a/\x01b"} {
 		key := s
 		_, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: strings.NewReader("evil")})
-		if err == nil && embedded.CheckKey(key) != "" {
+		if err == nil && gateway.CheckKey(key) != "" {
 			t.Errorf("the embedded store took %q", key)
 		}
 		_, err = e.s3.CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{Bucket: &e.bucket, Key: &key})
-		if err == nil && embedded.CheckKey(key) != "" {
+		if err == nil && gateway.CheckKey(key) != "" {
 			t.Errorf("the embedded store opened a multipart upload for %q", key)
 		}
 		src := url.PathEscape(e.bucket) + "/" + url.PathEscape(key)

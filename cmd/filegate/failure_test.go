@@ -23,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/filegate/filegate/datadir"
 )
 
 // storeChild returns the pid of the embedded store process of filegate pid.
@@ -46,12 +48,9 @@ func storeChild(t *testing.T, pid int) int {
 }
 
 // client returns an S3 client for p's embedded store (store.json).
-func (p *proc) client(t *testing.T) (*s3.Client, storeFile) {
+func (p *proc) client(t *testing.T) (*s3.Client, datadir.StoreFile) {
 	t.Helper()
-	var sf storeFile
-	if err := json.Unmarshal(mustRead(t, filepath.Join(p.data, "store.json")), &sf); err != nil {
-		t.Fatal(err)
-	}
+	sf := storeFileOf(t, p.data)
 	return s3.New(s3.Options{
 		BaseEndpoint: aws.String(sf.Endpoint), Region: "us-east-1", UsePathStyle: true,
 		Credentials:                credentials.NewStaticCredentialsProvider(sf.AccessKeyID, sf.SecretAccessKey, ""),
@@ -176,10 +175,7 @@ func TestTransientStoreErrorsAreRetried(t *testing.T) {
 	for i := range 120 {
 		backend.put(fmt.Sprintf("many/%03d.txt", i), []byte(fmt.Sprintf("object %d", i)))
 	}
-	var sf storeFile
-	if err := json.Unmarshal(mustRead(t, filepath.Join(backend.data, "store.json")), &sf); err != nil {
-		t.Fatal(err)
-	}
+	sf := storeFileOf(t, backend.data)
 	target, _ := url.Parse(sf.Endpoint)
 	var n, injected atomic.Int64
 	var mu sync.Mutex

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
+	"image/jpeg"
 	"image/png"
 	"net"
 	"net/http"
@@ -264,7 +265,7 @@ func TestUnsafeNamesAreSanitized(t *testing.T) {
 		}
 		if e.name == "embedded" {
 			// The embedded store refuses control characters in keys itself
-			// (see embedded.CheckKey), so no such key can exist there.
+			// (see gateway.CheckKey), so no such key can exist there.
 			if _, err := e.s3.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &e.bucket, Key: aws.String("names/a\x01b.txt"), Body: strings.NewReader("x")}); err == nil {
 				t.Error("the embedded store took a key with a control character")
 			}
@@ -330,9 +331,9 @@ func TestCaptionBounds(t *testing.T) {
 		}
 		return b.Bytes()
 	}
-	e.put("big.png", noise(2000, 1500))           // 3 MP PNG: about 36 MiB to caption
-	e.put("noise.jpg", noiseJPEG(1000, 1000, 90)) // a 1 MP noise PNG encodes to about 3 MB
-	e.put("mid.jpg", noiseJPEG(600, 400, 90))
+	e.put("big.png", noise(2000, 1500))          // 3 MP PNG: about 36 MiB to caption
+	e.put("noise.jpg", noisyJPEG(t, 1000, 1000)) // a 1 MP noise PNG encodes to about 3 MB
+	e.put("mid.jpg", noisyJPEG(t, 600, 400))
 	before := e.storeSnapshot(t)
 	for _, c := range []struct {
 		body map[string]any
@@ -390,4 +391,16 @@ func TestSlowClientsAreBounded(t *testing.T) {
 		t.Fatalf("after the silent connections were cut: %v", err)
 	}
 	resp.Body.Close()
+}
+
+// noisyJPEG encodes w×h pixels of gray noise, which no codec compresses.
+func noisyJPEG(t *testing.T, w, h int) []byte {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	img.Pix = testBytes(w * h)
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 95}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

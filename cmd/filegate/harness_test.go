@@ -27,11 +27,12 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
 	"github.com/filegate/filegate"
-	"github.com/filegate/filegate/embedded"
+	"github.com/filegate/filegate/datadir"
+	"github.com/filegate/filegate/embedded/gateway"
 )
 
 func TestMain(m *testing.M) {
-	embedded.Child() // the test binary is also the embedded store's child process
+	gateway.StandIn() // the test binary is also the embedded store's helper
 	if os.Getenv("FILEGATE_TEST_AS_MAIN") == "1" {
 		main() // lifecycle tests run the test binary as the filegate command
 		os.Exit(0)
@@ -193,14 +194,7 @@ func (e *env) restart() {
 func (e *env) storeClient() *s3.Client {
 	var ep, ak, sk string
 	if e.name == "embedded" {
-		var sf storeFile
-		b, err := os.ReadFile(filepath.Join(e.data, "store.json"))
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, &sf); err != nil {
-			e.t.Fatal(err)
-		}
+		sf := storeFileOf(e.t, e.data)
 		ep, ak, sk = sf.Endpoint, sf.AccessKeyID, sf.SecretAccessKey
 	} else {
 		ep, ak, sk = flagValue(e.extra, "--endpoint"), flagValue(e.extra, "--access-key-id"), flagValue(e.extra, "--secret-access-key")
@@ -237,9 +231,7 @@ func (e *env) secrets() []string {
 		out = append(out, sec)
 	}
 	if e.name == "embedded" {
-		var sf storeFile
-		b, _ := os.ReadFile(filepath.Join(e.data, "store.json"))
-		_ = json.Unmarshal(b, &sf)
+		sf, _ := datadir.ReadStoreFile(e.data)
 		out = append(out, sf.SecretAccessKey)
 	} else {
 		out = append(out, flagValue(e.extra, "--secret-access-key"))
@@ -458,4 +450,14 @@ func httpRequest(method, url, body, token string) (*http.Request, error) {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	return req, nil
+}
+
+// storeFileOf reads a data directory's store.json.
+func storeFileOf(t *testing.T, data string) datadir.StoreFile {
+	t.Helper()
+	sf, err := datadir.ReadStoreFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sf
 }

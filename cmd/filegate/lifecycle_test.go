@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -61,11 +60,7 @@ func startProcessIn(t *testing.T, data string, flags ...string) *proc {
 
 func (p *proc) storeEndpoint(t *testing.T) string {
 	t.Helper()
-	var sf storeFile
-	if err := json.Unmarshal(mustRead(t, filepath.Join(p.data, "store.json")), &sf); err != nil {
-		t.Fatal(err)
-	}
-	return sf.Endpoint
+	return storeFileOf(t, p.data).Endpoint
 }
 
 func waitRefused(t *testing.T, endpoint string, within time.Duration) bool {
@@ -142,5 +137,61 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	}
 	if !waitRefused(t, ep, 5*time.Second) {
 		t.Error("embedded store still up after filegate stopped")
+	}
+}
+
+// TestBuiltBinariesStartTheEmbeddedStore checks the packagers' contract:
+// `go build -o DIR/ ./cmd/...`, then `DIR/filegate serve` finds the
+// filegate-store helper beside itself and serves; and filegate alone links
+// no versitygw code.
+func TestBuiltBinariesStartTheEmbeddedStore(t *testing.T) {
+	dir := t.TempDir()
+	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/filegate", "./cmd/filegate-store")
+	build.Dir = "../.."
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	mods, err := exec.Command("go", "version", "-m", filepath.Join(dir, "filegate")).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range []string{"versitygw", "minio-go", "gofiber"} {
+		if strings.Contains(string(mods), m) {
+			t.Errorf("the filegate binary links %s", m)
+		}
+	}
+	cmd := exec.Command(filepath.Join(dir, "filegate"), "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "FILEGATE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
+	sc := bufio.NewScanner(stdout)
+	base := ""
+	for sc.Scan() {
+		if _, addr, ok := strings.Cut(sc.Text(), "listening on "); ok {
+			base = addr
+			break
+		}
+	}
+	go func() { _, _ = io.Copy(io.Discard, stdout) }()
+	if base == "" {
+		t.Fatal("the built filegate did not start")
+	}
+	resp, err := http.Get(base + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("/readyz = %d", resp.StatusCode)
 	}
 }

@@ -8,12 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-
-	"github.com/filegate/filegate/embedded"
 )
 
 func main() {
-	embedded.Child() // runs the embedded store and exits when this is its child process
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	err := run(ctx, os.Args, os.Getenv, os.Stdin, os.Stdout, os.Stderr)
 	stop()

@@ -30,7 +30,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(getenv, stdout, stderr), tokenCmd(stdout), benchCmd(stdout, stderr))
+	root.AddCommand(serveCmd(getenv, stdout, stderr), tokenCmd(stdout))
 	return root.ExecuteContext(ctx)
 }
 

@@ -2,23 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"net/url"
-	"os"
-	"path/filepath"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -26,10 +18,10 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/api"
-	"github.com/filegate/filegate/auth"
 	"github.com/filegate/filegate/browse"
 	"github.com/filegate/filegate/bundle"
 	"github.com/filegate/filegate/caption"
+	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/embedded"
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/store"
@@ -128,16 +120,6 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	return cmd
 }
 
-// storeFile is <data>/store.json: how to reach the embedded store with any
-// S3 tool. It holds a secret and is written with mode 0600.
-type storeFile struct {
-	Endpoint        string            `json:"endpoint"`
-	Region          string            `json:"region"`
-	AccessKeyID     string            `json:"access_key_id"`
-	SecretAccessKey string            `json:"secret_access_key"`
-	Buckets         map[string]string `json:"buckets"`
-}
-
 func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdout, stderr io.Writer) error {
 	start := time.Now()
 	var level slog.Level
@@ -154,12 +136,9 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	if getenv("GOMEMLIMIT") == "" && o.memoryLimit > 0 {
 		debug.SetMemoryLimit(int64(o.memoryLimit))
 	}
-	data, err := filepath.Abs(o.data)
+	data, err := datadir.Open(o.data)
 	if err != nil {
 		return err
-	}
-	if err := os.MkdirAll(data, 0o700); err != nil {
-		return fmt.Errorf("data directory: %w", err)
 	}
 
 	tp, stopTracing, err := telemetry.Tracing(ctx, getenv, version)
@@ -224,12 +203,15 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		}
 	}
 
-	tokens := auth.Open(filepath.Join(data, "tokens.json"))
-	if err := firstAdminToken(tokens, data, stdout); err != nil {
+	tokens := data.Tokens()
+	if err := data.BootstrapAdmin(tokens, stdout); err != nil {
 		return err
 	}
-
-	sealer, err := sessionSealer(o.sessionKey, data)
+	key, err := data.SessionKey(o.sessionKey, upload.KeySize)
+	if err != nil {
+		return err
+	}
+	sealer, err := upload.NewSealer(key)
 	if err != nil {
 		return err
 	}
@@ -327,24 +309,12 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 }
 
 // startEmbedded starts the embedded store with root credentials generated
-// once and kept in <data>/store.json, and returns the store configuration.
-func startEmbedded(ctx context.Context, o serveOptions, data string, cfg store.Config, log *slog.Logger) (*embedded.Server, store.Config, error) {
-	path := filepath.Join(data, "store.json")
-	var sf storeFile
-	b, err := os.ReadFile(path)
-	switch {
-	case err == nil:
-		if err := json.Unmarshal(b, &sf); err != nil {
-			return nil, cfg, fmt.Errorf("%s is damaged: %w", path, err)
-		}
-	case errors.Is(err, fs.ErrNotExist):
-		sf.AccessKeyID = "FG" + strings.ToUpper(hex.EncodeToString(randomBytes(9)))
-		sf.SecretAccessKey = base64.RawURLEncoding.EncodeToString(randomBytes(30))
-	default:
+// once and kept in <data>/store.json, on the port it had before, and returns
+// the store configuration.
+func startEmbedded(ctx context.Context, o serveOptions, data datadir.Dir, cfg store.Config, log *slog.Logger) (*embedded.Server, store.Config, error) {
+	sf, err := data.StoreCredentials()
+	if err != nil {
 		return nil, cfg, err
-	}
-	if sf.AccessKeyID == "" || sf.SecretAccessKey == "" {
-		return nil, cfg, fmt.Errorf("%s has no credentials", path)
 	}
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
@@ -354,38 +324,24 @@ func startEmbedded(ctx context.Context, o serveOptions, data string, cfg store.C
 		return nil, cfg, fmt.Errorf("--store-addr: %w", err)
 	}
 	opts := embedded.Options{
-		Dir: filepath.Join(data, "store"), Host: host, Port: port, Region: cfg.Region,
+		Dir: data.StorePath(), Host: host, Port: port, Region: cfg.Region,
 		AccessKey: sf.AccessKeyID, SecretKey: sf.SecretAccessKey, Log: log,
 	}
 	// The store keeps the port it had (store.json), so that links handed
 	// out before a restart keep working until they expire.
+	var srv *embedded.Server
 	if prev := persistedPort(sf.Endpoint, host); (port == "" || port == "0") && prev != "" {
 		opts.Port = prev
-		srv, err := embedded.Start(ctx, opts)
-		if err == nil {
-			return finishEmbedded(ctx, srv, sf, path, cfg)
+		if srv, err = embedded.Start(ctx, opts); err != nil {
+			log.Warn("the embedded store's previous port is taken; links signed before this restart stop working", "port", prev, "err", err.Error())
+			opts.Port = port
 		}
-		log.Warn("the embedded store's previous port is taken; links signed before this restart stop working", "port", prev, "err", err.Error())
-		opts.Port = port
 	}
-	srv, err := embedded.Start(ctx, opts)
-	if err != nil {
-		return nil, cfg, err
+	if srv == nil {
+		if srv, err = embedded.Start(ctx, opts); err != nil {
+			return nil, cfg, err
+		}
 	}
-	return finishEmbedded(ctx, srv, sf, path, cfg)
-}
-
-// persistedPort returns the port of a store endpoint written earlier, if it
-// was on the same host.
-func persistedPort(endpoint, host string) string {
-	u, err := url.Parse(endpoint)
-	if err != nil || u.Hostname() != host {
-		return ""
-	}
-	return u.Port()
-}
-
-func finishEmbedded(ctx context.Context, srv *embedded.Server, sf storeFile, path string, cfg store.Config) (*embedded.Server, store.Config, error) {
 	cfg.Endpoint = srv.Endpoint
 	cfg.AccessKeyID, cfg.SecretAccessKey = sf.AccessKeyID, sf.SecretAccessKey
 	if cfg.Bucket == "" {
@@ -396,68 +352,19 @@ func finishEmbedded(ctx context.Context, srv *embedded.Server, sf storeFile, pat
 	}
 	sf.Endpoint, sf.Region = srv.Endpoint, cfg.Region
 	sf.Buckets = map[string]string{"source": cfg.Bucket, "bundles": cfg.BundleBucket}
-	out, _ := json.MarshalIndent(sf, "", "  ")
-	if err := auth.WriteFileAtomic(path, append(out, '\n'), 0o600); err != nil {
+	if err := data.WriteStoreFile(sf); err != nil {
 		_ = srv.Stop(ctx)
 		return nil, cfg, err
 	}
 	return srv, cfg, nil
 }
 
-// firstAdminToken creates an admin token on the very first start (no token
-// file at all), prints it once and keeps it in <data>/admin.token (mode
-// 0600). A token file that exists but holds no token (every token revoked)
-// is left alone: restarting must not mint a new admin. Recovery, for whoever
-// can write the data directory: filegate token create --allow admin.
-func firstAdminToken(tokens *auth.Tokens, data string, stdout io.Writer) error {
-	exists, err := tokens.Exists()
-	if err != nil || exists {
-		return err
+// persistedPort returns the port of a store endpoint written earlier, if it
+// was on the same host.
+func persistedPort(endpoint, host string) string {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Hostname() != host {
+		return ""
 	}
-	tok, _, err := tokens.Create(auth.NewSpec{Name: "admin", Actions: filegate.Actions})
-	if err != nil {
-		return err
-	}
-	path := filepath.Join(data, "admin.token")
-	if err := auth.WriteFileAtomic(path, []byte(tok+"\n"), 0o600); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "admin token (shown once, also in %s):\n%s\n", path, tok)
-	return nil
-}
-
-// sessionSealer returns the sealer of upload session ids: from --session-key
-// when given (replicas behind a load balancer share it), otherwise from
-// <data>/session.key, generated on first start.
-func sessionSealer(flagKey, data string) (*upload.Sealer, error) {
-	if flagKey != "" {
-		k, err := base64.StdEncoding.DecodeString(flagKey)
-		if err != nil {
-			return nil, fmt.Errorf("--session-key: not base64: %w", err)
-		}
-		return upload.NewSealer(k)
-	}
-	path := filepath.Join(data, "session.key")
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		b = []byte(base64.StdEncoding.EncodeToString(randomBytes(upload.KeySize)) + "\n")
-		if err := auth.WriteFileAtomic(path, b, 0o600); err != nil {
-			return nil, err
-		}
-	} else if err != nil {
-		return nil, err
-	}
-	k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(b)))
-	if err != nil {
-		return nil, fmt.Errorf("%s: not base64: %w", path, err)
-	}
-	return upload.NewSealer(k)
-}
-
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err) // crypto/rand never fails on supported platforms
-	}
-	return b
+	return u.Port()
 }

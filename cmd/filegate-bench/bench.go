@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/minio/minio-go/v7/pkg/signer"
 	"github.com/spf13/cobra"
 
+	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/sigv4"
 )
 
@@ -41,14 +43,28 @@ type benchOptions struct {
 	bundleGiB   int
 }
 
-// benchCmd measures filegate against what users would pick instead, in one
-// run on one machine, and prints a table of medians and ratios.
+// Command filegate-bench measures filegate against what users would pick
+// instead, in one run on one machine, and prints a table of medians and
+// ratios. It runs the filegate binary beside it (or --filegate) in a
+// process of its own, so the product never links the baselines (minio-go).
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := benchCmd(os.Stdout, os.Stderr).ExecuteContext(ctx)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "filegate-bench:", err)
+		os.Exit(1)
+	}
+}
+
 func benchCmd(stdout, stderr io.Writer) *cobra.Command {
 	var o benchOptions
 	cmd := &cobra.Command{
-		Use:   "bench",
-		Short: "Measure signing and grant throughput against aws-sdk-go-v2, minio-go, boto3 and a bare net/http handler",
-		Args:  cobra.NoArgs,
+		Use:           "filegate-bench",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Short:         "Measure signing and grant throughput against aws-sdk-go-v2, minio-go, boto3 and a bare net/http handler",
+		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.bareServer != "" {
 				return serveBare(cmd.Context(), o.bareServer, stdout)
@@ -64,6 +80,7 @@ func benchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&o.bundleGiB, "bundle-gib", 1, "size of the large bundle benchmark, in GiB (as 100 × 10 MiB objects per GiB)")
 	f.StringVar(&o.bareServer, "bare-server", "", "internal: serve the bare handler on this address")
 	_ = f.MarkHidden("bare-server")
+	f.StringVar(&filegateBinary, "filegate", "", "the filegate binary to measure (default: filegate beside this command, then on PATH)")
 	f.StringVar(&o.debugAddr, "debug-addr", "", "pass --debug-addr to the filegate under test, to profile it")
 	return cmd
 }
@@ -273,13 +290,47 @@ type child struct {
 	token string
 }
 
+// filegateBinary is the filegate under test (--filegate).
+var filegateBinary string
+
+// findFilegate resolves the filegate binary: --filegate, then filegate
+// beside this command, then on PATH.
+func findFilegate() (string, error) {
+	if filegateBinary != "" {
+		return filegateBinary, nil
+	}
+	if exe, err := os.Executable(); err == nil {
+		beside := filepath.Join(filepath.Dir(exe), "filegate")
+		if _, err := os.Stat(beside); err == nil {
+			return beside, nil
+		}
+	}
+	if p, err := exec.LookPath("filegate"); err == nil {
+		return p, nil
+	}
+	return "", errors.New("no filegate binary: build both with `go build -o DIR/ ./cmd/...`, or pass --filegate")
+}
+
+// startChild runs filegate with args and waits for its "listening on" line.
 func startChild(ctx context.Context, args ...string) (*child, error) {
+	exe, err := findFilegate()
+	if err != nil {
+		return nil, err
+	}
+	return startExe(ctx, exe, args...)
+}
+
+// startSelf runs this command again with args (the bare baseline server).
+func startSelf(ctx context.Context, args ...string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
+	return startExe(ctx, exe, args...)
+}
+
+func startExe(ctx context.Context, exe string, args ...string) (*child, error) {
 	cmd := exec.CommandContext(ctx, exe, args...)
-	cmd.Env = append(os.Environ(), "FILEGATE_TEST_AS_MAIN=1")
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -372,7 +423,7 @@ func benchHTTP(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, er
 		return nil, err
 	}
 	defer fg.stop()
-	bare, err := startChild(ctx, "bench", "--bare-server", "127.0.0.1:0")
+	bare, err := startSelf(ctx, "--bare-server", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
@@ -434,13 +485,9 @@ func benchHTTP(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, er
 
 // benchStore reads a filegate's store.json and returns an S3 client for
 // its embedded store.
-func benchStore(data string) (storeFile, *s3.Client, error) {
-	var sf storeFile
-	b, err := os.ReadFile(filepath.Join(data, "store.json"))
+func benchStore(data string) (datadir.StoreFile, *s3.Client, error) {
+	sf, err := datadir.ReadStoreFile(data)
 	if err != nil {
-		return sf, nil, err
-	}
-	if err := json.Unmarshal(b, &sf); err != nil {
 		return sf, nil, err
 	}
 	return sf, s3.New(s3.Options{Region: sf.Region, Credentials: credentials.NewStaticCredentialsProvider(sf.AccessKeyID, sf.SecretAccessKey, ""),

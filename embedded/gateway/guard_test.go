@@ -1,4 +1,4 @@
-package embedded
+package gateway
 
 import (
 	"path/filepath"

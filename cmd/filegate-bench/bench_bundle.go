@@ -18,6 +18,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/filegate/filegate/datadir"
 )
 
 // benchBundle compares bundling with a raw copy of the same bytes, with
@@ -257,7 +259,7 @@ s3.generate_presigned_url("get_object", Params={"Bucket": "filegate-bundles", "K
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
 `
 
-func benchSeedZipper(sf storeFile, keys []string) (secs, peak float64, err error) {
+func benchSeedZipper(sf datadir.StoreFile, keys []string) (secs, peak float64, err error) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		return 0, 0, fmt.Errorf("no python3")
 	}
