@@ -36,7 +36,7 @@ func benchServer(b *testing.B) (http.Handler, string) {
 		b.Fatal(err)
 	}
 	h := NewServer(Deps{
-		Tokens: tokens, Browse: browse.New(st), Grants: grant.New(st, grant.Limits{}),
+		Tokens: tokens, Browse: browse.New(st.Source()), Grants: grant.New(st.Source(), grant.Limits{}),
 		Ready: func(context.Context) error { return nil }, Log: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Metrics: telemetry.NewMetrics(), Tracing: tp,
 	})

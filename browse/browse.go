@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/filegate/filegate"
-	"github.com/filegate/filegate/store"
 )
 
 // MaxLimit is the largest page size; it is also S3's.
@@ -17,11 +16,11 @@ const MaxLimit = 1000
 
 // Service lists objects. It is safe for concurrent use.
 type Service struct {
-	store *store.Store
+	src filegate.Bucket
 }
 
 // New returns a Service over st's source bucket.
-func New(st *store.Store) *Service { return &Service{store: st} }
+func New(src filegate.Bucket) *Service { return &Service{src: src} }
 
 // Request selects a page.
 type Request struct {
@@ -77,7 +76,7 @@ func (s *Service) List(ctx context.Context, p *filegate.Principal, req Request) 
 		}
 		token = string(b)
 	}
-	got, err := s.store.List(ctx, s.store.Bucket, store.ListInput{Prefix: prefix, Delimiter: req.Delimiter, Token: token, Limit: int32(req.Limit)})
+	got, err := s.src.List(ctx, filegate.ListInput{Prefix: prefix, Delimiter: req.Delimiter, Token: token, Limit: int32(req.Limit)})
 	if err != nil {
 		return Page{}, err
 	}

@@ -27,7 +27,6 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/grant"
-	"github.com/filegate/filegate/store"
 )
 
 const abortTimeout = 30 * time.Second
@@ -53,7 +52,8 @@ type Config struct {
 
 // Service makes bundles. It is safe for concurrent use.
 type Service struct {
-	st     *store.Store
+	src    filegate.Bucket // where sources are read
+	out    filegate.Bucket // where bundles are written
 	grants *grant.Service
 	cfg    Config
 	memory *semaphore.Weighted
@@ -67,7 +67,7 @@ type Service struct {
 
 // New returns a Service reading from st's source bucket and writing to its
 // bundle bucket.
-func New(st *store.Store, g *grant.Service, cfg Config) *Service {
+func New(src, out filegate.Bucket, g *grant.Service, cfg Config) *Service {
 	if cfg.MaxKeys == 0 {
 		cfg.MaxKeys = 10000
 	}
@@ -93,7 +93,7 @@ func New(st *store.Store, g *grant.Service, cfg Config) *Service {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{st: st, grants: g, cfg: cfg, base: ctx, stop: cancel, memory: semaphore.NewWeighted(cfg.MemoryBudget)}
+	return &Service{src: src, out: out, grants: g, cfg: cfg, base: ctx, stop: cancel, memory: semaphore.NewWeighted(cfg.MemoryBudget)}
 }
 
 // Request selects what to bundle: Keys or Prefix.
@@ -162,7 +162,7 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 		return nil, err
 	}
 
-	var infos []store.ObjectInfo
+	var infos []filegate.ObjectInfo
 	var skipped []string
 	base := p.Prefix
 	if req.Prefix != "" {
@@ -238,8 +238,8 @@ func archiveName(op, n string) (string, error) {
 }
 
 // headAll checks every key, 16 at a time, keeping request order.
-func (s *Service) headAll(ctx context.Context, keys []string) ([]store.ObjectInfo, []string, error) {
-	infos := make([]store.ObjectInfo, len(keys))
+func (s *Service) headAll(ctx context.Context, keys []string) ([]filegate.ObjectInfo, []string, error) {
+	infos := make([]filegate.ObjectInfo, len(keys))
 	errs := make([]error, len(keys))
 	sem := make(chan struct{}, 16)
 	var wg sync.WaitGroup
@@ -247,11 +247,11 @@ func (s *Service) headAll(ctx context.Context, keys []string) ([]store.ObjectInf
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			infos[i], errs[i] = s.st.Head(ctx, s.st.Bucket, k)
+			infos[i], errs[i] = s.src.Head(ctx, k)
 		})
 	}
 	wg.Wait()
-	var out []store.ObjectInfo
+	var out []filegate.ObjectInfo
 	var missing []string
 	seen := map[string]bool{}
 	for i, err := range errs {
@@ -270,11 +270,11 @@ func (s *Service) headAll(ctx context.Context, keys []string) ([]store.ObjectInf
 	return out, missing, nil
 }
 
-func (s *Service) listAll(ctx context.Context, prefix string) ([]store.ObjectInfo, error) {
-	var out []store.ObjectInfo
+func (s *Service) listAll(ctx context.Context, prefix string) ([]filegate.ObjectInfo, error) {
+	var out []filegate.ObjectInfo
 	token := ""
 	for {
-		page, err := s.st.List(ctx, s.st.Bucket, store.ListInput{Prefix: prefix, Token: token, Limit: 1000})
+		page, err := s.src.List(ctx, filegate.ListInput{Prefix: prefix, Token: token, Limit: 1000})
 		if err != nil {
 			return nil, err
 		}
@@ -312,7 +312,7 @@ func (s *Service) Create(ctx context.Context, plan *Plan, progress Progress) (Re
 		attribute.Int("bundle.entries", len(plan.Entries)), attribute.String("bundle.key", plan.Key)))
 	defer span.End()
 	res := Result{Key: plan.Key, Entries: len(plan.Entries), Skipped: plan.Skipped}
-	if info, err := s.st.Head(ctx, s.st.Bundles, plan.Key); err == nil {
+	if info, err := s.out.Head(ctx, plan.Key); err == nil {
 		res.Size, res.Reused = info.Size, true
 		span.SetAttributes(attribute.Bool("bundle.reused", true))
 	} else if filegate.KindOf(err) != filegate.NotFound {
@@ -326,7 +326,7 @@ func (s *Service) Create(ctx context.Context, plan *Plan, progress Progress) (Re
 		res.Size = info.Size
 	}
 	span.SetAttributes(attribute.Int64("bundle.bytes", res.Size))
-	g, err := s.st.PresignGet(ctx, s.st.Bundles, plan.Key, store.GetOptions{
+	g, err := s.out.PresignGet(ctx, plan.Key, filegate.GetOptions{
 		Expires: plan.expires, ContentDisposition: mime.FormatMediaType("attachment", map[string]string{"filename": plan.Name}),
 	})
 	if err != nil {
@@ -361,7 +361,7 @@ func Bound(plan *Plan) int64 {
 	return b
 }
 
-func (s *Service) write(ctx context.Context, plan *Plan, progress Progress) (store.ObjectInfo, error) {
+func (s *Service) write(ctx context.Context, plan *Plan, progress Progress) (filegate.ObjectInfo, error) {
 	partSize := s.cfg.PartSize
 	bound := Bound(plan)
 	if need := bound/9000 + 1; need > int64(partSize) { // stay well inside 10,000 parts
@@ -374,16 +374,16 @@ func (s *Service) write(ctx context.Context, plan *Plan, progress Progress) (sto
 	}
 	release, err := s.reserve(ctx, "bundle.Create", int64(partSize)*int64(inflight+1))
 	if err != nil {
-		return store.ObjectInfo{}, err
+		return filegate.ObjectInfo{}, err
 	}
 	defer release()
-	sk, err := newSink(ctx, s.st, s.st.Bundles, plan.Key, partSize, inflight)
+	sk, err := newSink(ctx, s.out, plan.Key, partSize, inflight)
 	if err != nil {
-		return store.ObjectInfo{}, err
+		return filegate.ObjectInfo{}, err
 	}
 	if err := s.writeTo(ctx, plan, sk, progress); err != nil {
 		sk.Abort()
-		return store.ObjectInfo{}, err
+		return filegate.ObjectInfo{}, err
 	}
 	return sk.Commit()
 }
@@ -400,7 +400,7 @@ func (s *Service) WriteTo(ctx context.Context, plan *Plan, w io.Writer, progress
 
 func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress) error {
 	open := func(ctx context.Context, e Entry) (io.ReadCloser, error) {
-		body, info, err := s.st.Get(ctx, s.st.Bucket, e.Key)
+		body, info, err := s.src.Get(ctx, e.Key)
 		if err != nil {
 			if filegate.KindOf(err) == filegate.NotFound {
 				return nil, fmt.Errorf("%w: %q was deleted", ErrSourceChanged, e.Key)

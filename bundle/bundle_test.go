@@ -4,8 +4,6 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,10 +18,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/filegate/filegate"
-	"github.com/filegate/filegate/embedded"
 	"github.com/filegate/filegate/embedded/gateway"
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/store"
+	"github.com/filegate/filegate/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -34,14 +32,8 @@ func TestMain(m *testing.M) {
 // realStore starts an embedded store for the test.
 func realStore(t *testing.T) *store.Store {
 	t.Helper()
-	secret := make([]byte, 16)
-	rand.Read(secret)
-	srv, err := embedded.Start(context.Background(), embedded.Options{Dir: t.TempDir(), AccessKey: "TESTKEY", SecretKey: hex.EncodeToString(secret)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Stop(context.Background()) })
-	st, err := store.New(context.Background(), store.Config{Endpoint: srv.Endpoint, Region: "us-east-1", AccessKeyID: "TESTKEY", SecretAccessKey: hex.EncodeToString(secret), Bucket: "src", BundleBucket: "dst"})
+	srv := storetest.StartEmbedded(t)
+	st, err := store.New(context.Background(), store.Config{Endpoint: srv.Endpoint, Region: "us-east-1", AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, Bucket: "src", BundleBucket: "dst"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +72,7 @@ var admin = &filegate.Principal{ID: "admin", Actions: filegate.Actions}
 func TestNoDebrisOnFailure(t *testing.T) {
 	st := realStore(t)
 	// Small parts so that failures land after parts were uploaded.
-	svc := New(st, grant.New(st, grant.Limits{}), Config{PartSize: 5 << 20, Prefetch: 2})
+	svc := New(st.Source(), st.Output(), grant.New(st.Source(), grant.Limits{}), Config{PartSize: 5 << 20, Prefetch: 2})
 	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB: several parts
 	for i := range 4 {
 		put(t, st, fmt.Sprintf("f/%d.bin", i), big)
@@ -151,7 +143,7 @@ func TestNoDebrisOnFailure(t *testing.T) {
 
 func TestStaleJobReportedFailed(t *testing.T) {
 	st := realStore(t)
-	svc := New(st, grant.New(st, grant.Limits{}), Config{})
+	svc := New(st.Source(), st.Output(), grant.New(st.Source(), grant.Limits{}), Config{})
 	defer svc.Close()
 	ctx := context.Background()
 	j := &Job{ID: "0123456789abcdef0123456789abcdef", Owner: admin.ID, State: "running", Key: "k", Name: "n.zip"}
@@ -360,7 +352,7 @@ func TestMemoryBudget(t *testing.T) {
 	for i := range 20 {
 		put(t, st, fmt.Sprintf("s/%02d.txt", i), bytes.Repeat([]byte{'a' + byte(i)}, 1000))
 	}
-	svc := New(st, grant.New(st, grant.Limits{}), Config{MemoryBudget: 64 << 10, QueueWait: 200 * time.Millisecond})
+	svc := New(st.Source(), st.Output(), grant.New(st.Source(), grant.Limits{}), Config{MemoryBudget: 64 << 10, QueueWait: 200 * time.Millisecond})
 	var wg sync.WaitGroup
 	errs := make(chan error, 20)
 	for i := range 20 {

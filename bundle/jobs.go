@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/filegate/filegate"
-	"github.com/filegate/filegate/store"
 )
 
 // Job is the state of an asynchronous bundle, kept as JSON in the bundle
@@ -50,7 +49,7 @@ func (s *Service) saveJob(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
-	return s.st.Put(ctx, s.st.Bundles, jobKey(j.ID), "application/json", b)
+	return s.out.Put(ctx, jobKey(j.ID), "application/json", b)
 }
 
 // Start writes the plan in the background and returns the job at once.
@@ -128,7 +127,7 @@ func (s *Service) Job(ctx context.Context, p *filegate.Principal, id string) (*J
 	if len(id) != 32 || !isHex(id) {
 		return nil, &filegate.Error{Kind: filegate.NotFound, Op: op, Code: "unknown_job", Msg: "no such bundle job"}
 	}
-	body, _, err := s.st.Get(ctx, s.st.Bundles, jobKey(id))
+	body, _, err := s.out.Get(ctx, jobKey(id))
 	if err != nil {
 		if filegate.KindOf(err) == filegate.NotFound {
 			return nil, &filegate.Error{Kind: filegate.NotFound, Op: op, Code: "unknown_job", Msg: "no such bundle job"}
@@ -150,7 +149,7 @@ func (s *Service) Job(ctx context.Context, p *filegate.Principal, id string) (*J
 		j.State, j.Error = "failed", "interrupted: the filegate running it stopped responding"
 	}
 	if j.State == "done" {
-		g, err := s.st.PresignGet(ctx, s.st.Bundles, j.Key, store.GetOptions{
+		g, err := s.out.PresignGet(ctx, j.Key, filegate.GetOptions{
 			Expires: time.Duration(j.ExpiresIn) * time.Second, ContentDisposition: mime.FormatMediaType("attachment", map[string]string{"filename": j.Name}),
 		})
 		if err != nil {

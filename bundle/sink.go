@@ -7,20 +7,10 @@ import (
 	"time"
 
 	"github.com/filegate/filegate"
-	"github.com/filegate/filegate/store"
 )
 
 // partTimeout bounds one part upload.
 const partTimeout = 5 * time.Minute
-
-// partStore is what the sink needs of the store.
-type partStore interface {
-	CreateUpload(ctx context.Context, bucket, key, contentType string, meta map[string]string) (string, error)
-	UploadPart(ctx context.Context, bucket, key, uploadID string, number int32, body []byte) (string, error)
-	CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []store.Part) (store.ObjectInfo, error)
-	ListParts(ctx context.Context, bucket, key, uploadID string) ([]store.Part, error)
-	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
-}
 
 // sink is an io.Writer that streams into a multipart upload: it fills part
 // buffers of partSize and uploads up to inflight of them concurrently, so
@@ -33,8 +23,7 @@ type partStore interface {
 // that is certain on every failure path, including a client that goes away.
 type sink struct {
 	ctx      context.Context
-	st       partStore
-	bucket   string
+	st       filegate.Bucket
 	key      string
 	uploadID string
 	partSize int
@@ -44,17 +33,17 @@ type sink struct {
 	free  chan []byte
 	wg    sync.WaitGroup
 	mu    sync.Mutex
-	parts []store.Part
+	parts []filegate.Part
 	err   error
 	size  int64
 }
 
-func newSink(ctx context.Context, st partStore, bucket, key string, partSize, inflight int) (*sink, error) {
-	id, err := st.CreateUpload(ctx, bucket, key, "application/zip", nil)
+func newSink(ctx context.Context, st filegate.Bucket, key string, partSize, inflight int) (*sink, error) {
+	id, err := st.CreateUpload(ctx, key, "application/zip", nil)
 	if err != nil {
 		return nil, err
 	}
-	s := &sink{ctx: ctx, st: st, bucket: bucket, key: key, uploadID: id, partSize: partSize, next: 1, free: make(chan []byte, inflight+1)}
+	s := &sink{ctx: ctx, st: st, key: key, uploadID: id, partSize: partSize, next: 1, free: make(chan []byte, inflight+1)}
 	for range inflight + 1 {
 		s.free <- nil // buffers are allocated on first use
 	}
@@ -113,20 +102,20 @@ func (s *sink) flush() {
 		// written by the store after the abort and bring the upload back.
 		// A started part always finishes (or times out) before Abort runs.
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), partTimeout)
-		etag, err := s.st.UploadPart(pctx, s.bucket, s.key, s.uploadID, num, buf)
+		etag, err := s.st.UploadPart(pctx, s.key, s.uploadID, num, buf)
 		cancel()
 		s.mu.Lock()
 		if err != nil && s.err == nil {
 			s.err = err
 		}
-		s.parts = append(s.parts, store.Part{Number: num, ETag: etag, Size: int64(len(buf))})
+		s.parts = append(s.parts, filegate.Part{Number: num, ETag: etag, Size: int64(len(buf))})
 		s.mu.Unlock()
 		s.free <- buf
 	})
 }
 
 // Commit uploads the last part and completes the upload.
-func (s *sink) Commit() (store.ObjectInfo, error) {
+func (s *sink) Commit() (filegate.ObjectInfo, error) {
 	if s.buf != nil && (len(s.buf) > 0 || s.next == 1) {
 		s.flush()
 	} else if s.next == 1 {
@@ -136,20 +125,20 @@ func (s *sink) Commit() (store.ObjectInfo, error) {
 	s.wg.Wait()
 	if err := s.failed(); err != nil {
 		s.Abort()
-		return store.ObjectInfo{}, err
+		return filegate.ObjectInfo{}, err
 	}
 	if err := s.ctx.Err(); err != nil {
 		s.Abort()
-		return store.ObjectInfo{}, err
+		return filegate.ObjectInfo{}, err
 	}
-	parts := make([]store.Part, len(s.parts))
+	parts := make([]filegate.Part, len(s.parts))
 	for _, p := range s.parts {
 		parts[p.Number-1] = p
 	}
-	info, err := s.st.CompleteUpload(s.ctx, s.bucket, s.key, s.uploadID, parts)
+	info, err := s.st.CompleteUpload(s.ctx, s.key, s.uploadID, parts)
 	if err != nil {
 		s.Abort()
-		return store.ObjectInfo{}, err
+		return filegate.ObjectInfo{}, err
 	}
 	return info, nil
 }
@@ -168,8 +157,8 @@ func (s *sink) Abort() {
 	// Abort, then check that the upload is really gone (stores may finish
 	// work in the background); try again a few times if it is not.
 	for attempt := range 4 {
-		_ = s.st.AbortUpload(ctx, s.bucket, s.key, s.uploadID)
-		if _, err := s.st.ListParts(ctx, s.bucket, s.key, s.uploadID); filegate.KindOf(err) == filegate.NotFound {
+		_ = s.st.AbortUpload(ctx, s.key, s.uploadID)
+		if _, err := s.st.ListParts(ctx, s.key, s.uploadID); filegate.KindOf(err) == filegate.NotFound {
 			return
 		}
 		select {

@@ -24,7 +24,6 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/grant"
-	"github.com/filegate/filegate/store"
 )
 
 // Config bounds the service; zero values take the defaults.
@@ -49,7 +48,7 @@ type Config struct {
 
 // Service captions stored images. It is safe for concurrent use.
 type Service struct {
-	st     *store.Store
+	src    filegate.Bucket
 	grants *grant.Service
 	cfg    Config
 	sem    chan struct{}
@@ -57,7 +56,7 @@ type Service struct {
 }
 
 // New returns a Service.
-func New(st *store.Store, g *grant.Service, cfg Config) *Service {
+func New(src filegate.Bucket, g *grant.Service, cfg Config) *Service {
 	if cfg.MaxBytes == 0 {
 		cfg.MaxBytes = 25 << 20
 	}
@@ -88,7 +87,7 @@ func New(st *store.Store, g *grant.Service, cfg Config) *Service {
 	if cfg.Tracer == nil {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
-	return &Service{st: st, grants: g, cfg: cfg, sem: make(chan struct{}, cfg.Concurrency), memory: semaphore.NewWeighted(cfg.MemoryBudget)}
+	return &Service{src: src, grants: g, cfg: cfg, sem: make(chan struct{}, cfg.Concurrency), memory: semaphore.NewWeighted(cfg.MemoryBudget)}
 }
 
 // Request asks for a caption. Text is placed at (X, Y); TopText and
@@ -215,7 +214,7 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 
 	// Fetch.
 	fctx, span := s.cfg.Tracer.Start(ctx, "caption.fetch")
-	body, info, err := s.st.Get(fctx, s.st.Bucket, req.Key)
+	body, info, err := s.src.Get(fctx, req.Key)
 	if err != nil {
 		span.End()
 		return Result{}, err
@@ -353,12 +352,12 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 		return Result{}, err
 	}
 	sctx, span := s.cfg.Tracer.Start(ctx, "caption.store")
-	err = s.st.Put(sctx, s.st.Bucket, outKey, ContentType(out), buf.Bytes())
+	err = s.src.Put(sctx, outKey, ContentType(out), buf.Bytes())
 	span.End()
 	if err != nil {
 		return Result{}, err
 	}
-	g, err := s.st.PresignGet(ctx, s.st.Bucket, outKey, store.GetOptions{Expires: exp})
+	g, err := s.src.PresignGet(ctx, outKey, filegate.GetOptions{Expires: exp})
 	if err != nil {
 		return Result{}, err
 	}

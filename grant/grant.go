@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/filegate/filegate"
-	"github.com/filegate/filegate/store"
 )
 
 // MaxExpiry is the longest a SigV4 presigned URL may be valid.
@@ -26,13 +25,13 @@ type Limits struct {
 
 // Service signs grants. It is safe for concurrent use.
 type Service struct {
-	store  *store.Store
+	src    filegate.Bucket
 	limits Limits
 	now    func() time.Time
 }
 
 // New returns a Service signing with st. Zero limits take their defaults.
-func New(st *store.Store, l Limits) *Service {
+func New(src filegate.Bucket, l Limits) *Service {
 	if l.MaxExpiry <= 0 || l.MaxExpiry > MaxExpiry {
 		l.MaxExpiry = MaxExpiry
 	}
@@ -42,7 +41,7 @@ func New(st *store.Store, l Limits) *Service {
 	if l.DefaultExpiry > l.MaxExpiry {
 		l.DefaultExpiry = l.MaxExpiry
 	}
-	return &Service{store: st, limits: l, now: time.Now}
+	return &Service{src: src, limits: l, now: time.Now}
 }
 
 // Limits returns the limits in force.
@@ -61,7 +60,7 @@ func (s *Service) Expiry(ctx context.Context, op string, requested time.Duration
 		return 0, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_expiry",
 			Msg: "expires_in exceeds the maximum of " + s.limits.MaxExpiry.String()}
 	}
-	credsEnd, err := s.store.CredentialsExpiry(ctx)
+	credsEnd, err := s.src.CredentialsExpiry(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -113,14 +112,14 @@ func (s *Service) Download(ctx context.Context, p *filegate.Principal, req Downl
 	if err != nil {
 		return Download{}, err
 	}
-	var info store.ObjectInfo
+	var info filegate.ObjectInfo
 	if !req.SkipCheck {
-		info, err = s.store.Head(ctx, s.store.Bucket, req.Key)
+		info, err = s.src.Head(ctx, req.Key)
 		if err != nil {
 			return Download{}, err
 		}
 	}
-	g, err := s.store.PresignGet(ctx, s.store.Bucket, req.Key, store.GetOptions{Expires: exp, ContentDisposition: disp})
+	g, err := s.src.PresignGet(ctx, req.Key, filegate.GetOptions{Expires: exp, ContentDisposition: disp})
 	if err != nil {
 		return Download{}, err
 	}

@@ -9,20 +9,6 @@ import (
 	"github.com/filegate/filegate/sigv4"
 )
 
-// Grant is a presigned request: what the client sends, and until when.
-type Grant struct {
-	URL     string
-	Method  string
-	Header  http.Header // headers the client must send as signed
-	Expires time.Time
-}
-
-// GetOptions shapes a download grant.
-type GetOptions struct {
-	Expires            time.Duration
-	ContentDisposition string // response-content-disposition override
-}
-
 // signingTime is the clock of every grant; X-Amz-Date has second precision.
 func signingTime() time.Time { return time.Now().Truncate(time.Second) }
 

@@ -249,15 +249,6 @@ func (s *Store) CredentialsExpiry(ctx context.Context) (time.Time, error) {
 	return time.Time{}, nil
 }
 
-// ObjectInfo describes a stored object.
-type ObjectInfo struct {
-	Key          string
-	Size         int64
-	ETag         string
-	ContentType  string
-	LastModified time.Time
-}
-
 // Head returns the object's metadata; NotFound when it does not exist.
 //
 // It is the existence check on the grant hot path, so it is not an SDK call:
@@ -290,21 +281,6 @@ func (s *Store) Head(ctx context.Context, bucket, key string) (ObjectInfo, error
 		info.LastModified = lm
 	}
 	return info, nil
-}
-
-// ListInput selects a page of a listing.
-type ListInput struct {
-	Prefix    string
-	Delimiter string
-	Token     string // continuation token from the previous page
-	Limit     int32
-}
-
-// ListPage is one page of a listing.
-type ListPage struct {
-	Objects []ObjectInfo
-	Folders []string
-	Next    string // "" on the last page
 }
 
 // List returns one page of the objects under in.Prefix.
@@ -370,7 +346,11 @@ func (s *Store) Ping(ctx context.Context) error {
 	defer cancel()
 	_, err := s.api.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: &s.Bucket})
 	if err != nil {
-		return translate("store.Ping", "", err)
+		err = translate("store.Ping", "", err)
+		if filegate.KindOf(err) == filegate.NotFound {
+			return &filegate.Error{Kind: filegate.Unavailable, Op: "store.Ping", Msg: "the bucket does not exist", Err: err}
+		}
+		return err
 	}
 	return nil
 }

@@ -15,16 +15,6 @@ import (
 	"github.com/filegate/filegate/sigv4"
 )
 
-// PutOptions shapes an upload grant. ContentType and ContentLength are
-// signed, always (0 included): the store refuses a body of another length
-// or type.
-type PutOptions struct {
-	Expires       time.Duration
-	ContentType   string
-	ContentLength int64
-	Metadata      map[string]string
-}
-
 // PresignPut signs a PUT of exactly opts.ContentLength bytes of
 // opts.ContentType to bucket/key.
 func (s *Store) PresignPut(ctx context.Context, bucket, key string, opts PutOptions) (Grant, error) {
@@ -65,13 +55,6 @@ func (s *Store) PresignPart(ctx context.Context, bucket, key, uploadID string, n
 		Method: "PUT", Op: "UploadPart", Bucket: bucket, Key: key, Expires: expires,
 		PartNumber: number, UploadID: uploadID, ContentLength: size, SignLength: true,
 	})
-}
-
-// Part is a stored part of a multipart upload.
-type Part struct {
-	Number int32
-	ETag   string
-	Size   int64
 }
 
 // ListParts returns every part stored so far, in order. NotFound when the
@@ -131,27 +114,6 @@ func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) e
 	return translate("store.AbortUpload", key, err)
 }
 
-// PostOptions are the conditions of a browser POST policy. The store
-// enforces every one of them.
-type PostOptions struct {
-	Expires           time.Duration
-	Key               string // exact key, or
-	KeyPrefix         string // any key starting with it
-	ContentType       string // exact Content-Type, or
-	ContentTypePrefix string // a Content-Type starting with it ("image/")
-	MinSize, MaxSize  int64
-	SSE               string            // "AES256" requires x-amz-server-side-encryption
-	Metadata          map[string]string // required x-amz-meta-* fields
-	ACL               string            // required acl field, when set
-}
-
-// Post is a signed browser form: POST to URL with Fields, then the file.
-type Post struct {
-	URL     string
-	Fields  map[string]string
-	Expires time.Time
-}
-
 // PresignPost signs a POST policy. The signature covers the key, policy and
 // X-Amz-* fields; the fields for filegate's own conditions are added here so
 // the answer holds every field the browser must send.
@@ -202,28 +164,26 @@ func (s *Store) PresignPost(ctx context.Context, bucket string, o PostOptions) (
 	return Post{URL: p.URL, Fields: fields, Expires: now.Add(o.Expires)}, nil
 }
 
-// Upload is a multipart upload in progress.
-type Upload struct {
-	Key       string
-	ID        string
-	Initiated time.Time
-}
-
 // ListUploads returns every multipart upload in progress under prefix,
-// following the listing's pages (at most 100,000 uploads).
+// following the listing's pages (at most 100,000 uploads). The prefix is
+// applied here, not by the store: MinIO lists uploads only by exact key or
+// all of them (see docs/stores.md).
 func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]Upload, error) {
 	var out []Upload
 	var keyMarker, idMarker *string
 	for len(out) < 100_000 {
 		cctx, cancel := s.short(ctx)
 		page, err := s.api.ListMultipartUploads(cctx, &s3.ListMultipartUploadsInput{
-			Bucket: &bucket, Prefix: aws.String(prefix), KeyMarker: keyMarker, UploadIdMarker: idMarker,
+			Bucket: &bucket, KeyMarker: keyMarker, UploadIdMarker: idMarker,
 		})
 		cancel()
 		if err != nil {
 			return nil, translate("store.ListUploads", prefix, err)
 		}
 		for _, u := range page.Uploads {
+			if !strings.HasPrefix(aws.ToString(u.Key), prefix) {
+				continue
+			}
 			out = append(out, Upload{Key: aws.ToString(u.Key), ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
 		}
 		if !aws.ToBool(page.IsTruncated) || page.NextKeyMarker == nil ||

@@ -11,14 +11,8 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/filegate/filegate/store"
+	"github.com/filegate/filegate"
 )
-
-// Store is what the sweeper needs of the store.
-type Store interface {
-	ListUploads(ctx context.Context, bucket, prefix string) ([]store.Upload, error)
-	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
-}
 
 // bundleKey matches the keys bundles are written to:
 // <scope prefix>bundles/<32 hex>/<name>.
@@ -29,8 +23,8 @@ func IsBundleKey(key string) bool { return bundleKey.MatchString(key) }
 
 // Config says what to sweep.
 type Config struct {
-	Bundles string // bucket bundles are written to
-	Source  string // bucket users upload to
+	Bundles filegate.Bucket // where bundles are written
+	Source  filegate.Bucket // where users upload
 	// BundleAge: a bundle upload older than this is abandoned (its writer
 	// is gone). SessionAge: an upload session older than this has expired.
 	BundleAge  time.Duration
@@ -41,13 +35,10 @@ type Config struct {
 }
 
 // Sweeper aborts abandoned multipart uploads.
-type Sweeper struct {
-	st  Store
-	cfg Config
-}
+type Sweeper struct{ cfg Config }
 
 // New returns a Sweeper.
-func New(st Store, cfg Config) *Sweeper {
+func New(cfg Config) *Sweeper {
 	if cfg.Every <= 0 {
 		cfg.Every = min(max(cfg.BundleAge/2, time.Second), 10*time.Minute)
 	}
@@ -57,7 +48,7 @@ func New(st Store, cfg Config) *Sweeper {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Sweeper{st: st, cfg: cfg}
+	return &Sweeper{cfg: cfg}
 }
 
 // Once sweeps both buckets and returns how many uploads it aborted.
@@ -67,30 +58,30 @@ func New(st Store, cfg Config) *Sweeper {
 func (s *Sweeper) Once(ctx context.Context) (int, error) {
 	now := s.cfg.Now()
 	aborted := 0
-	buckets := []string{s.cfg.Bundles}
-	if s.cfg.Source != s.cfg.Bundles {
+	buckets := []filegate.Bucket{s.cfg.Bundles}
+	if s.cfg.Source.Name() != s.cfg.Bundles.Name() {
 		buckets = append(buckets, s.cfg.Source)
 	}
-	for _, b := range buckets {
-		ups, err := s.st.ListUploads(ctx, b, "")
+	for i, b := range buckets {
+		ups, err := b.ListUploads(ctx, "")
 		if err != nil {
 			return aborted, err
 		}
 		for _, u := range ups {
 			age := now.Sub(u.Initiated)
 			limit := s.cfg.SessionAge
-			if b == s.cfg.Bundles && IsBundleKey(u.Key) {
+			if i == 0 && IsBundleKey(u.Key) {
 				limit = s.cfg.BundleAge
 			}
 			if age <= limit {
 				continue
 			}
-			if err := s.st.AbortUpload(ctx, b, u.Key, u.ID); err != nil {
-				s.cfg.Log.Warn("sweep: abort failed", "bucket", b, "key", u.Key, "err", err.Error())
+			if err := b.AbortUpload(ctx, u.Key, u.ID); err != nil {
+				s.cfg.Log.Warn("sweep: abort failed", "bucket", b.Name(), "key", u.Key, "err", err.Error())
 				continue
 			}
 			aborted++
-			s.cfg.Log.Info("sweep: aborted an abandoned multipart upload", "bucket", b, "key", u.Key, "age", age.Round(time.Second).String())
+			s.cfg.Log.Info("sweep: aborted an abandoned multipart upload", "bucket", b.Name(), "key", u.Key, "age", age.Round(time.Second).String())
 		}
 	}
 	return aborted, nil

@@ -2,70 +2,73 @@ package sweep
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
-	"github.com/filegate/filegate/store"
+	"github.com/filegate/filegate/memstore"
 )
 
-type fakeStore struct {
-	ups     map[string][]store.Upload
-	aborted []string
+// seed opens multipart uploads in b at the given ages.
+func seed(t *testing.T, b *memstore.Bucket, now time.Time, ages map[string]time.Duration) {
+	t.Helper()
+	for key, age := range ages {
+		b.Now = func() time.Time { return now.Add(-age) }
+		if _, err := b.CreateUpload(context.Background(), key, "", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Now = func() time.Time { return now }
 }
 
-func (f *fakeStore) ListUploads(_ context.Context, bucket, _ string) ([]store.Upload, error) {
-	return f.ups[bucket], nil
-}
-
-func (f *fakeStore) AbortUpload(_ context.Context, bucket, key, _ string) error {
-	f.aborted = append(f.aborted, bucket+"/"+key)
-	return nil
+func left(t *testing.T, b *memstore.Bucket) []string {
+	t.Helper()
+	ups, err := b.ListUploads(context.Background(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, u := range ups {
+		keys = append(keys, u.Key)
+	}
+	slices.Sort(keys)
+	return keys
 }
 
 func TestOnce(t *testing.T) {
 	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	bk := "users/a/bundles/0123456789abcdef0123456789abcdef/b.zip"
-	for _, c := range []struct {
-		name            string
-		bundles, source string
-		want            []string
-	}{
-		{"two buckets", "B", "S", []string{"B/" + bk, "B/old-session.bin", "S/old-session.bin"}},
-		{"one bucket", "S", "S", []string{"S/old-session.bin", "S/" + bk}},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			f := &fakeStore{ups: map[string][]store.Upload{
-				c.bundles: {
-					{Key: bk, Initiated: now.Add(-2 * time.Hour)},
-					{Key: "users/a/bundles/0123456789abcdef0123456789abcdef/new.zip", Initiated: now.Add(-time.Minute)},
-					{Key: "old-session.bin", Initiated: now.Add(-8 * 24 * time.Hour)},
-				},
-			}}
-			if c.source != c.bundles {
-				f.ups[c.source] = []store.Upload{
-					{Key: "old-session.bin", Initiated: now.Add(-8 * 24 * time.Hour)},
-					{Key: "users/a/bundles/0123456789abcdef0123456789abcdef/x.zip", Initiated: now.Add(-2 * time.Hour)}, // a session, not a bundle: 7 days
-					{Key: "fresh.bin", Initiated: now.Add(-time.Hour)},
-				}
-			} else {
-				f.ups[c.source] = append(f.ups[c.source], store.Upload{Key: "fresh.bin", Initiated: now.Add(-3 * time.Hour)})
-			}
-			s := New(f, Config{Bundles: c.bundles, Source: c.source, BundleAge: time.Hour, SessionAge: 7 * 24 * time.Hour, Now: func() time.Time { return now }})
-			n, err := s.Once(context.Background())
-			if err != nil || n != len(c.want) {
-				t.Fatalf("Once = %d, %v; aborted %v, want %v", n, err, f.aborted, c.want)
-			}
-			for _, w := range c.want {
-				found := false
-				for _, a := range f.aborted {
-					found = found || a == w
-				}
-				if !found {
-					t.Errorf("%s not aborted (aborted %v)", w, f.aborted)
-				}
-			}
-		})
+	fresh := "users/a/bundles/0123456789abcdef0123456789abcdef/new.zip"
+	cfg := func(out, src *memstore.Bucket) Config {
+		return Config{Bundles: out, Source: src, BundleAge: time.Hour, SessionAge: 7 * 24 * time.Hour, Now: func() time.Time { return now }}
 	}
+	t.Run("two buckets", func(t *testing.T) {
+		out, src := memstore.New("B"), memstore.New("S")
+		seed(t, out, now, map[string]time.Duration{bk: 2 * time.Hour, fresh: time.Minute, "old-session.bin": 8 * 24 * time.Hour})
+		// In the source bucket a bundle-like key is a session: 7 days.
+		seed(t, src, now, map[string]time.Duration{"old-session.bin": 8 * 24 * time.Hour, "users/a/bundles/0123456789abcdef0123456789abcdef/x.zip": 2 * time.Hour, "fresh.bin": time.Hour})
+		n, err := New(cfg(out, src)).Once(context.Background())
+		if err != nil || n != 3 {
+			t.Fatalf("Once = %d, %v", n, err)
+		}
+		if got := left(t, out); !slices.Equal(got, []string{fresh}) {
+			t.Errorf("bundle bucket keeps %q", got)
+		}
+		if got := left(t, src); !slices.Equal(got, []string{"fresh.bin", "users/a/bundles/0123456789abcdef0123456789abcdef/x.zip"}) {
+			t.Errorf("source bucket keeps %q", got)
+		}
+	})
+	t.Run("one bucket", func(t *testing.T) {
+		b := memstore.New("S")
+		seed(t, b, now, map[string]time.Duration{bk: 2 * time.Hour, fresh: time.Minute, "old-session.bin": 8 * 24 * time.Hour, "fresh.bin": 3 * time.Hour})
+		n, err := New(cfg(b, b)).Once(context.Background())
+		if err != nil || n != 2 {
+			t.Fatalf("Once = %d, %v", n, err)
+		}
+		if got := left(t, b); !slices.Equal(got, []string{"fresh.bin", fresh}) {
+			t.Errorf("bucket keeps %q", got)
+		}
+	})
 }
 
 func TestIsBundleKey(t *testing.T) {

@@ -5,7 +5,7 @@
 //
 // A multipart session id is opaque, sealed with AES-GCM, and bound to its
 // key and to the principal that made it; the parts themselves live in the
-// store. filegate keeps no session state, so sessions survive restarts and
+// filegate. filegate keeps no session state, so sessions survive restarts and
 // any replica can serve them.
 package upload
 
@@ -19,7 +19,6 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/grant"
-	"github.com/filegate/filegate/store"
 )
 
 // S3's limits.
@@ -50,7 +49,7 @@ type Config struct {
 
 // Service signs uploads. It is safe for concurrent use.
 type Service struct {
-	store  *store.Store
+	src    filegate.Bucket
 	grants *grant.Service
 	sealer *Sealer
 	cfg    Config
@@ -58,7 +57,7 @@ type Service struct {
 }
 
 // New returns a Service.
-func New(st *store.Store, g *grant.Service, sealer *Sealer, cfg Config) (*Service, error) {
+func New(src filegate.Bucket, g *grant.Service, sealer *Sealer, cfg Config) (*Service, error) {
 	if cfg.Threshold == 0 {
 		cfg.Threshold = 64 << 20
 	}
@@ -84,7 +83,7 @@ func New(st *store.Store, g *grant.Service, sealer *Sealer, cfg Config) (*Servic
 	case cfg.FirstBatch < 0 || cfg.FirstBatch > MaxBatch:
 		return nil, fmt.Errorf("upload: first batch must be between 0 and %d", MaxBatch)
 	}
-	return &Service{store: st, grants: g, sealer: sealer, cfg: cfg, now: time.Now}, nil
+	return &Service{src: src, grants: g, sealer: sealer, cfg: cfg, now: time.Now}, nil
 }
 
 // Request asks to upload an object.
@@ -158,7 +157,7 @@ func (s *Service) Start(ctx context.Context, p *filegate.Principal, req Request)
 		return Begin{}, err
 	}
 	if req.Size <= s.cfg.Threshold {
-		g, err := s.store.PresignPut(ctx, s.store.Bucket, req.Key, store.PutOptions{
+		g, err := s.src.PresignPut(ctx, req.Key, filegate.PutOptions{
 			Expires: exp, ContentType: ct, ContentLength: req.Size, Metadata: req.Metadata,
 		})
 		if err != nil {
@@ -173,14 +172,14 @@ func (s *Service) Start(ctx context.Context, p *filegate.Principal, req Request)
 		return Begin{Key: req.Key, Put: &Put{URL: g.URL, Method: g.Method, Header: h, Expires: g.Expires}}, nil
 	}
 	partSize := PartSizeFor(req.Size, s.cfg.PartSize)
-	uploadID, err := s.store.CreateUpload(ctx, s.store.Bucket, req.Key, ct, req.Metadata)
+	uploadID, err := s.src.CreateUpload(ctx, req.Key, ct, req.Metadata)
 	if err != nil {
 		return Begin{}, err
 	}
 	sess := session{UploadID: uploadID, Key: req.Key, Owner: p.ID, Size: req.Size, PartSize: partSize, Created: s.now().Unix()}
 	id, err := s.sealer.seal(sess)
 	if err != nil {
-		_ = s.store.AbortUpload(context.WithoutCancel(ctx), s.store.Bucket, req.Key, uploadID)
+		_ = s.src.AbortUpload(context.WithoutCancel(ctx), req.Key, uploadID)
 		return Begin{}, err
 	}
 	count := partCount(sess)
@@ -190,7 +189,7 @@ func (s *Service) Start(ctx context.Context, p *filegate.Principal, req Request)
 	}
 	parts, expires, err := s.signParts(ctx, sess, first, exp)
 	if err != nil {
-		_ = s.store.AbortUpload(context.WithoutCancel(ctx), s.store.Bucket, req.Key, uploadID)
+		_ = s.src.AbortUpload(context.WithoutCancel(ctx), req.Key, uploadID)
 		return Begin{}, err
 	}
 	if len(first) == 0 {
@@ -233,7 +232,7 @@ func (s *Service) signParts(ctx context.Context, sess session, numbers []int32, 
 	out := make([]PartURL, 0, len(numbers))
 	var expires time.Time
 	for _, n := range numbers {
-		g, err := s.store.PresignPart(ctx, s.store.Bucket, sess.Key, sess.UploadID, n, partSize(sess, n), exp)
+		g, err := s.src.PresignPart(ctx, sess.Key, sess.UploadID, n, partSize(sess, n), exp)
 		if err != nil {
 			return nil, time.Time{}, err
 		}
@@ -282,7 +281,7 @@ func (s *Service) SignParts(ctx context.Context, p *filegate.Principal, id strin
 		return nil, time.Time{}, err
 	}
 	// The upload must still exist: no URLs for a completed or aborted one.
-	if _, err := s.store.ListParts(ctx, s.store.Bucket, sess.Key, sess.UploadID); err != nil {
+	if _, err := s.src.ListParts(ctx, sess.Key, sess.UploadID); err != nil {
 		return nil, time.Time{}, err
 	}
 	return s.signParts(ctx, sess, numbers, exp)
@@ -295,7 +294,7 @@ type Status struct {
 	Size      int64
 	PartSize  int64
 	PartCount int32
-	Parts     []store.Part
+	Parts     []filegate.Part
 }
 
 // Status lists the parts already stored, so a client can resume.
@@ -305,7 +304,7 @@ func (s *Service) Status(ctx context.Context, p *filegate.Principal, id string) 
 	if err != nil {
 		return Status{}, err
 	}
-	parts, err := s.store.ListParts(ctx, s.store.Bucket, sess.Key, sess.UploadID)
+	parts, err := s.src.ListParts(ctx, sess.Key, sess.UploadID)
 	if err != nil {
 		return Status{}, err
 	}
@@ -316,42 +315,42 @@ func (s *Service) Status(ctx context.Context, p *filegate.Principal, id string) 
 // every part of the session, in order, with the ETags the store returned,
 // and their sizes must add up to the declared size; otherwise nothing is
 // assembled and the session stays open.
-func (s *Service) Complete(ctx context.Context, p *filegate.Principal, id string, parts []store.Part) (store.ObjectInfo, error) {
+func (s *Service) Complete(ctx context.Context, p *filegate.Principal, id string, parts []filegate.Part) (filegate.ObjectInfo, error) {
 	const op = "upload.Complete"
 	sess, err := s.session(op, p, id)
 	if err != nil {
-		return store.ObjectInfo{}, err
+		return filegate.ObjectInfo{}, err
 	}
 	count := partCount(sess)
 	if len(parts) != int(count) {
-		return store.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: fmt.Sprintf("complete needs all %d parts, got %d", count, len(parts))}
+		return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: fmt.Sprintf("complete needs all %d parts, got %d", count, len(parts))}
 	}
 	for i, pt := range parts {
 		if pt.Number != int32(i+1) || pt.ETag == "" {
-			return store.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: "parts must be numbered 1..n in order, each with its etag"}
+			return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: "parts must be numbered 1..n in order, each with its etag"}
 		}
 	}
-	stored, err := s.store.ListParts(ctx, s.store.Bucket, sess.Key, sess.UploadID)
+	stored, err := s.src.ListParts(ctx, sess.Key, sess.UploadID)
 	if err != nil {
-		return store.ObjectInfo{}, err
+		return filegate.ObjectInfo{}, err
 	}
-	byNumber := make(map[int32]store.Part, len(stored))
+	byNumber := make(map[int32]filegate.Part, len(stored))
 	for _, sp := range stored {
 		byNumber[sp.Number] = sp
 	}
 	for _, pt := range parts {
 		sp, ok := byNumber[pt.Number]
 		if !ok {
-			return store.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "part_missing", Msg: fmt.Sprintf("part %d has not been uploaded", pt.Number)}
+			return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "part_missing", Msg: fmt.Sprintf("part %d has not been uploaded", pt.Number)}
 		}
 		if strings.Trim(pt.ETag, `"`) != sp.ETag {
-			return store.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "etag_mismatch", Msg: fmt.Sprintf("part %d: etag does not match the stored part", pt.Number)}
+			return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "etag_mismatch", Msg: fmt.Sprintf("part %d: etag does not match the stored part", pt.Number)}
 		}
 		if want := partSize(sess, pt.Number); sp.Size != want {
-			return store.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "part_size_mismatch", Msg: fmt.Sprintf("part %d is %d bytes, want %d", pt.Number, sp.Size, want)}
+			return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "part_size_mismatch", Msg: fmt.Sprintf("part %d is %d bytes, want %d", pt.Number, sp.Size, want)}
 		}
 	}
-	return s.store.CompleteUpload(ctx, s.store.Bucket, sess.Key, sess.UploadID, parts)
+	return s.src.CompleteUpload(ctx, sess.Key, sess.UploadID, parts)
 }
 
 // Abort discards the session and every stored part.
@@ -361,7 +360,7 @@ func (s *Service) Abort(ctx context.Context, p *filegate.Principal, id string) e
 	if err != nil {
 		return err
 	}
-	return s.store.AbortUpload(ctx, s.store.Bucket, sess.Key, sess.UploadID)
+	return s.src.AbortUpload(ctx, sess.Key, sess.UploadID)
 }
 
 // FormRequest asks for a browser POST policy.
@@ -378,10 +377,10 @@ type FormRequest struct {
 }
 
 // Form signs a browser POST policy confined to the caller's scope.
-func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormRequest) (store.Post, error) {
+func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormRequest) (filegate.Post, error) {
 	const op = "upload.Form"
-	bad := func(code, msg string) (store.Post, error) {
-		return store.Post{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: code, Msg: msg}
+	bad := func(code, msg string) (filegate.Post, error) {
+		return filegate.Post{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: code, Msg: msg}
 	}
 	if (req.Key == "") == (req.KeyPrefix == "") {
 		return bad("invalid_key", "give exactly one of key and key_prefix")
@@ -389,26 +388,26 @@ func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormReque
 	target := req.Key
 	if req.Key != "" {
 		if err := filegate.ValidateKey(op, req.Key); err != nil {
-			return store.Post{}, err
+			return filegate.Post{}, err
 		}
 		if err := fileKey(op, req.Key); err != nil {
-			return store.Post{}, err
+			return filegate.Post{}, err
 		}
 	} else {
 		if err := filegate.ValidatePrefix(op, req.KeyPrefix); err != nil {
-			return store.Post{}, err
+			return filegate.Post{}, err
 		}
 		target = req.KeyPrefix
 	}
 	if err := p.Authorize(op, filegate.ActUpload, target); err != nil {
-		return store.Post{}, err
+		return filegate.Post{}, err
 	}
 	if req.ContentType != "" && req.ContentTypePrefix != "" {
 		return bad("invalid_content_type", "give at most one of content_type and content_type_prefix")
 	}
 	if req.ContentType != "" {
 		if _, err := contentType(op, req.ContentType); err != nil {
-			return store.Post{}, err
+			return filegate.Post{}, err
 		}
 	}
 	if req.ContentTypePrefix != "" && (len(req.ContentTypePrefix) > 255 || strings.ContainsFunc(req.ContentTypePrefix, func(r rune) bool { return r < 0x21 || r > 0x7e })) {
@@ -420,7 +419,7 @@ func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormReque
 		req.MaxSize = limit
 	}
 	if req.MaxSize > limit {
-		return store.Post{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Code: "object_too_large", Msg: fmt.Sprintf("max_size exceeds this token's form upload limit of %d bytes", limit)}
+		return filegate.Post{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Code: "object_too_large", Msg: fmt.Sprintf("max_size exceeds this token's form upload limit of %d bytes", limit)}
 	}
 	if req.MinSize < 0 || req.MaxSize < req.MinSize {
 		return bad("invalid_size", "need 0 <= min_size <= max_size")
@@ -429,7 +428,7 @@ func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormReque
 		return bad("invalid_sse", `server_side_encryption must be "AES256" or empty`)
 	}
 	if err := ValidateMetadata(op, req.Metadata); err != nil {
-		return store.Post{}, err
+		return filegate.Post{}, err
 	}
 	switch req.ACL {
 	case "", "private", "public-read", "bucket-owner-full-control":
@@ -438,9 +437,9 @@ func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormReque
 	}
 	exp, err := s.grants.Expiry(ctx, op, req.ExpiresIn)
 	if err != nil {
-		return store.Post{}, err
+		return filegate.Post{}, err
 	}
-	return s.store.PresignPost(ctx, s.store.Bucket, store.PostOptions{ACL: req.ACL,
+	return s.src.PresignPost(ctx, filegate.PostOptions{ACL: req.ACL,
 		Expires: exp, Key: req.Key, KeyPrefix: req.KeyPrefix,
 		ContentType: req.ContentType, ContentTypePrefix: req.ContentTypePrefix,
 		MinSize: req.MinSize, MaxSize: req.MaxSize, SSE: req.SSE, Metadata: req.Metadata,
@@ -498,7 +497,7 @@ func ValidateMetadata(op string, m map[string]string) error {
 
 // InProgress lists every multipart upload in the bucket under prefix, whoever
 // started it (a revoked token's sessions too). Admins only.
-func (s *Service) InProgress(ctx context.Context, p *filegate.Principal, prefix string) ([]store.Upload, error) {
+func (s *Service) InProgress(ctx context.Context, p *filegate.Principal, prefix string) ([]filegate.Upload, error) {
 	const op = "upload.InProgress"
 	if !p.Can(filegate.ActAdmin) {
 		return nil, &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "action_not_allowed", Msg: "only admin tokens list every upload"}
@@ -506,7 +505,7 @@ func (s *Service) InProgress(ctx context.Context, p *filegate.Principal, prefix 
 	if err := filegate.ValidatePrefix(op, prefix); err != nil {
 		return nil, err
 	}
-	return s.store.ListUploads(ctx, s.store.Bucket, prefix)
+	return s.src.ListUploads(ctx, prefix)
 }
 
 // AbortAny aborts any multipart upload in the bucket by key and store
@@ -522,8 +521,8 @@ func (s *Service) AbortAny(ctx context.Context, p *filegate.Principal, key, uplo
 	if uploadID == "" || len(uploadID) > 1024 {
 		return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_upload_id", Msg: "upload_id is required"}
 	}
-	if _, err := s.store.ListParts(ctx, s.store.Bucket, key, uploadID); err != nil {
+	if _, err := s.src.ListParts(ctx, key, uploadID); err != nil {
 		return err // NotFound when there is no such upload
 	}
-	return s.store.AbortUpload(ctx, s.store.Bucket, key, uploadID)
+	return s.src.AbortUpload(ctx, key, uploadID)
 }

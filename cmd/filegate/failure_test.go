@@ -25,9 +25,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/filegate/filegate/datadir"
+	"github.com/filegate/filegate/embedded"
 )
 
-// storeChild returns the pid of the embedded store process of filegate pid.
+// storeChild returns the pid of the running embedded store process of
+// filegate pid: a child marked as the store, not a zombie.
 func storeChild(t *testing.T, pid int) int {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
@@ -36,7 +38,12 @@ func storeChild(t *testing.T, pid int) int {
 		for _, f := range tasks {
 			b, _ := os.ReadFile(f)
 			for _, c := range strings.Fields(string(b)) {
-				if n, err := strconv.Atoi(c); err == nil {
+				n, err := strconv.Atoi(c)
+				if err != nil {
+					continue
+				}
+				env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", n))
+				if strings.Contains(string(env), embedded.ChildEnv+"=1") && procState(n) != "Z" {
 					return n
 				}
 			}
@@ -45,6 +52,18 @@ func storeChild(t *testing.T, pid int) int {
 	}
 	t.Fatal("no store child process found")
 	return 0
+}
+
+// procState is a process's state letter from /proc (R, S, T, Z, ...).
+func procState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
+		return string(b[i+2])
+	}
+	return ""
 }
 
 // client returns an S3 client for p's embedded store (store.json).
@@ -93,6 +112,9 @@ func TestStuckStoreGives503(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(child, syscall.SIGCONT)
+	for procState(child) != "T" {
+		time.Sleep(5 * time.Millisecond)
+	}
 	for _, r := range [][3]string{
 		{"POST", "/v1/downloads", `{"key":"a.txt"}`},
 		{"GET", "/v1/objects", ""},

@@ -4,11 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +27,7 @@ import (
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/embedded/gateway"
+	"github.com/filegate/filegate/storetest"
 )
 
 func TestMain(m *testing.M) {
@@ -409,35 +408,8 @@ func (e *env) tokenArgs(name string, flags ...string) string {
 
 func startMinio(t *testing.T) (endpoint, user, pass string) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	user, pass = "minioadmin", "minio-secret-for-tests"
-	cmd := exec.Command("minio", "server", t.TempDir(), "--address", addr, "--console-address", "127.0.0.1:0", "--quiet")
-	cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+user, "MINIO_ROOT_PASSWORD="+pass, "MINIO_BROWSER=off", "MINIO_UPDATE=off",
-		// SSE-S3 (x-amz-server-side-encryption: AES256) needs a KMS key in MinIO.
-		"MINIO_KMS_SECRET_KEY=filegate-test-key:"+base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)))
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	endpoint = "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(endpoint + "/minio/health/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return endpoint, user, pass
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatal("minio did not become ready")
-	return
+	srv := storetest.StartMinio(t)
+	return srv.Endpoint, srv.AccessKey, srv.SecretKey
 }
 
 func httpRequest(method, url, body, token string) (*http.Request, error) {

@@ -215,25 +215,26 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	grants := grant.New(st, grant.Limits{DefaultExpiry: o.defaultExpiry, MaxExpiry: o.maxExpiry})
-	uploads, err := upload.New(st, grants, sealer, upload.Config{Threshold: o.threshold, PartSize: o.partSize, MaxObjectSize: int64(o.maxUploadSize)})
+	src, out := st.Source(), st.Output()
+	grants := grant.New(src, grant.Limits{DefaultExpiry: o.defaultExpiry, MaxExpiry: o.maxExpiry})
+	uploads, err := upload.New(src, grants, sealer, upload.Config{Threshold: o.threshold, PartSize: o.partSize, MaxObjectSize: int64(o.maxUploadSize)})
 	if err != nil {
 		return err
 	}
 	metrics := telemetry.NewMetrics()
-	bundles := bundle.New(st, grants, bundle.Config{
+	bundles := bundle.New(src, out, grants, bundle.Config{
 		MaxKeys: o.bundleMaxKeys, MemoryBudget: int64(o.bundleMemory), Tracer: tp.Tracer("github.com/filegate/filegate/bundle"),
 		OnEntry: func(n int64) { metrics.BundleBytes.Add(float64(n)); metrics.BundleEntries.Inc() },
 	})
 	defer bundles.Close()
 	handler := api.NewServer(api.Deps{
 		Tokens:  tokens,
-		Browse:  browse.New(st),
+		Browse:  browse.New(src),
 		Grants:  grants,
 		Uploads: uploads,
 		Bundles: bundles,
 		Compat:  o.compat,
-		Captions: caption.New(st, grants, caption.Config{
+		Captions: caption.New(src, grants, caption.Config{
 			MaxBytes: o.captionMaxBytes, MaxPixels: o.captionMaxPixels, MemoryBudget: int64(o.captionMemory),
 			MaxOutput: int64(o.captionMaxOutput), MaxInline: int64(o.captionMaxInline), Tracer: tp.Tracer("github.com/filegate/filegate/caption"),
 		}),
@@ -290,7 +291,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	if child != nil {
 		go child.Supervise(background)
 	}
-	sweeper := sweep.New(st, sweep.Config{Bundles: st.Bundles, Source: st.Bucket, BundleAge: o.sweepAfter, SessionAge: upload.MaxSessionAge, Log: log})
+	sweeper := sweep.New(sweep.Config{Bundles: out, Source: src, BundleAge: o.sweepAfter, SessionAge: upload.MaxSessionAge, Log: log})
 	go sweeper.Run(background)
 	select {
 	case err := <-serveErr:

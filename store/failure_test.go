@@ -1,0 +1,124 @@
+package store_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/store"
+	"github.com/filegate/filegate/storetest"
+)
+
+func open(t *testing.T, endpoint string, timeout time.Duration) *store.Store {
+	t.Helper()
+	st, err := store.New(context.Background(), store.Config{Endpoint: endpoint, Region: "us-east-1",
+		AccessKeyID: "AK", SecretAccessKey: "secret-never-shown", Bucket: "b", Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
+// TestStoreDown: a store that refuses connections or never answers gives
+// Unavailable errors, within the timeout, whose text holds no signature.
+func TestStoreDown(t *testing.T) {
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + l.Addr().String()
+	l.Close()
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	defer silent.Close()
+	for _, ep := range []string{dead, silent.URL} {
+		b := open(t, ep, 500*time.Millisecond).Source()
+		began := time.Now()
+		calls := map[string]error{}
+		_, calls["head"] = b.Head(context.Background(), "k")
+		_, _, calls["get"] = b.Get(context.Background(), "k")
+		_, calls["list"] = b.List(context.Background(), filegate.ListInput{})
+		_, calls["create"] = b.CreateUpload(context.Background(), "k", "", nil)
+		for name, err := range calls {
+			if filegate.KindOf(err) != filegate.Unavailable {
+				t.Errorf("%s on %s: %v, want Unavailable", name, ep, err)
+			}
+			if err != nil && strings.Contains(err.Error(), "X-Amz-Signature") {
+				t.Errorf("%s: the error shows a signature: %v", name, err)
+			}
+		}
+		if took := time.Since(began); took > 8*time.Second {
+			t.Errorf("four calls on %s took %v", ep, took)
+		}
+	}
+}
+
+// TestStatusTranslation: the raw paths turn store answers into kinds and
+// retry what is transient.
+func TestStatusTranslation(t *testing.T) {
+	var calls atomic.Int64
+	status := atomic.Int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(int(status.Load()))
+	}))
+	defer srv.Close()
+	b := open(t, srv.URL, 5*time.Second).Source()
+	for code, kind := range map[int]filegate.Kind{404: filegate.NotFound, 403: filegate.Unavailable, 400: filegate.Internal, 503: filegate.Unavailable, 429: filegate.Unavailable} {
+		status.Store(int64(code))
+		calls.Store(0)
+		_, err := b.Head(context.Background(), "k")
+		if filegate.KindOf(err) != kind {
+			t.Errorf("HEAD answered %d: %v, want %v", code, err, kind)
+		}
+		retried := calls.Load() > 1
+		if want := code >= 500 || code == 429; retried != want {
+			t.Errorf("HEAD answered %d: %d attempts", code, calls.Load())
+		}
+	}
+}
+
+// TestBucketAdmin: bucket creation is idempotent, CORS is set, Ping
+// answers, Delete removes.
+func TestBucketAdmin(t *testing.T) {
+	srv := storetest.StartEmbedded(t)
+	st, err := store.New(context.Background(), store.Config{Endpoint: srv.Endpoint, Region: "us-east-1", AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, Bucket: "aaa", BundleBucket: "zzz"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.Ping(context.Background()); filegate.KindOf(err) != filegate.Unavailable {
+		t.Errorf("Ping before the bucket exists: %v", err)
+	}
+	for range 2 {
+		if err := st.EnsureBucket(context.Background(), "aaa"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.SetCORS(context.Background(), "aaa", []string{"http://localhost"}); err != nil {
+		t.Errorf("SetCORS: %v", err)
+	}
+	if err := st.Ping(context.Background()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+	if st.Region() != "us-east-1" || st.Client() == nil || st.Output().Name() != "zzz" {
+		t.Error("accessors")
+	}
+	b := st.Source()
+	_ = b.Put(context.Background(), "x", "", []byte("x"))
+	if err := st.Delete(context.Background(), "aaa", "x"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Head(context.Background(), "x"); filegate.KindOf(err) != filegate.NotFound {
+		t.Errorf("after Delete: %v", err)
+	}
+	if g, err := b.PresignPut(context.Background(), "x", filegate.PutOptions{Expires: time.Minute, ContentType: "text/plain", Metadata: map[string]string{"a": "b"}}); err != nil || g.Header.Get("X-Amz-Meta-A") != "b" {
+		t.Errorf("PresignPut: %+v %v", g, err)
+	}
+	if p, err := b.PresignPost(context.Background(), filegate.PostOptions{Key: "x", Expires: time.Minute, ContentType: "text/plain", SSE: "AES256", ACL: "private", Metadata: map[string]string{"a": "b"}, MaxSize: 5}); err != nil || p.Fields["x-amz-meta-a"] != "b" || p.Fields["acl"] != "private" {
+		t.Errorf("PresignPost: %+v %v", p, err)
+	}
+}
