@@ -1,10 +1,15 @@
 package api
 
 import (
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/telemetry"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func TestDecodeJSON(t *testing.T) {
@@ -86,4 +91,41 @@ func FuzzCompatSeconds(f *testing.F) {
 			t.Fatalf("compatSeconds(%q) = %d", s, n)
 		}
 	})
+}
+
+// TestObserveCountsPanicsAndAborts: a panic is answered 500 and, like an
+// aborted stream, logged and counted.
+func TestObserveCountsPanicsAndAborts(t *testing.T) {
+	var logs strings.Builder
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	m := telemetry.NewMetrics()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /boom", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	mux.HandleFunc("GET /cut", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("partial"))
+		panic(http.ErrAbortHandler)
+	})
+	h := observe(recoverPanics(mux, log), log, m)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/boom", nil))
+	if rec.Code != 500 {
+		t.Errorf("panic answered %d", rec.Code)
+	}
+	func() {
+		defer func() {
+			if v := recover(); v != http.ErrAbortHandler {
+				t.Errorf("the abort did not reach net/http: %v", v)
+			}
+		}()
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/cut", nil))
+	}()
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("GET /boom", "GET", "500")); got != 1 {
+		t.Errorf("panics counted %v", got)
+	}
+	if got := testutil.ToFloat64(m.Requests.WithLabelValues("GET /cut", "GET", "aborted")); got != 1 {
+		t.Errorf("aborts counted %v", got)
+	}
+	if !strings.Contains(logs.String(), `"route":"GET /boom","status":500`) || !strings.Contains(logs.String(), `"route":"GET /cut","status":200,"aborted":true`) {
+		t.Errorf("logs: %s", logs.String())
+	}
 }

@@ -155,27 +155,46 @@ func observe(next http.Handler, log *slog.Logger, m *telemetry.Metrics) http.Han
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r)
-		if sw.status == 0 {
-			sw.status = http.StatusOK
-		}
-		route := r.Pattern
-		if route == "" {
-			route = "unmatched"
-		}
-		if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
-			span.SetName(route)
-			span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", sw.status))
-			if sw.status >= 500 {
-				span.SetStatus(codes.Error, http.StatusText(sw.status))
+		aborted := true
+		defer func() {
+			// A handler that aborts its response (http.ErrAbortHandler: a
+			// stream cut mid-way) still gets its line and its count; the
+			// panic then goes on to net/http, which drops the connection.
+			if aborted {
+				record(r, log, m, sw, start, true)
 			}
-		}
-		d := time.Since(start)
-		m.Requests.WithLabelValues(route, r.Method, statusText(sw.status)).Inc()
-		m.Duration.WithLabelValues(route).Observe(d.Seconds())
-		log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "route", route,
-			"status", sw.status, "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr)
+		}()
+		next.ServeHTTP(sw, r)
+		aborted = false
+		record(r, log, m, sw, start, false)
 	})
+}
+
+// record is observe's log line, metrics and span naming for one request.
+func record(r *http.Request, log *slog.Logger, m *telemetry.Metrics, sw *statusWriter, start time.Time, aborted bool) {
+	if sw.status == 0 {
+		sw.status = http.StatusOK
+	}
+	route := r.Pattern
+	if route == "" {
+		route = "unmatched"
+	}
+	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
+		span.SetName(route)
+		span.SetAttributes(attribute.String("http.route", route), attribute.Int("http.response.status_code", sw.status))
+		if sw.status >= 500 {
+			span.SetStatus(codes.Error, http.StatusText(sw.status))
+		}
+	}
+	d := time.Since(start)
+	code := statusText(sw.status)
+	if aborted {
+		code = "aborted"
+	}
+	m.Requests.WithLabelValues(route, r.Method, code).Inc()
+	m.Duration.WithLabelValues(route).Observe(d.Seconds())
+	log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "route", route,
+		"status", sw.status, "aborted", aborted, "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr)
 }
 
 func statusText(code int) string {

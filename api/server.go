@@ -48,9 +48,11 @@ func NewServer(d Deps) http.Handler {
 	if d.Compat {
 		addCompatRoutes(mux, d)
 	}
+	// observe wraps recoverPanics, so that a panic (answered 500) and an
+	// aborted stream are logged and counted like every other request.
 	var h http.Handler = front(mux, d.Compat)
-	h = observe(h, d.Log, d.Metrics)
 	h = recoverPanics(h, d.Log)
+	h = observe(h, d.Log, d.Metrics)
 	h = traced(h, d.Tracing)
 	return h
 }
