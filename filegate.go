@@ -91,9 +91,28 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
+// NewError is the one constructor of *Error: the kind, the operation, a
+// stable code ("" for the kind's name) and a message safe to show to the
+// client. WithKey and Wrap add the key involved and the cause.
+func NewError(kind Kind, op, code, msg string) *Error {
+	return &Error{Kind: kind, Op: op, Code: code, Msg: msg}
+}
+
+// WithKey sets the object key the error is about.
+func (e *Error) WithKey(key string) *Error {
+	e.Key = key
+	return e
+}
+
+// Wrap sets the underlying cause (logged, never shown to clients).
+func (e *Error) Wrap(err error) *Error {
+	e.Err = err
+	return e
+}
+
 // Errorf builds an *Error with a client-safe message.
 func Errorf(kind Kind, op, format string, args ...any) *Error {
-	return &Error{Kind: kind, Op: op, Msg: fmt.Sprintf(format, args...)}
+	return NewError(kind, op, "", fmt.Sprintf(format, args...))
 }
 
 // KindOf returns the kind of the first *Error in err's chain, or Internal.
@@ -156,10 +175,10 @@ func (p *Principal) Can(a Action) bool {
 // passed ValidateKey.
 func (p *Principal) Authorize(op string, a Action, key string) error {
 	if !p.Can(a) {
-		return &Error{Kind: Forbidden, Op: op, Code: "action_not_allowed", Msg: fmt.Sprintf("token may not %s", a)}
+		return NewError(Forbidden, op, "action_not_allowed", fmt.Sprintf("token may not %s", a))
 	}
 	if !strings.HasPrefix(key, p.Prefix) {
-		return &Error{Kind: Forbidden, Op: op, Key: key, Code: "key_outside_scope", Msg: fmt.Sprintf("key is outside the token's prefix %q", p.Prefix)}
+		return NewError(Forbidden, op, "key_outside_scope", fmt.Sprintf("key is outside the token's prefix %q", p.Prefix)).WithKey(key)
 	}
 	return nil
 }

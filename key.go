@@ -18,7 +18,7 @@ const MaxKeyLen = 1024
 // that decodes). A trailing "/" (a folder marker) is allowed.
 func ValidateKey(op, key string) error {
 	bad := func(msg string) error {
-		return &Error{Kind: Invalid, Op: op, Code: "invalid_key", Msg: msg}
+		return NewError(Invalid, op, "invalid_key", msg)
 	}
 	switch {
 	case key == "":

@@ -32,7 +32,7 @@ func (in bundleRequestJSON) request() bundle.Request {
 func prepareBundle(w http.ResponseWriter, r *http.Request, b *bundle.Service, log *slog.Logger, op string, stream bool) (in bundleRequestJSON, plan *bundle.Plan, ok bool) {
 	err := decode(w, r, &in)
 	if err == nil && stream && in.Async {
-		err = &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_request", Msg: "async does not apply to a stream"}
+		err = filegate.NewError(filegate.Invalid, op, "invalid_request", "async does not apply to a stream")
 	}
 	if err == nil {
 		plan, err = b.Prepare(r.Context(), principal(r.Context()), in.request())

@@ -24,7 +24,7 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || strings.HasPrefix(mt, "multipart/") {
-			return &filegate.Error{Kind: filegate.Unsupported, Op: op, Code: "unsupported_media_type", Msg: "the body must be application/json"}
+			return filegate.NewError(filegate.Unsupported, op, "unsupported_media_type", "the body must be application/json")
 		}
 	}
 	return decodeJSON(http.MaxBytesReader(w, r.Body, maxBody), v)
@@ -45,27 +45,27 @@ func decodeJSON(body io.Reader, v any) error {
 		var typ *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &tooBig):
-			return &filegate.Error{Kind: filegate.TooLarge, Op: op, Code: "body_too_large", Msg: fmt.Sprintf("the body exceeds %d bytes", maxBody)}
+			return filegate.NewError(filegate.TooLarge, op, "body_too_large", fmt.Sprintf("the body exceeds %d bytes", maxBody))
 		case errors.Is(err, io.EOF):
-			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_json", Msg: "the body is empty"}
+			return filegate.NewError(filegate.Invalid, op, "invalid_json", "the body is empty")
 		case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_json", Msg: "the body is not valid JSON"}
+			return filegate.NewError(filegate.Invalid, op, "invalid_json", "the body is not valid JSON")
 		case errors.As(err, &typ):
-			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_json", Msg: fmt.Sprintf("field %q must be %s", typ.Field, typ.Type)}
+			return filegate.NewError(filegate.Invalid, op, "invalid_json", fmt.Sprintf("field %q must be %s", typ.Field, typ.Type))
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			// Its text names the field and is safe to show.
-			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_json", Msg: strings.TrimPrefix(err.Error(), "json: ")}
+			return filegate.NewError(filegate.Invalid, op, "invalid_json", strings.TrimPrefix(err.Error(), "json: "))
 		default:
 			// A body cut off or too slow: the cause names socket addresses,
 			// so it is logged, never shown.
-			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "body_unreadable", Msg: "the body could not be read (cut off or too slow)", Err: err}
+			return filegate.NewError(filegate.Invalid, op, "body_unreadable", "the body could not be read (cut off or too slow)").Wrap(err)
 		}
 	}
 	if dec.More() {
-		return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_json", Msg: "the body holds more than one JSON value"}
+		return filegate.NewError(filegate.Invalid, op, "invalid_json", "the body holds more than one JSON value")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_json", Msg: "unexpected data after the JSON object"}
+		return filegate.NewError(filegate.Invalid, op, "invalid_json", "unexpected data after the JSON object")
 	}
 	return nil
 }
@@ -89,7 +89,7 @@ func (e *expiry) UnmarshalJSON(b []byte) error {
 	}
 	var secs int64
 	if err := json.Unmarshal(b, &secs); err != nil {
-		return &filegate.Error{Kind: filegate.Invalid, Op: "api.decode", Code: "invalid_expiry", Msg: "expires_in must be a whole number of seconds"}
+		return filegate.NewError(filegate.Invalid, "api.decode", "invalid_expiry", "expires_in must be a whole number of seconds")
 	}
 	d, err := expiresIn("api.decode", &secs)
 	e.d = d

@@ -43,7 +43,7 @@ type Problem struct {
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var fe *filegate.Error
 	if !errors.As(err, &fe) {
-		fe = &filegate.Error{Kind: filegate.Internal, Err: err}
+		fe = filegate.NewError(filegate.Internal, "", "", "").Wrap(err)
 	}
 	status, ok := statusOf[fe.Kind]
 	if !ok {

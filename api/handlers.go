@@ -25,7 +25,7 @@ func handleReady(ready func(context.Context) error, log *slog.Logger) http.Handl
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := ready(ctx); err != nil {
-			writeError(w, r, log, &filegate.Error{Kind: filegate.Unavailable, Op: "api.ready", Msg: "the store does not answer", Err: err})
+			writeError(w, r, log, filegate.NewError(filegate.Unavailable, "api.ready", "", "the store does not answer").Wrap(err))
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
@@ -63,7 +63,7 @@ func handleList(b *browse.Service, log *slog.Logger) http.Handler {
 		if s := q.Get("limit"); s != "" {
 			n, err := strconv.Atoi(s)
 			if err != nil || n < 1 {
-				writeError(w, r, log, &filegate.Error{Kind: filegate.Invalid, Op: "api.list", Code: "invalid_limit", Msg: "limit must be between 1 and 1000"})
+				writeError(w, r, log, filegate.NewError(filegate.Invalid, "api.list", "invalid_limit", "limit must be between 1 and 1000"))
 				return
 			}
 			req.Limit = n
@@ -86,19 +86,19 @@ func handleList(b *browse.Service, log *slog.Logger) http.Handler {
 func query(u *url.URL, allowed ...string) (url.Values, error) {
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
-		return nil, &filegate.Error{Kind: filegate.Invalid, Op: "api.query", Code: "invalid_query", Msg: "the query string is malformed"}
+		return nil, filegate.NewError(filegate.Invalid, "api.query", "invalid_query", "the query string is malformed")
 	}
 next:
 	for name, vals := range q {
 		for _, a := range allowed {
 			if name == a {
 				if len(vals) > 1 {
-					return nil, &filegate.Error{Kind: filegate.Invalid, Op: "api.query", Code: "invalid_query", Msg: "query parameter " + strconv.Quote(name) + " is repeated"}
+					return nil, filegate.NewError(filegate.Invalid, "api.query", "invalid_query", "query parameter "+strconv.Quote(name)+" is repeated")
 				}
 				continue next
 			}
 		}
-		return nil, &filegate.Error{Kind: filegate.Invalid, Op: "api.query", Code: "invalid_query", Msg: "unknown query parameter " + strconv.Quote(name)}
+		return nil, filegate.NewError(filegate.Invalid, "api.query", "invalid_query", "unknown query parameter "+strconv.Quote(name))
 	}
 	return q, nil
 }
@@ -125,7 +125,7 @@ func expiresIn(op string, secs *int64) (time.Duration, error) {
 		return 0, nil
 	}
 	if *secs < 1 || *secs > int64(grant.MaxExpiry/time.Second) {
-		return 0, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_expiry", Msg: "expires_in must be between 1 and 604800 seconds"}
+		return 0, filegate.NewError(filegate.Invalid, op, "invalid_expiry", "expires_in must be between 1 and 604800 seconds")
 	}
 	return time.Duration(*secs) * time.Second, nil
 }
@@ -168,7 +168,7 @@ func handleObjectRedirect(g *grant.Service, m *telemetry.Metrics, log *slog.Logg
 		if s := q.Get("expires_in"); s != "" {
 			n, err := strconv.ParseInt(s, 10, 64)
 			if err != nil {
-				writeError(w, r, log, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_expiry", Msg: "expires_in must be a whole number of seconds"})
+				writeError(w, r, log, filegate.NewError(filegate.Invalid, op, "invalid_expiry", "expires_in must be a whole number of seconds"))
 				return
 			}
 			secs = &n
@@ -192,5 +192,5 @@ func handleObjectRedirect(g *grant.Service, m *telemetry.Metrics, log *slog.Logg
 }
 
 func invalid(op, code, msg string) error {
-	return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: code, Msg: msg}
+	return filegate.NewError(filegate.Invalid, op, code, msg)
 }

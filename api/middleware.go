@@ -38,9 +38,9 @@ func requireAuth(tokens Authenticator, tp trace.TracerProvider, m *telemetry.Met
 			var err error
 			switch {
 			case h == "":
-				err = &filegate.Error{Kind: filegate.Unauthenticated, Op: "api.auth", Code: "missing_token", Msg: "an Authorization: Bearer token is required"}
+				err = filegate.NewError(filegate.Unauthenticated, "api.auth", "missing_token", "an Authorization: Bearer token is required")
 			case !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "":
-				err = &filegate.Error{Kind: filegate.Unauthenticated, Op: "api.auth", Code: "invalid_token", Msg: "the Authorization header must be: Bearer <token>"}
+				err = filegate.NewError(filegate.Unauthenticated, "api.auth", "invalid_token", "the Authorization header must be: Bearer <token>")
 			default:
 				p, err = tokens.Authenticate(strings.TrimSpace(token))
 			}

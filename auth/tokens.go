@@ -191,7 +191,7 @@ var ErrBadToken = errors.New("auth: token not valid")
 // Authenticate returns the principal a bearer token stands for.
 func (t *Tokens) Authenticate(token string) (*filegate.Principal, error) {
 	fail := func(msg string) (*filegate.Principal, error) {
-		return nil, &filegate.Error{Kind: filegate.Unauthenticated, Op: op + ".Authenticate", Code: "invalid_token", Msg: msg, Err: ErrBadToken}
+		return nil, filegate.NewError(filegate.Unauthenticated, op+".Authenticate", "invalid_token", msg).Wrap(ErrBadToken)
 	}
 	rest, ok := strings.CutPrefix(token, "fg_")
 	if !ok {
@@ -206,7 +206,7 @@ func (t *Tokens) Authenticate(token string) (*filegate.Principal, error) {
 	rec, found := t.records[id]
 	t.mu.Unlock()
 	if err != nil {
-		return nil, &filegate.Error{Kind: filegate.Internal, Op: op + ".Authenticate", Err: err}
+		return nil, filegate.NewError(filegate.Internal, op+".Authenticate", "", "").Wrap(err)
 	}
 	// Compare against a dummy hash when the id is unknown, so that both
 	// paths do the same work.

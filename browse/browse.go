@@ -50,7 +50,7 @@ type Page struct {
 func (s *Service) List(ctx context.Context, p *filegate.Principal, req Request) (Page, error) {
 	const op = "browse.List"
 	if !p.Can(filegate.ActList) {
-		return Page{}, &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "action_not_allowed", Msg: "token may not list"}
+		return Page{}, filegate.NewError(filegate.Forbidden, op, "action_not_allowed", "token may not list")
 	}
 	prefix := req.Prefix
 	if prefix == "" {
@@ -60,19 +60,19 @@ func (s *Service) List(ctx context.Context, p *filegate.Principal, req Request) 
 		return Page{}, err
 	}
 	if !strings.HasPrefix(prefix, p.Prefix) {
-		return Page{}, &filegate.Error{Kind: filegate.Forbidden, Op: op, Key: prefix, Code: "key_outside_scope", Msg: "prefix is outside the token's prefix " + quote(p.Prefix)}
+		return Page{}, filegate.NewError(filegate.Forbidden, op, "key_outside_scope", "prefix is outside the token's prefix "+quote(p.Prefix)).WithKey(prefix)
 	}
 	if req.Delimiter != "" && req.Delimiter != "/" {
-		return Page{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_delimiter", Msg: `delimiter must be "/" or empty`}
+		return Page{}, filegate.NewError(filegate.Invalid, op, "invalid_delimiter", `delimiter must be "/" or empty`)
 	}
 	if req.Limit < 0 || req.Limit > MaxLimit {
-		return Page{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_limit", Msg: "limit must be between 1 and 1000"}
+		return Page{}, filegate.NewError(filegate.Invalid, op, "invalid_limit", "limit must be between 1 and 1000")
 	}
 	token := ""
 	if req.Cursor != "" {
 		b, err := base64.RawURLEncoding.DecodeString(req.Cursor)
 		if err != nil || len(b) == 0 || len(b) > 4096 {
-			return Page{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_cursor", Msg: "cursor is not one this server returned"}
+			return Page{}, filegate.NewError(filegate.Invalid, op, "invalid_cursor", "cursor is not one this server returned")
 		}
 		token = string(b)
 	}

@@ -126,16 +126,16 @@ type Plan struct {
 func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Request) (*Plan, error) {
 	const op = "bundle.Prepare"
 	bad := func(code, msg string) (*Plan, error) {
-		return nil, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: code, Msg: msg}
+		return nil, filegate.NewError(filegate.Invalid, op, code, msg)
 	}
 	if !p.Can(filegate.ActBundle) {
-		return nil, &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "action_not_allowed", Msg: "token may not bundle"}
+		return nil, filegate.NewError(filegate.Forbidden, op, "action_not_allowed", "token may not bundle")
 	}
 	if (len(req.Keys) == 0) == (req.Prefix == "") {
 		return bad("invalid_selection", "give exactly one of keys and prefix")
 	}
 	if len(req.Keys) > s.cfg.MaxKeys {
-		return nil, &filegate.Error{Kind: filegate.TooLarge, Op: op, Code: "too_many_keys", Msg: fmt.Sprintf("at most %d keys per bundle", s.cfg.MaxKeys)}
+		return nil, filegate.NewError(filegate.TooLarge, op, "too_many_keys", fmt.Sprintf("at most %d keys per bundle", s.cfg.MaxKeys))
 	}
 	method := req.Compression
 	switch method {
@@ -170,7 +170,7 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 			return nil, err
 		}
 		if !strings.HasPrefix(req.Prefix, p.Prefix) {
-			return nil, &filegate.Error{Kind: filegate.Forbidden, Op: op, Key: req.Prefix, Code: "key_outside_scope", Msg: "prefix is outside the token's prefix"}
+			return nil, filegate.NewError(filegate.Forbidden, op, "key_outside_scope", "prefix is outside the token's prefix").WithKey(req.Prefix)
 		}
 		base = req.Prefix
 		if i := strings.LastIndexByte(base, '/'); i >= 0 {
@@ -199,13 +199,14 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 			if len(shown) > 50 {
 				shown = shown[:50]
 			}
-			return nil, &filegate.Error{Kind: filegate.NotFound, Op: op, Code: "missing_keys",
-				Msg: fmt.Sprintf("%d of the selected objects do not exist: %s", len(missing), strings.Join(shown, ", "))}
+			return nil, filegate.NewError(filegate.NotFound, op, "missing_keys",
+				fmt.Sprintf("%d of the selected objects do not exist: %s", len(missing), strings.Join(shown, ", ")))
+
 		}
 		skipped = missing
 	}
 	if len(infos) == 0 {
-		return nil, &filegate.Error{Kind: filegate.NotFound, Op: op, Code: "empty_selection", Msg: "the selection holds no objects"}
+		return nil, filegate.NewError(filegate.NotFound, op, "empty_selection", "the selection holds no objects")
 	}
 	names := uniqueNames{}
 	fp := sha256.New()
@@ -229,7 +230,7 @@ func archiveName(op, n string) (string, error) {
 		return "bundle.zip", nil
 	}
 	if len(n) > 200 || strings.ContainsAny(n, "/\\") || n == "." || n == ".." || strings.ContainsFunc(n, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
-		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_name", Msg: "name must be a file name (no slashes or control characters, at most 200 bytes)"}
+		return "", filegate.NewError(filegate.Invalid, op, "invalid_name", "name must be a file name (no slashes or control characters, at most 200 bytes)")
 	}
 	if !strings.HasSuffix(strings.ToLower(n), ".zip") {
 		n += ".zip"
@@ -285,7 +286,7 @@ func (s *Service) listAll(ctx context.Context, prefix string) ([]filegate.Object
 			out = append(out, o)
 		}
 		if len(out) > s.cfg.MaxKeys {
-			return nil, &filegate.Error{Kind: filegate.TooLarge, Op: "bundle.Prepare", Code: "too_many_keys", Msg: fmt.Sprintf("the prefix holds more than %d objects", s.cfg.MaxKeys)}
+			return nil, filegate.NewError(filegate.TooLarge, "bundle.Prepare", "too_many_keys", fmt.Sprintf("the prefix holds more than %d objects", s.cfg.MaxKeys))
 		}
 		if page.Next == "" {
 			return out, nil
@@ -342,7 +343,7 @@ func (s *Service) reserve(ctx context.Context, op string, n int64) (func(), erro
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueueWait)
 	defer cancel()
 	if err := s.memory.Acquire(qctx, n); err != nil {
-		return nil, &filegate.Error{Kind: filegate.Busy, Op: op, Code: "busy", Msg: "too many bundles in progress; try again shortly", Err: err}
+		return nil, filegate.NewError(filegate.Busy, op, "busy", "too many bundles in progress; try again shortly").Wrap(err)
 	}
 	return func() { s.memory.Release(n) }, nil
 }
@@ -426,7 +427,7 @@ func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress
 		}
 	})
 	if errors.Is(err, ErrSourceChanged) {
-		return &filegate.Error{Kind: filegate.Conflict, Op: "bundle.Write", Code: "source_changed", Msg: err.Error(), Err: err}
+		return filegate.NewError(filegate.Conflict, "bundle.Write", "source_changed", err.Error()).Wrap(err)
 	}
 	return err
 }

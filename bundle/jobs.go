@@ -62,7 +62,7 @@ func (s *Service) Start(ctx context.Context, plan *Plan) (*Job, error) {
 	}
 	s.mu.Unlock()
 	if closed {
-		return nil, &filegate.Error{Kind: filegate.Unavailable, Op: "bundle.Start", Msg: "shutting down"}
+		return nil, filegate.NewError(filegate.Unavailable, "bundle.Start", "", "shutting down")
 	}
 	id := make([]byte, 16)
 	_, _ = rand.Read(id)
@@ -125,22 +125,22 @@ func (s *Service) run(j *Job, plan *Plan) {
 func (s *Service) Job(ctx context.Context, p *filegate.Principal, id string) (*Job, error) {
 	const op = "bundle.Job"
 	if len(id) != 32 || !isHex(id) {
-		return nil, &filegate.Error{Kind: filegate.NotFound, Op: op, Code: "unknown_job", Msg: "no such bundle job"}
+		return nil, filegate.NewError(filegate.NotFound, op, "unknown_job", "no such bundle job")
 	}
 	body, _, err := s.out.Get(ctx, jobKey(id))
 	if err != nil {
 		if filegate.KindOf(err) == filegate.NotFound {
-			return nil, &filegate.Error{Kind: filegate.NotFound, Op: op, Code: "unknown_job", Msg: "no such bundle job"}
+			return nil, filegate.NewError(filegate.NotFound, op, "unknown_job", "no such bundle job")
 		}
 		return nil, err
 	}
 	defer body.Close()
 	var j Job
 	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&j); err != nil {
-		return nil, &filegate.Error{Kind: filegate.Internal, Op: op, Err: fmt.Errorf("job %s: %w", id, err)}
+		return nil, filegate.NewError(filegate.Internal, op, "", "").Wrap(fmt.Errorf("job %s: %w", id, err))
 	}
 	if j.Owner != p.ID {
-		return nil, &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "job_not_yours", Msg: "this bundle job belongs to another token"}
+		return nil, filegate.NewError(filegate.Forbidden, op, "job_not_yours", "this bundle job belongs to another token")
 	}
 	// A running job's filegate saves progress every second; silence means
 	// it died with the job (its multipart upload is then left for the

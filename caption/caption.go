@@ -118,7 +118,7 @@ type Result struct {
 }
 
 func invalid(op, code, msg string) error {
-	return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: code, Msg: msg}
+	return filegate.NewError(filegate.Invalid, op, code, msg)
 }
 
 // Caption renders req onto the image at req.Key, stores the result inside
@@ -193,7 +193,7 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	}
 
 	busy := func(err error) error {
-		return &filegate.Error{Kind: filegate.Busy, Op: op, Code: "busy", Msg: "too many captions in progress; try again shortly", Err: err}
+		return filegate.NewError(filegate.Busy, op, "busy", "too many captions in progress; try again shortly").Wrap(err)
 	}
 	wait := time.NewTimer(s.cfg.QueueWait)
 	select {
@@ -209,7 +209,7 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	timedOut := func(err error) error {
-		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Code: "render_timeout", Msg: "the caption took too long", Err: err}
+		return filegate.NewError(filegate.Unavailable, op, "render_timeout", "the caption took too long").Wrap(err)
 	}
 
 	// Fetch.
@@ -222,17 +222,17 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	if info.Size > s.cfg.MaxBytes {
 		body.Close()
 		span.End()
-		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "image_too_large", Msg: fmt.Sprintf("the image exceeds %d bytes", s.cfg.MaxBytes)}
+		return Result{}, filegate.NewError(filegate.TooLarge, op, "image_too_large", fmt.Sprintf("the image exceeds %d bytes", s.cfg.MaxBytes)).WithKey(req.Key)
 	}
 	data, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxBytes+1))
 	body.Close()
 	span.SetAttributes(attribute.Int("caption.bytes", len(data)))
 	span.End()
 	if err != nil {
-		return Result{}, &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: req.Key, Msg: "reading the image failed", Err: err}
+		return Result{}, filegate.NewError(filegate.Unavailable, op, "", "reading the image failed").WithKey(req.Key).Wrap(err)
 	}
 	if int64(len(data)) > s.cfg.MaxBytes {
-		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "image_too_large", Msg: fmt.Sprintf("the image exceeds %d bytes", s.cfg.MaxBytes)}
+		return Result{}, filegate.NewError(filegate.TooLarge, op, "image_too_large", fmt.Sprintf("the image exceeds %d bytes", s.cfg.MaxBytes)).WithKey(req.Key)
 	}
 
 	// Reserve the memory this image needs before decoding a pixel.
@@ -241,8 +241,9 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	if err == nil {
 		cost := Cost(hdr.Config, hdr.Format, hdr.Rotated, hdr.GIFArea, s.cfg.MaxOutput) + int64(len(data))
 		if cost > s.cfg.MemoryBudget {
-			return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "image_too_large",
-				Msg: fmt.Sprintf("a %d×%d %s needs about %d MiB to caption; the limit is %d MiB", hdr.Config.Width, hdr.Config.Height, hdr.Format, cost>>20, s.cfg.MemoryBudget>>20)}
+			return Result{}, filegate.NewError(filegate.TooLarge, op, "image_too_large",
+				fmt.Sprintf("a %d×%d %s needs about %d MiB to caption; the limit is %d MiB", hdr.Config.Width, hdr.Config.Height, hdr.Format, cost>>20, s.cfg.MemoryBudget>>20)).WithKey(req.Key)
+
 		}
 		qctx, qcancel := context.WithTimeout(ctx, s.cfg.QueueWait)
 		err := s.memory.Acquire(qctx, cost)
@@ -264,11 +265,11 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	case ctx.Err() != nil:
 		return Result{}, timedOut(ctx.Err())
 	case errors.Is(err, ErrTooLarge):
-		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "image_too_large", Msg: err.Error()}
+		return Result{}, filegate.NewError(filegate.TooLarge, op, "image_too_large", err.Error()).WithKey(req.Key)
 	case errors.Is(err, ErrNotImage):
-		return Result{}, &filegate.Error{Kind: filegate.Unsupported, Op: op, Key: req.Key, Code: "not_an_image", Msg: err.Error()}
+		return Result{}, filegate.NewError(filegate.Unsupported, op, "not_an_image", err.Error()).WithKey(req.Key)
 	case err != nil:
-		return Result{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Key: req.Key, Code: "corrupt_image", Msg: "the image is truncated or corrupt"}
+		return Result{}, filegate.NewError(filegate.Invalid, op, "corrupt_image", "the image is truncated or corrupt").WithKey(req.Key)
 	}
 	out := req.Format
 	if out == "" {
@@ -326,16 +327,18 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	span.End()
 	switch {
 	case errors.Is(err, errOutputTooLarge):
-		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "output_too_large",
-			Msg: fmt.Sprintf("the captioned %s would exceed %d MiB; ask for format jpeg", out, s.cfg.MaxOutput>>20)}
+		return Result{}, filegate.NewError(filegate.TooLarge, op, "output_too_large",
+			fmt.Sprintf("the captioned %s would exceed %d MiB; ask for format jpeg", out, s.cfg.MaxOutput>>20)).WithKey(req.Key)
+
 	case ctx.Err() != nil:
 		return Result{}, timedOut(ctx.Err())
 	case err != nil:
-		return Result{}, &filegate.Error{Kind: filegate.Internal, Op: op, Err: err}
+		return Result{}, filegate.NewError(filegate.Internal, op, "", "").Wrap(err)
 	}
 	if req.Inline && int64(buf.Len()) > s.cfg.MaxInline {
-		return Result{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Key: req.Key, Code: "inline_too_large",
-			Msg: fmt.Sprintf("the captioned image is %d bytes, more than the %d a response carries inline; ask without inline for a link", buf.Len(), s.cfg.MaxInline)}
+		return Result{}, filegate.NewError(filegate.TooLarge, op, "inline_too_large",
+			fmt.Sprintf("the captioned image is %d bytes, more than the %d a response carries inline; ask without inline for a link", buf.Len(), s.cfg.MaxInline)).WithKey(req.Key)
+
 	}
 
 	// Store.

@@ -55,10 +55,11 @@ func (s *Service) Expiry(ctx context.Context, op string, requested time.Duration
 	case d == 0:
 		d = s.limits.DefaultExpiry
 	case d < time.Second:
-		return 0, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_expiry", Msg: "expires_in must be at least 1 second"}
+		return 0, filegate.NewError(filegate.Invalid, op, "invalid_expiry", "expires_in must be at least 1 second")
 	case d > s.limits.MaxExpiry:
-		return 0, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_expiry",
-			Msg: "expires_in exceeds the maximum of " + s.limits.MaxExpiry.String()}
+		return 0, filegate.NewError(filegate.Invalid, op, "invalid_expiry",
+			"expires_in exceeds the maximum of "+s.limits.MaxExpiry.String())
+
 	}
 	credsEnd, err := s.src.CredentialsExpiry(ctx)
 	if err != nil {
@@ -67,7 +68,7 @@ func (s *Service) Expiry(ctx context.Context, op string, requested time.Duration
 	if !credsEnd.IsZero() {
 		left := credsEnd.Sub(s.now()).Truncate(time.Second)
 		if left < time.Second {
-			return 0, &filegate.Error{Kind: filegate.Unavailable, Op: op, Msg: "signing credentials have expired"}
+			return 0, filegate.NewError(filegate.Unavailable, op, "", "signing credentials have expired")
 		}
 		d = min(d, left)
 	}
@@ -132,7 +133,7 @@ func contentDisposition(op, disposition, filename string) (string, error) {
 	switch disposition {
 	case "", "attachment", "inline":
 	default:
-		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_disposition", Msg: `disposition must be "attachment" or "inline"`}
+		return "", filegate.NewError(filegate.Invalid, op, "invalid_disposition", `disposition must be "attachment" or "inline"`)
 	}
 	if filename == "" {
 		if disposition == "" {
@@ -144,16 +145,16 @@ func contentDisposition(op, disposition, filename string) (string, error) {
 		disposition = "attachment"
 	}
 	if len(filename) > 255 || !utf8.ValidString(filename) {
-		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_filename", Msg: "filename must be UTF-8 and at most 255 bytes"}
+		return "", filegate.NewError(filegate.Invalid, op, "invalid_filename", "filename must be UTF-8 and at most 255 bytes")
 	}
 	// Browsers save under this name: no separators, drive letters, control
 	// or bidi characters, leading spaces or device names.
 	if filename = filegate.SafeName(filename); filename == "" {
-		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_filename", Msg: "filename has no usable characters"}
+		return "", filegate.NewError(filegate.Invalid, op, "invalid_filename", "filename has no usable characters")
 	}
 	v := mime.FormatMediaType(disposition, map[string]string{"filename": filename})
 	if v == "" {
-		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_filename", Msg: "filename cannot be encoded"}
+		return "", filegate.NewError(filegate.Invalid, op, "invalid_filename", "filename cannot be encoded")
 	}
 	return v, nil
 }

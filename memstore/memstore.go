@@ -62,7 +62,7 @@ func New(name string) *Bucket {
 var _ filegate.Bucket = (*Bucket)(nil)
 
 func notFound(op, key, what string) error {
-	return &filegate.Error{Kind: filegate.NotFound, Op: op, Key: key, Msg: "not found", Err: fmt.Errorf("no such %s", what)}
+	return filegate.NewError(filegate.NotFound, op, "", "not found").WithKey(key).Wrap(fmt.Errorf("no such %s", what))
 }
 
 func etagOf(b []byte) string {
@@ -196,7 +196,7 @@ func (b *Bucket) uploadLocked(op, key, id string) (*upload, error) {
 // UploadPart stores a part.
 func (b *Bucket) UploadPart(_ context.Context, key, uploadID string, number int32, body []byte) (string, error) {
 	if number < 1 || number > 10000 {
-		return "", &filegate.Error{Kind: filegate.Invalid, Op: "memstore.UploadPart", Key: key, Msg: "part numbers run from 1 to 10000"}
+		return "", filegate.NewError(filegate.Invalid, "memstore.UploadPart", "", "part numbers run from 1 to 10000").WithKey(key)
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -236,20 +236,20 @@ func (b *Bucket) CompleteUpload(_ context.Context, key, uploadID string, parts [
 		return filegate.ObjectInfo{}, err
 	}
 	if len(parts) == 0 {
-		return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Key: key, Msg: "no parts"}
+		return filegate.ObjectInfo{}, filegate.NewError(filegate.Invalid, op, "", "no parts").WithKey(key)
 	}
 	var data bytes.Buffer
 	sums := md5.New()
 	for i, p := range parts {
 		stored, ok := u.parts[p.Number]
 		if !ok || strings.Trim(p.ETag, `"`) != stored.etag {
-			return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Key: key, Msg: fmt.Sprintf("part %d is missing or its etag does not match", p.Number), Err: fmt.Errorf("InvalidPart")}
+			return filegate.ObjectInfo{}, filegate.NewError(filegate.Invalid, op, "", fmt.Sprintf("part %d is missing or its etag does not match", p.Number)).WithKey(key).Wrap(fmt.Errorf("InvalidPart"))
 		}
 		if i > 0 && p.Number <= parts[i-1].Number {
-			return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Key: key, Msg: "parts out of order", Err: fmt.Errorf("InvalidPartOrder")}
+			return filegate.ObjectInfo{}, filegate.NewError(filegate.Invalid, op, "", "parts out of order").WithKey(key).Wrap(fmt.Errorf("InvalidPartOrder"))
 		}
 		if i < len(parts)-1 && len(stored.data) < minPart {
-			return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Key: key, Msg: fmt.Sprintf("part %d is smaller than 5 MiB", p.Number), Err: fmt.Errorf("EntityTooSmall")}
+			return filegate.ObjectInfo{}, filegate.NewError(filegate.Invalid, op, "", fmt.Sprintf("part %d is smaller than 5 MiB", p.Number)).WithKey(key).Wrap(fmt.Errorf("EntityTooSmall"))
 		}
 		data.Write(stored.data)
 		raw, _ := hex.DecodeString(stored.etag)

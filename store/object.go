@@ -26,7 +26,7 @@ func (s *Store) Get(ctx context.Context, bucket, key string) (io.ReadCloser, Obj
 	defer span.End()
 	u, err := s.direct.Presign(ctx, &sigv4.Request{Method: http.MethodGet, Op: "GetObject", Bucket: bucket, Key: key, Expires: 15 * time.Minute}, time.Now())
 	if err != nil {
-		return nil, ObjectInfo{}, &filegate.Error{Kind: filegate.Internal, Op: op, Key: key, Err: err}
+		return nil, ObjectInfo{}, filegate.NewError(filegate.Internal, op, "", "").WithKey(key).Wrap(err)
 	}
 	// The headers (retries included) within the store timeout; then the
 	// body streams for as long as it moves.

@@ -16,7 +16,7 @@ func (s *Store) presign(ctx context.Context, op string, r *sigv4.Request) (Grant
 	now := signingTime()
 	u, err := s.signer.Presign(ctx, r, now)
 	if err != nil {
-		return Grant{}, &filegate.Error{Kind: filegate.Internal, Op: op, Key: r.Key, Err: err}
+		return Grant{}, filegate.NewError(filegate.Internal, op, "", "").WithKey(r.Key).Wrap(err)
 	}
 	return Grant{URL: u, Method: r.Method, Expires: now.Add(r.Expires)}, nil
 }

@@ -241,7 +241,7 @@ func (s *Store) Region() string { return s.region }
 func (s *Store) CredentialsExpiry(ctx context.Context) (time.Time, error) {
 	c, err := s.creds.Retrieve(ctx)
 	if err != nil {
-		return time.Time{}, &filegate.Error{Kind: filegate.Unavailable, Op: "store.Credentials", Msg: "store credentials unavailable", Err: err}
+		return time.Time{}, filegate.NewError(filegate.Unavailable, "store.Credentials", "", "store credentials unavailable").Wrap(err)
 	}
 	if c.CanExpire {
 		return c.Expires, nil
@@ -261,7 +261,7 @@ func (s *Store) Head(ctx context.Context, bucket, key string) (ObjectInfo, error
 	defer span.End()
 	u, err := s.direct.Presign(ctx, &sigv4.Request{Method: http.MethodHead, Op: "HeadObject", Bucket: bucket, Key: key, Expires: time.Minute}, time.Now())
 	if err != nil {
-		return ObjectInfo{}, &filegate.Error{Kind: filegate.Internal, Op: op, Key: key, Err: err}
+		return ObjectInfo{}, filegate.NewError(filegate.Internal, op, "", "").WithKey(key).Wrap(err)
 	}
 	ctx, cancel := s.short(ctx)
 	defer cancel()
@@ -307,7 +307,7 @@ func (s *Store) List(ctx context.Context, bucket string, in ListInput) (ListPage
 	for _, o := range out.Contents {
 		key, err := urlDecoded(o.Key, out.EncodingType)
 		if err != nil {
-			return ListPage{}, &filegate.Error{Kind: filegate.Internal, Op: "store.List", Key: aws.ToString(o.Key), Err: err}
+			return ListPage{}, filegate.NewError(filegate.Internal, "store.List", "", "").WithKey(aws.ToString(o.Key)).Wrap(err)
 		}
 		page.Objects = append(page.Objects, ObjectInfo{
 			Key:          key,
@@ -319,7 +319,7 @@ func (s *Store) List(ctx context.Context, bucket string, in ListInput) (ListPage
 	for _, p := range out.CommonPrefixes {
 		f, err := urlDecoded(p.Prefix, out.EncodingType)
 		if err != nil {
-			return ListPage{}, &filegate.Error{Kind: filegate.Internal, Op: "store.List", Key: aws.ToString(p.Prefix), Err: err}
+			return ListPage{}, filegate.NewError(filegate.Internal, "store.List", "", "").WithKey(aws.ToString(p.Prefix)).Wrap(err)
 		}
 		page.Folders = append(page.Folders, f)
 	}
@@ -348,7 +348,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if err != nil {
 		err = translate("store.Ping", "", err)
 		if filegate.KindOf(err) == filegate.NotFound {
-			return &filegate.Error{Kind: filegate.Unavailable, Op: "store.Ping", Msg: "the bucket does not exist", Err: err}
+			return filegate.NewError(filegate.Unavailable, "store.Ping", "", "the bucket does not exist").Wrap(err)
 		}
 		return err
 	}
@@ -410,16 +410,16 @@ func translateStatus(op, key string, status int, err error) error {
 			err = fmt.Errorf("%s %s: %w", ue.Op, redactURL(ue.URL), ue.Err)
 		}
 		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "store request cancelled or timed out", Err: err}
+			return filegate.NewError(filegate.Unavailable, op, "", "store request cancelled or timed out").WithKey(key).Wrap(err)
 		}
-		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "the store is unavailable", Err: err}
+		return filegate.NewError(filegate.Unavailable, op, "", "the store is unavailable").WithKey(key).Wrap(err)
 	case status == http.StatusNotFound:
-		return &filegate.Error{Kind: filegate.NotFound, Op: op, Key: key, Msg: "not found", Err: fmt.Errorf("store answered %d", status)}
+		return filegate.NewError(filegate.NotFound, op, "", "not found").WithKey(key).Wrap(fmt.Errorf("store answered %d", status))
 	case status == http.StatusForbidden || status == http.StatusUnauthorized || status == http.StatusTooManyRequests || status >= 500:
 		// 403: filegate's own credentials were refused, a configuration fault.
-		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "the store is unavailable", Err: fmt.Errorf("store answered %d", status)}
+		return filegate.NewError(filegate.Unavailable, op, "", "the store is unavailable").WithKey(key).Wrap(fmt.Errorf("store answered %d", status))
 	default:
-		return &filegate.Error{Kind: filegate.Internal, Op: op, Key: key, Err: fmt.Errorf("store answered %d", status)}
+		return filegate.NewError(filegate.Internal, op, "", "").WithKey(key).Wrap(fmt.Errorf("store answered %d", status))
 	}
 }
 
@@ -438,11 +438,11 @@ func translate(op, key string, err error) error {
 		return nil
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "store request cancelled or timed out", Err: err}
+		return filegate.NewError(filegate.Unavailable, op, "", "store request cancelled or timed out").WithKey(key).Wrap(err)
 	}
 	var send *smithyhttp.RequestSendError
 	if errors.As(err, &send) {
-		return &filegate.Error{Kind: filegate.Unavailable, Op: op, Key: key, Msg: "the store is unavailable", Err: err}
+		return filegate.NewError(filegate.Unavailable, op, "", "the store is unavailable").WithKey(key).Wrap(err)
 	}
 	kind, code := filegate.Internal, ""
 	var api smithy.APIError
@@ -483,5 +483,5 @@ func translate(op, key string, err error) error {
 	case filegate.Unavailable:
 		msg = "the store is unavailable"
 	}
-	return &filegate.Error{Kind: kind, Op: op, Key: key, Msg: msg, Err: err}
+	return filegate.NewError(kind, op, "", msg).WithKey(key).Wrap(err)
 }

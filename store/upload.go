@@ -156,7 +156,7 @@ func (s *Store) PresignPost(ctx context.Context, bucket string, o PostOptions) (
 	now := signingTime()
 	p, err := s.signer.PresignPost(ctx, bucket, key, conds, o.Expires, now)
 	if err != nil {
-		return Post{}, &filegate.Error{Kind: filegate.Internal, Op: "store.PresignPost", Key: key, Err: err}
+		return Post{}, filegate.NewError(filegate.Internal, "store.PresignPost", "", "").WithKey(key).Wrap(err)
 	}
 	for k, v := range p.Fields {
 		fields[k] = v

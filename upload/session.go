@@ -70,7 +70,7 @@ var errUnknownSession = errors.New("upload: unknown session")
 
 func (s *Sealer) open(op, id string) (session, error) {
 	unknown := func() (session, error) {
-		return session{}, &filegate.Error{Kind: filegate.NotFound, Op: op, Code: "unknown_upload", Msg: "no such upload session", Err: errUnknownSession}
+		return session{}, filegate.NewError(filegate.NotFound, op, "unknown_upload", "no such upload session").Wrap(errUnknownSession)
 	}
 	if len(id) == 0 || len(id) > maxIDLen {
 		return unknown()

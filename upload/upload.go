@@ -140,10 +140,10 @@ func (s *Service) Start(ctx context.Context, p *filegate.Principal, req Request)
 		return Begin{}, err
 	}
 	if req.Size < 0 {
-		return Begin{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_size", Msg: "size must not be negative"}
+		return Begin{}, filegate.NewError(filegate.Invalid, op, "invalid_size", "size must not be negative")
 	}
 	if limit := s.limit(p); req.Size > limit {
-		return Begin{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Code: "object_too_large", Msg: fmt.Sprintf("size exceeds this token's upload limit of %d bytes", limit)}
+		return Begin{}, filegate.NewError(filegate.TooLarge, op, "object_too_large", fmt.Sprintf("size exceeds this token's upload limit of %d bytes", limit))
 	}
 	ct, err := contentType(op, req.ContentType)
 	if err != nil {
@@ -249,13 +249,13 @@ func (s *Service) session(op string, p *filegate.Principal, id string) (session,
 		return session{}, err
 	}
 	if sess.Owner != p.ID {
-		return session{}, &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "upload_not_yours", Msg: "this upload session belongs to another token"}
+		return session{}, filegate.NewError(filegate.Forbidden, op, "upload_not_yours", "this upload session belongs to another token")
 	}
 	if err := p.Authorize(op, filegate.ActUpload, sess.Key); err != nil {
 		return session{}, err
 	}
 	if s.now().Sub(time.Unix(sess.Created, 0)) > MaxSessionAge {
-		return session{}, &filegate.Error{Kind: filegate.Expired, Op: op, Code: "upload_expired", Msg: "this upload session is older than 7 days"}
+		return session{}, filegate.NewError(filegate.Expired, op, "upload_expired", "this upload session is older than 7 days")
 	}
 	return sess, nil
 }
@@ -268,12 +268,12 @@ func (s *Service) SignParts(ctx context.Context, p *filegate.Principal, id strin
 		return nil, time.Time{}, err
 	}
 	if len(numbers) == 0 || len(numbers) > MaxBatch {
-		return nil, time.Time{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: fmt.Sprintf("ask for 1 to %d part numbers", MaxBatch)}
+		return nil, time.Time{}, filegate.NewError(filegate.Invalid, op, "invalid_parts", fmt.Sprintf("ask for 1 to %d part numbers", MaxBatch))
 	}
 	count := partCount(sess)
 	for _, n := range numbers {
 		if n < 1 || n > count {
-			return nil, time.Time{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: fmt.Sprintf("part numbers run from 1 to %d", count)}
+			return nil, time.Time{}, filegate.NewError(filegate.Invalid, op, "invalid_parts", fmt.Sprintf("part numbers run from 1 to %d", count))
 		}
 	}
 	exp, err := s.grants.Expiry(ctx, op, expiresIn)
@@ -323,11 +323,11 @@ func (s *Service) Complete(ctx context.Context, p *filegate.Principal, id string
 	}
 	count := partCount(sess)
 	if len(parts) != int(count) {
-		return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: fmt.Sprintf("complete needs all %d parts, got %d", count, len(parts))}
+		return filegate.ObjectInfo{}, filegate.NewError(filegate.Invalid, op, "invalid_parts", fmt.Sprintf("complete needs all %d parts, got %d", count, len(parts)))
 	}
 	for i, pt := range parts {
 		if pt.Number != int32(i+1) || pt.ETag == "" {
-			return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_parts", Msg: "parts must be numbered 1..n in order, each with its etag"}
+			return filegate.ObjectInfo{}, filegate.NewError(filegate.Invalid, op, "invalid_parts", "parts must be numbered 1..n in order, each with its etag")
 		}
 	}
 	stored, err := s.src.ListParts(ctx, sess.Key, sess.UploadID)
@@ -341,13 +341,13 @@ func (s *Service) Complete(ctx context.Context, p *filegate.Principal, id string
 	for _, pt := range parts {
 		sp, ok := byNumber[pt.Number]
 		if !ok {
-			return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "part_missing", Msg: fmt.Sprintf("part %d has not been uploaded", pt.Number)}
+			return filegate.ObjectInfo{}, filegate.NewError(filegate.Conflict, op, "part_missing", fmt.Sprintf("part %d has not been uploaded", pt.Number))
 		}
 		if strings.Trim(pt.ETag, `"`) != sp.ETag {
-			return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "etag_mismatch", Msg: fmt.Sprintf("part %d: etag does not match the stored part", pt.Number)}
+			return filegate.ObjectInfo{}, filegate.NewError(filegate.Conflict, op, "etag_mismatch", fmt.Sprintf("part %d: etag does not match the stored part", pt.Number))
 		}
 		if want := partSize(sess, pt.Number); sp.Size != want {
-			return filegate.ObjectInfo{}, &filegate.Error{Kind: filegate.Conflict, Op: op, Code: "part_size_mismatch", Msg: fmt.Sprintf("part %d is %d bytes, want %d", pt.Number, sp.Size, want)}
+			return filegate.ObjectInfo{}, filegate.NewError(filegate.Conflict, op, "part_size_mismatch", fmt.Sprintf("part %d is %d bytes, want %d", pt.Number, sp.Size, want))
 		}
 	}
 	return s.src.CompleteUpload(ctx, sess.Key, sess.UploadID, parts)
@@ -380,7 +380,7 @@ type FormRequest struct {
 func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormRequest) (filegate.Post, error) {
 	const op = "upload.Form"
 	bad := func(code, msg string) (filegate.Post, error) {
-		return filegate.Post{}, &filegate.Error{Kind: filegate.Invalid, Op: op, Code: code, Msg: msg}
+		return filegate.Post{}, filegate.NewError(filegate.Invalid, op, code, msg)
 	}
 	if (req.Key == "") == (req.KeyPrefix == "") {
 		return bad("invalid_key", "give exactly one of key and key_prefix")
@@ -419,7 +419,7 @@ func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormReque
 		req.MaxSize = limit
 	}
 	if req.MaxSize > limit {
-		return filegate.Post{}, &filegate.Error{Kind: filegate.TooLarge, Op: op, Code: "object_too_large", Msg: fmt.Sprintf("max_size exceeds this token's form upload limit of %d bytes", limit)}
+		return filegate.Post{}, filegate.NewError(filegate.TooLarge, op, "object_too_large", fmt.Sprintf("max_size exceeds this token's form upload limit of %d bytes", limit))
 	}
 	if req.MinSize < 0 || req.MaxSize < req.MinSize {
 		return bad("invalid_size", "need 0 <= min_size <= max_size")
@@ -451,7 +451,7 @@ func (s *Service) Form(ctx context.Context, p *filegate.Principal, req FormReque
 // needs one.
 func fileKey(op, key string) error {
 	if strings.HasSuffix(key, "/") {
-		return &filegate.Error{Kind: filegate.Invalid, Op: op, Key: key, Code: "invalid_key", Msg: "key ends in / (a folder): uploads need a file name"}
+		return filegate.NewError(filegate.Invalid, op, "invalid_key", "key ends in / (a folder): uploads need a file name").WithKey(key)
 	}
 	return nil
 }
@@ -461,10 +461,10 @@ func contentType(op, ct string) (string, error) {
 		return "application/octet-stream", nil
 	}
 	if len(ct) > 255 || strings.ContainsFunc(ct, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
-		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_content_type", Msg: "content_type must be printable ASCII, at most 255 bytes"}
+		return "", filegate.NewError(filegate.Invalid, op, "invalid_content_type", "content_type must be printable ASCII, at most 255 bytes")
 	}
 	if _, _, err := mime.ParseMediaType(ct); err != nil {
-		return "", &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_content_type", Msg: "content_type is not a media type"}
+		return "", filegate.NewError(filegate.Invalid, op, "invalid_content_type", "content_type is not a media type")
 	}
 	return ct, nil
 }
@@ -482,15 +482,15 @@ func ValidateMetadata(op string, m map[string]string) error {
 	for _, k := range names {
 		v := m[k]
 		if k == "" || len(k) > 128 || strings.ContainsFunc(k, func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') }) {
-			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_metadata", Msg: fmt.Sprintf("metadata name %q must be lowercase letters, digits and '-'", k)}
+			return filegate.NewError(filegate.Invalid, op, "invalid_metadata", fmt.Sprintf("metadata name %q must be lowercase letters, digits and '-'", k))
 		}
 		if strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
-			return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_metadata", Msg: fmt.Sprintf("metadata %q must be printable ASCII", k)}
+			return filegate.NewError(filegate.Invalid, op, "invalid_metadata", fmt.Sprintf("metadata %q must be printable ASCII", k))
 		}
 		total += len(k) + len(v)
 	}
 	if total > 2048 {
-		return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_metadata", Msg: "metadata exceeds 2 KiB"}
+		return filegate.NewError(filegate.Invalid, op, "invalid_metadata", "metadata exceeds 2 KiB")
 	}
 	return nil
 }
@@ -500,7 +500,7 @@ func ValidateMetadata(op string, m map[string]string) error {
 func (s *Service) InProgress(ctx context.Context, p *filegate.Principal, prefix string) ([]filegate.Upload, error) {
 	const op = "upload.InProgress"
 	if !p.Can(filegate.ActAdmin) {
-		return nil, &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "action_not_allowed", Msg: "only admin tokens list every upload"}
+		return nil, filegate.NewError(filegate.Forbidden, op, "action_not_allowed", "only admin tokens list every upload")
 	}
 	if err := filegate.ValidatePrefix(op, prefix); err != nil {
 		return nil, err
@@ -513,13 +513,13 @@ func (s *Service) InProgress(ctx context.Context, p *filegate.Principal, prefix 
 func (s *Service) AbortAny(ctx context.Context, p *filegate.Principal, key, uploadID string) error {
 	const op = "upload.AbortAny"
 	if !p.Can(filegate.ActAdmin) {
-		return &filegate.Error{Kind: filegate.Forbidden, Op: op, Code: "action_not_allowed", Msg: "only admin tokens abort any upload"}
+		return filegate.NewError(filegate.Forbidden, op, "action_not_allowed", "only admin tokens abort any upload")
 	}
 	if err := filegate.ValidateKey(op, key); err != nil {
 		return err
 	}
 	if uploadID == "" || len(uploadID) > 1024 {
-		return &filegate.Error{Kind: filegate.Invalid, Op: op, Code: "invalid_upload_id", Msg: "upload_id is required"}
+		return filegate.NewError(filegate.Invalid, op, "invalid_upload_id", "upload_id is required")
 	}
 	if _, err := s.src.ListParts(ctx, key, uploadID); err != nil {
 		return err // NotFound when there is no such upload
