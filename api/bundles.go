@@ -35,7 +35,7 @@ func prepareBundle(w http.ResponseWriter, r *http.Request, b *bundle.Service, lo
 		err = filegate.NewError(filegate.Invalid, op, "invalid_request", "async does not apply to a stream")
 	}
 	if err == nil {
-		plan, err = b.Prepare(r.Context(), principal(r.Context()), in.request())
+		plan, err = b.Prepare(r.Context(), Principal(r.Context()), in.request())
 	}
 	if err != nil {
 		writeError(w, r, log, err)
@@ -91,7 +91,7 @@ func handleBundle(b *bundle.Service, m *telemetry.Metrics, log *slog.Logger) htt
 				return
 			}
 			w.Header().Set("Location", "/v1/bundles/"+j.ID)
-			writeJSON(w, http.StatusAccepted, toJobJSON(j))
+			WriteJSON(w, http.StatusAccepted, toJobJSON(j))
 			return
 		}
 		res, err := b.Create(r.Context(), plan, nil)
@@ -100,19 +100,19 @@ func handleBundle(b *bundle.Service, m *telemetry.Metrics, log *slog.Logger) htt
 			return
 		}
 		m.Grants.WithLabelValues("bundle").Inc()
-		writeJSON(w, http.StatusOK, bundleJSON{Key: res.Key, URL: res.URL, ExpiresAt: res.ExpiresAt.UTC(), Size: res.Size,
+		WriteJSON(w, http.StatusOK, bundleJSON{Key: res.Key, URL: res.URL, ExpiresAt: res.ExpiresAt.UTC(), Size: res.Size,
 			Entries: res.Entries, Skipped: res.Skipped, Reused: res.Reused})
 	})
 }
 
 func handleBundleJob(b *bundle.Service, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		j, err := b.Job(r.Context(), principal(r.Context()), r.PathValue("id"))
+		j, err := b.Job(r.Context(), Principal(r.Context()), r.PathValue("id"))
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, toJobJSON(j))
+		WriteJSON(w, http.StatusOK, toJobJSON(j))
 	})
 }
 

@@ -72,7 +72,7 @@ func handleCaption(c *caption.Service, m *telemetry.Metrics, log *slog.Logger) h
 			writeError(w, r, log, err)
 			return
 		}
-		res, err := c.Caption(r.Context(), principal(r.Context()), caption.Request{
+		res, err := c.Caption(r.Context(), Principal(r.Context()), caption.Request{
 			Key: in.Key, Text: in.Text, TopText: in.TopText, BottomText: in.BottomText, X: in.X.value(), Y: in.Y.value(),
 			Scale: in.Scale, Align: in.Align, Color: in.Color, StrokeColor: in.StrokeColor, OutputKey: in.OutputKey,
 			Format: in.Format, ExpiresIn: in.ExpiresIn.d, Inline: in.Inline,
@@ -86,6 +86,6 @@ func handleCaption(c *caption.Service, m *telemetry.Metrics, log *slog.Logger) h
 		if res.Data != nil {
 			out.Data = base64.StdEncoding.EncodeToString(res.Data)
 		}
-		writeJSON(w, http.StatusOK, out)
+		WriteJSON(w, http.StatusOK, out)
 	})
 }

@@ -13,11 +13,11 @@ import (
 	"github.com/filegate/filegate"
 )
 
-// maxBody bounds every JSON request body.
-const maxBody = 1 << 20
+// MaxBody bounds every JSON request body.
+const MaxBody = 1 << 20
 
 // decode reads one JSON object from r's body into v. Unknown fields, trailing
-// data, multipart bodies and bodies over maxBody are refused. Other content
+// data, multipart bodies and bodies over MaxBody are refused. Other content
 // types are read as JSON anyway: curl -d sends a form type by default.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	const op = "api.decode"
@@ -27,11 +27,13 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 			return filegate.NewError(filegate.Unsupported, op, "unsupported_media_type", "the body must be application/json")
 		}
 	}
-	return decodeJSON(http.MaxBytesReader(w, r.Body, maxBody), v)
+	return DecodeJSON(http.MaxBytesReader(w, r.Body, MaxBody), v)
 }
 
-// decodeJSON is the body parser proper, separate from HTTP for fuzzing.
-func decodeJSON(body io.Reader, v any) error {
+// DecodeJSON is the body parser proper, separate from HTTP for fuzzing:
+// one JSON value, unknown fields and trailing data refused, errors as
+// problems that show no internal detail.
+func DecodeJSON(body io.Reader, v any) error {
 	const op = "api.decode"
 	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
@@ -45,7 +47,7 @@ func decodeJSON(body io.Reader, v any) error {
 		var typ *json.UnmarshalTypeError
 		switch {
 		case errors.As(err, &tooBig):
-			return filegate.NewError(filegate.TooLarge, op, "body_too_large", fmt.Sprintf("the body exceeds %d bytes", maxBody))
+			return filegate.NewError(filegate.TooLarge, op, "body_too_large", fmt.Sprintf("the body exceeds %d bytes", MaxBody))
 		case errors.Is(err, io.EOF):
 			return filegate.NewError(filegate.Invalid, op, "invalid_json", "the body is empty")
 		case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
@@ -70,7 +72,8 @@ func decodeJSON(body io.Reader, v any) error {
 	return nil
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+// WriteJSON answers v as JSON with status, never cached.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)

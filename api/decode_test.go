@@ -29,12 +29,12 @@ func TestDecodeJSON(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var v downloadRequestJSON
-		err := decodeJSON(strings.NewReader(tt.body), &v)
+		err := DecodeJSON(strings.NewReader(tt.body), &v)
 		if (err == nil) != tt.ok {
-			t.Errorf("decodeJSON(%q) = %v, want ok=%v", tt.body, err, tt.ok)
+			t.Errorf("DecodeJSON(%q) = %v, want ok=%v", tt.body, err, tt.ok)
 		}
 		if err != nil && filegate.KindOf(err) != filegate.Invalid {
-			t.Errorf("decodeJSON(%q): kind %v, want Invalid", tt.body, filegate.KindOf(err))
+			t.Errorf("DecodeJSON(%q): kind %v, want Invalid", tt.body, filegate.KindOf(err))
 		}
 	}
 }
@@ -56,7 +56,7 @@ func FuzzDecodeJSON(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		var v downloadRequestJSON
-		if err := decodeJSON(strings.NewReader(body), &v); err != nil {
+		if err := DecodeJSON(strings.NewReader(body), &v); err != nil {
 			if filegate.KindOf(err) != filegate.Invalid {
 				t.Fatalf("kind %v for %q", filegate.KindOf(err), body)
 			}
@@ -64,31 +64,6 @@ func FuzzDecodeJSON(f *testing.F) {
 		}
 		if v.Key != "" {
 			_ = filegate.ValidateKey("fuzz", v.Key)
-		}
-	})
-}
-
-func TestCompatSeconds(t *testing.T) {
-	for in, want := range map[string]int64{``: 0, `null`: 0, `600`: 600, `"600"`: 600, `604800`: 604800, `"1"`: 1} {
-		if got, err := compatSeconds([]byte(in)); err != nil || got != want {
-			t.Errorf("compatSeconds(%s) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{`"600abc"`, `1e3`, `"1e3"`, `600.0`, `-1`, `0`, `"0"`, `604801`, `99999999999999999999`, `""`, `"`, `true`, `" 6"`, `"0x1"`} {
-		if got, err := compatSeconds([]byte(in)); err == nil {
-			t.Errorf("compatSeconds(%s) = %d, want an error", in, got)
-		}
-	}
-}
-
-func FuzzCompatSeconds(f *testing.F) {
-	for _, s := range []string{`600`, `"600abc"`, `1e3`, `null`} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		n, err := compatSeconds([]byte(s))
-		if err == nil && (n < 0 || n > 604800) {
-			t.Fatalf("compatSeconds(%q) = %d", s, n)
 		}
 	})
 }

@@ -37,6 +37,14 @@ type Problem struct {
 	TraceID  string `json:"trace_id,omitempty"`
 }
 
+// StatusOf is the HTTP status of an error kind (500 for an unknown kind).
+func StatusOf(k filegate.Kind) int {
+	if s, ok := statusOf[k]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
 // writeError answers with the problem err stands for. Internal errors are
 // logged in full and shown as "internal error"; others are shown with their
 // client-safe message only.

@@ -16,7 +16,7 @@ import (
 
 func handleHealth() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 }
 
@@ -28,7 +28,7 @@ func handleReady(ready func(context.Context) error, log *slog.Logger) http.Handl
 			writeError(w, r, log, filegate.NewError(filegate.Unavailable, "api.ready", "", "the store does not answer").Wrap(err))
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+		WriteJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 }
 
@@ -68,7 +68,7 @@ func handleList(b *browse.Service, log *slog.Logger) http.Handler {
 			}
 			req.Limit = n
 		}
-		page, err := b.List(r.Context(), principal(r.Context()), req)
+		page, err := b.List(r.Context(), Principal(r.Context()), req)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -77,7 +77,7 @@ func handleList(b *browse.Service, log *slog.Logger) http.Handler {
 		for i, o := range page.Objects {
 			out.Objects[i] = objectJSON{Key: o.Key, Size: o.Size, ETag: o.ETag, LastModified: o.LastModified.UTC()}
 		}
-		writeJSON(w, http.StatusOK, out)
+		WriteJSON(w, http.StatusOK, out)
 	})
 }
 
@@ -137,7 +137,7 @@ func handleDownload(g *grant.Service, m *telemetry.Metrics, log *slog.Logger) ht
 			writeError(w, r, log, err)
 			return
 		}
-		d, err := g.Download(r.Context(), principal(r.Context()), grant.DownloadRequest{
+		d, err := g.Download(r.Context(), Principal(r.Context()), grant.DownloadRequest{
 			Key: in.Key, ExpiresIn: in.ExpiresIn.d, Filename: in.Filename, Disposition: in.Disposition,
 			SkipCheck: in.Check != nil && !*in.Check,
 		})
@@ -150,7 +150,7 @@ func handleDownload(g *grant.Service, m *telemetry.Metrics, log *slog.Logger) ht
 		if in.Check == nil || *in.Check {
 			out.Size = &d.Size
 		}
-		writeJSON(w, http.StatusOK, out)
+		WriteJSON(w, http.StatusOK, out)
 	})
 }
 
@@ -178,7 +178,7 @@ func handleObjectRedirect(g *grant.Service, m *telemetry.Metrics, log *slog.Logg
 			writeError(w, r, log, err)
 			return
 		}
-		d, err := g.Download(r.Context(), principal(r.Context()), grant.DownloadRequest{
+		d, err := g.Download(r.Context(), Principal(r.Context()), grant.DownloadRequest{
 			Key: r.PathValue("key"), ExpiresIn: exp, Filename: q.Get("filename"), Disposition: q.Get("disposition"),
 		})
 		if err != nil {

@@ -18,8 +18,8 @@ import (
 
 type principalKey struct{}
 
-// principal returns the caller that requireAuth stored in the context.
-func principal(ctx context.Context) *filegate.Principal {
+// Principal returns the caller that authentication stored in the context.
+func Principal(ctx context.Context) *filegate.Principal {
 	p, _ := ctx.Value(principalKey{}).(*filegate.Principal)
 	return p
 }
@@ -62,8 +62,8 @@ func requireAuth(tokens Authenticator, tp trace.TracerProvider, m *telemetry.Met
 // front refuses paths with dot segments or empty segments before routing
 // (ServeMux would otherwise redirect them to a cleaned path) and answers
 // unknown routes and wrong methods with problem details.
-// With compat, unknown routes outside /v1/ answer as the seeds' API did.
-func front(mux *http.ServeMux, compat bool) http.Handler {
+// An extension may answer unknown routes in its own shape.
+func front(mux *http.ServeMux, ext []Extension) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if bad := uncleanPath(r.URL.Path); bad {
 			writeProblem(w, r, Problem{Status: http.StatusBadRequest, Code: "invalid_path", Detail: "the path must not contain empty, . or .. segments"})
@@ -85,9 +85,12 @@ func front(mux *http.ServeMux, compat bool) http.Handler {
 		if status == 0 {
 			status = http.StatusNotFound
 		}
-		if compat && status == http.StatusNotFound && !strings.HasPrefix(r.URL.Path, "/v1/") {
-			writeJSON(w, http.StatusNotFound, map[string]string{"error": "Resource name is incorrect."})
-			return
+		if status == http.StatusNotFound {
+			for _, e := range ext {
+				if e.NotFound(w, r) {
+					return
+				}
+			}
 		}
 		code, detail := "not_found", "no such route"
 		if status == http.StatusMethodNotAllowed {

@@ -33,24 +33,35 @@ type Deps struct {
 	Uploads  *upload.Service
 	Bundles  *bundle.Service
 	Captions *caption.Service
-	// Compat serves the seed systems' routes (see addCompatRoutes).
-	Compat  bool
-	Ready   func(context.Context) error // nil error when the store answers
-	Log     *slog.Logger
-	Metrics *telemetry.Metrics
-	Tracing trace.TracerProvider
+	// Extensions add routes beside the native API (package compat).
+	Extensions []Extension
+	Ready      func(context.Context) error // nil error when the store answers
+	Log        *slog.Logger
+	Metrics    *telemetry.Metrics
+	Tracing    trace.TracerProvider
+}
+
+// Extension adds routes beside the native API.
+type Extension interface {
+	// Register adds its routes; authed wraps a handler with bearer-token
+	// authentication (Principal then returns the caller).
+	Register(mux *http.ServeMux, authed func(http.Handler) http.Handler)
+	// NotFound may answer an unknown route in the extension's own shape;
+	// it returns false to leave it to the native problem answer.
+	NotFound(w http.ResponseWriter, r *http.Request) bool
 }
 
 // NewServer returns filegate's HTTP handler.
 func NewServer(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	if d.Compat {
-		addCompatRoutes(mux, d)
+	authed := requireAuth(d.Tokens, d.Tracing, d.Metrics, d.Log)
+	for _, e := range d.Extensions {
+		e.Register(mux, authed)
 	}
 	// observe wraps recoverPanics, so that a panic (answered 500) and an
 	// aborted stream are logged and counted like every other request.
-	var h http.Handler = front(mux, d.Compat)
+	var h http.Handler = front(mux, d.Extensions)
 	h = recoverPanics(h, d.Log)
 	h = observe(h, d.Log, d.Metrics)
 	h = traced(h, d.Tracing)

@@ -57,7 +57,7 @@ func handleUploadStart(u *upload.Service, m *telemetry.Metrics, log *slog.Logger
 			writeError(w, r, log, invalid(op, "invalid_size", "size is required (bytes)"))
 			return
 		}
-		b, err := u.Start(r.Context(), principal(r.Context()), upload.Request{
+		b, err := u.Start(r.Context(), Principal(r.Context()), upload.Request{
 			Key: in.Key, Size: *in.Size, ContentType: in.ContentType, Metadata: in.Metadata, ExpiresIn: in.ExpiresIn.d,
 		})
 		if err != nil {
@@ -66,12 +66,12 @@ func handleUploadStart(u *upload.Service, m *telemetry.Metrics, log *slog.Logger
 		}
 		if b.Put != nil {
 			m.Grants.WithLabelValues("upload_put").Inc()
-			writeJSON(w, http.StatusOK, uploadJSON{Type: "put", Key: b.Key, Method: b.Put.Method, URL: b.Put.URL, Headers: b.Put.Header, ExpiresAt: b.Put.Expires.UTC()})
+			WriteJSON(w, http.StatusOK, uploadJSON{Type: "put", Key: b.Key, Method: b.Put.Method, URL: b.Put.URL, Headers: b.Put.Header, ExpiresAt: b.Put.Expires.UTC()})
 			return
 		}
 		mp := b.Multipart
 		m.Grants.WithLabelValues("upload_multipart").Inc()
-		writeJSON(w, http.StatusCreated, uploadJSON{Type: "multipart", Key: b.Key, UploadID: mp.ID, PartSize: mp.PartSize,
+		WriteJSON(w, http.StatusCreated, uploadJSON{Type: "multipart", Key: b.Key, UploadID: mp.ID, PartSize: mp.PartSize,
 			PartCount: mp.PartCount, Parts: partURLs(mp.Parts), ExpiresAt: mp.Expires.UTC()})
 	})
 }
@@ -93,13 +93,13 @@ func handleUploadParts(u *upload.Service, m *telemetry.Metrics, log *slog.Logger
 			writeError(w, r, log, err)
 			return
 		}
-		parts, expires, err := u.SignParts(r.Context(), principal(r.Context()), r.PathValue("id"), in.Numbers, in.ExpiresIn.d)
+		parts, expires, err := u.SignParts(r.Context(), Principal(r.Context()), r.PathValue("id"), in.Numbers, in.ExpiresIn.d)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
 		m.Grants.WithLabelValues("upload_part").Add(float64(len(parts)))
-		writeJSON(w, http.StatusOK, partsJSON{Parts: partURLs(parts), ExpiresAt: expires.UTC()})
+		WriteJSON(w, http.StatusOK, partsJSON{Parts: partURLs(parts), ExpiresAt: expires.UTC()})
 	})
 }
 
@@ -120,7 +120,7 @@ type uploadStatusJSON struct {
 
 func handleUploadStatus(u *upload.Service, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st, err := u.Status(r.Context(), principal(r.Context()), r.PathValue("id"))
+		st, err := u.Status(r.Context(), Principal(r.Context()), r.PathValue("id"))
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -129,7 +129,7 @@ func handleUploadStatus(u *upload.Service, log *slog.Logger) http.Handler {
 		for i, p := range st.Parts {
 			out.Parts[i] = storedPartJSON{Number: p.Number, ETag: p.ETag, Size: p.Size}
 		}
-		writeJSON(w, http.StatusOK, out)
+		WriteJSON(w, http.StatusOK, out)
 	})
 }
 
@@ -157,18 +157,18 @@ func handleUploadComplete(u *upload.Service, log *slog.Logger) http.Handler {
 		for i, p := range in.Parts {
 			parts[i] = store.Part{Number: p.Number, ETag: p.ETag}
 		}
-		info, err := u.Complete(r.Context(), principal(r.Context()), r.PathValue("id"), parts)
+		info, err := u.Complete(r.Context(), Principal(r.Context()), r.PathValue("id"), parts)
 		if err != nil {
 			writeError(w, r, log, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, objectInfoJSON{Key: info.Key, Size: info.Size, ETag: info.ETag})
+		WriteJSON(w, http.StatusOK, objectInfoJSON{Key: info.Key, Size: info.Size, ETag: info.ETag})
 	})
 }
 
 func handleUploadAbort(u *upload.Service, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := u.Abort(r.Context(), principal(r.Context()), r.PathValue("id")); err != nil {
+		if err := u.Abort(r.Context(), Principal(r.Context()), r.PathValue("id")); err != nil {
 			writeError(w, r, log, err)
 			return
 		}
@@ -185,7 +185,7 @@ type adminUploadJSON struct {
 // handleAdminUploads lists every multipart upload in progress (admins).
 func handleAdminUploads(u *upload.Service, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ups, err := u.InProgress(r.Context(), principal(r.Context()), r.URL.Query().Get("prefix"))
+		ups, err := u.InProgress(r.Context(), Principal(r.Context()), r.URL.Query().Get("prefix"))
 		if err != nil {
 			writeError(w, r, log, err)
 			return
@@ -196,7 +196,7 @@ func handleAdminUploads(u *upload.Service, log *slog.Logger) http.Handler {
 		for i, up := range ups {
 			out.Uploads[i] = adminUploadJSON{Key: up.Key, UploadID: up.ID, Initiated: up.Initiated.UTC()}
 		}
-		writeJSON(w, http.StatusOK, out)
+		WriteJSON(w, http.StatusOK, out)
 	})
 }
 
@@ -204,7 +204,7 @@ func handleAdminUploads(u *upload.Service, log *slog.Logger) http.Handler {
 func handleAdminAbort(u *upload.Service, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := r.URL.Query()
-		if err := u.AbortAny(r.Context(), principal(r.Context()), q.Get("key"), q.Get("upload_id")); err != nil {
+		if err := u.AbortAny(r.Context(), Principal(r.Context()), q.Get("key"), q.Get("upload_id")); err != nil {
 			writeError(w, r, log, err)
 			return
 		}
@@ -238,7 +238,7 @@ func handleForm(u *upload.Service, m *telemetry.Metrics, log *slog.Logger) http.
 			writeError(w, r, log, err)
 			return
 		}
-		post, err := u.Form(r.Context(), principal(r.Context()), upload.FormRequest{
+		post, err := u.Form(r.Context(), Principal(r.Context()), upload.FormRequest{
 			Key: in.Key, KeyPrefix: in.KeyPrefix, ContentType: in.ContentType, ContentTypePrefix: in.ContentTypePrefix,
 			MinSize: in.MinSize, MaxSize: in.MaxSize, Metadata: in.Metadata, SSE: in.ServerSideEncryption, ExpiresIn: in.ExpiresIn.d,
 		})
@@ -247,6 +247,6 @@ func handleForm(u *upload.Service, m *telemetry.Metrics, log *slog.Logger) http.
 			return
 		}
 		m.Grants.WithLabelValues("form").Inc()
-		writeJSON(w, http.StatusOK, formJSON{URL: post.URL, Method: "POST", Fields: post.Fields, ExpiresAt: post.Expires.UTC()})
+		WriteJSON(w, http.StatusOK, formJSON{URL: post.URL, Method: "POST", Fields: post.Fields, ExpiresAt: post.Expires.UTC()})
 	})
 }

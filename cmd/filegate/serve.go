@@ -21,6 +21,7 @@ import (
 	"github.com/filegate/filegate/browse"
 	"github.com/filegate/filegate/bundle"
 	"github.com/filegate/filegate/caption"
+	"github.com/filegate/filegate/compat"
 	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/embedded"
 	"github.com/filegate/filegate/grant"
@@ -227,21 +228,20 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		OnEntry: func(n int64) { metrics.BundleBytes.Add(float64(n)); metrics.BundleEntries.Inc() },
 	})
 	defer bundles.Close()
-	handler := api.NewServer(api.Deps{
-		Tokens:  tokens,
-		Browse:  browse.New(src),
-		Grants:  grants,
-		Uploads: uploads,
-		Bundles: bundles,
-		Compat:  o.compat,
+	services := compat.Services{
+		Browse: browse.New(src), Grants: grants, Uploads: uploads, Bundles: bundles,
 		Captions: caption.New(src, grants, caption.Config{
 			MaxBytes: o.captionMaxBytes, MaxPixels: o.captionMaxPixels, MemoryBudget: int64(o.captionMemory),
 			MaxOutput: int64(o.captionMaxOutput), MaxInline: int64(o.captionMaxInline), Tracer: tp.Tracer("github.com/filegate/filegate/caption"),
 		}),
-		Ready:   st.Ping,
-		Log:     log,
-		Metrics: metrics,
-		Tracing: tp,
+	}
+	var extensions []api.Extension
+	if o.compat {
+		extensions = append(extensions, compat.New(services, log))
+	}
+	handler := api.NewServer(api.Deps{
+		Tokens: tokens, Browse: services.Browse, Grants: grants, Uploads: uploads, Bundles: bundles, Captions: services.Captions,
+		Extensions: extensions, Ready: st.Ping, Log: log, Metrics: metrics, Tracing: tp,
 	})
 	if o.sweepAfter < time.Second {
 		return errors.New("--sweep-after must be at least 1s")

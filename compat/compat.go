@@ -1,4 +1,9 @@
-package api
+// Package compat serves the seed systems' own request and response shapes
+// (../shared/seeds) as adapters over filegate's services, so that a team
+// moving off those Lambdas changes a URL, not a client. It depends on the
+// services and on package api's exported helpers (authentication, the
+// principal, JSON), never on the middleware's internals.
+package compat
 
 import (
 	"crypto/rand"
@@ -14,6 +19,7 @@ import (
 	"time"
 
 	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/api"
 	"github.com/filegate/filegate/browse"
 	"github.com/filegate/filegate/bundle"
 	"github.com/filegate/filegate/caption"
@@ -21,33 +27,51 @@ import (
 	"github.com/filegate/filegate/upload"
 )
 
-// The seed systems' own request and response shapes (../shared/seeds),
-// served with --compat so that a team moving off those Lambdas changes a
-// URL, not a client. Every route is a thin adapter over the native
-// services and needs a bearer token with the same actions and scope.
-func addCompatRoutes(mux *http.ServeMux, d Deps) {
-	authed := requireAuth(d.Tokens, d.Tracing, d.Metrics, d.Log)
+// Services are the services the seed routes adapt.
+type Services struct {
+	Browse   *browse.Service
+	Grants   *grant.Service
+	Uploads  *upload.Service
+	Bundles  *bundle.Service
+	Captions *caption.Service
+}
+
+// Routes is the seed routes, as an api.Extension.
+type Routes struct {
+	s   Services
+	log *slog.Logger
+}
+
+// New returns the seed routes over s.
+func New(s Services, log *slog.Logger) *Routes { return &Routes{s: s, log: log} }
+
+var _ api.Extension = (*Routes)(nil)
+
+// Register adds every seed route; each needs a bearer token with the same
+// actions and scope as its native counterpart.
+func (c *Routes) Register(mux *http.ServeMux, authed func(http.Handler) http.Handler) {
+	d, log := c.s, c.log
 
 	// 000 lambda-zipper.
-	zip := authed(handleCompatZip(d.Bundles, d.Log))
+	zip := authed(handleCompatZip(d.Bundles, log))
 	mux.Handle("POST /{$}", zip)
 	mux.Handle("POST /zip", zip)
 
 	// 001 API Gateway download, also under a stage prefix such as /dev/.
-	list := compatCORS(authed(handleCompatList(d.Browse, d.Log)))
-	dl := compatCORS(authed(handleCompatDownload(d.Grants, d.Log)))
+	list := compatCORS(authed(handleCompatList(d.Browse, log)))
+	dl := compatCORS(authed(handleCompatDownload(d.Grants, log)))
 	mux.Handle("GET /list", list)
 	mux.Handle("GET /download", dl)
 	mux.Handle("GET /{stage}/list", list)
 	mux.Handle("GET /{stage}/download", dl)
 
 	// 002 serverless meme app.
-	mux.Handle("GET /sign-s3-request", compatCORS(authed(handleCompatSign(d.Uploads, d.Log))))
-	mux.Handle("POST /meme", compatCORS(authed(handleCompatMeme(d.Captions, d.Log))))
+	mux.Handle("GET /sign-s3-request", compatCORS(authed(handleCompatSign(d.Uploads, log))))
+	mux.Handle("POST /meme", compatCORS(authed(handleCompatMeme(d.Captions, log))))
 
 	// 003 presigned POST, 004 download URL.
-	mux.Handle("POST /presigned-post", compatCORS(authed(handleCompatPresignedPost(d.Uploads, d.Log))))
-	mux.Handle("POST /download-url", compatCORS(authed(handleCompatDownloadURL(d.Grants, d.Log))))
+	mux.Handle("POST /presigned-post", compatCORS(authed(handleCompatPresignedPost(d.Uploads, log))))
+	mux.Handle("POST /download-url", compatCORS(authed(handleCompatDownloadURL(d.Grants, log))))
 
 	// Browsers preflight the routes above (they send Authorization).
 	preflight := compatCORS(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -56,6 +80,15 @@ func addCompatRoutes(mux *http.ServeMux, d Deps) {
 	for _, p := range []string{"/{$}", "/zip", "/list", "/download", "/{stage}/list", "/{stage}/download", "/sign-s3-request", "/meme", "/presigned-post", "/download-url"} {
 		mux.Handle("OPTIONS "+p, preflight)
 	}
+}
+
+// NotFound answers unknown routes outside /v1/ as the seeds' API Gateway did.
+func (c *Routes) NotFound(w http.ResponseWriter, r *http.Request) bool {
+	if strings.HasPrefix(r.URL.Path, "/v1/") {
+		return false
+	}
+	api.WriteJSON(w, http.StatusNotFound, map[string]string{"error": "Resource name is incorrect."})
+	return true
 }
 
 // compatCORS answers as the seeds' API Gateway did: any origin.
@@ -78,7 +111,7 @@ func compatJSONError(w http.ResponseWriter, r *http.Request, log *slog.Logger, e
 	if status >= 500 {
 		log.ErrorContext(r.Context(), "compat request failed", "path", r.URL.Path, "err", err.Error())
 	}
-	writeJSON(w, status, map[string]string{"error": msg})
+	api.WriteJSON(w, status, map[string]string{"error": msg})
 }
 
 func compatStatus(err error) (int, string) {
@@ -86,7 +119,7 @@ func compatStatus(err error) (int, string) {
 	if !errors.As(err, &fe) {
 		return http.StatusInternalServerError, "Internal error."
 	}
-	status := statusOf[fe.Kind]
+	status := api.StatusOf(fe.Kind)
 	if status == 0 || fe.Kind == filegate.Internal {
 		return http.StatusInternalServerError, "Internal error."
 	}
@@ -109,7 +142,7 @@ func handleCompatZip(b *bundle.Service, log *slog.Logger) http.Handler {
 				Name string `json:"Name"`
 			} `json:"Images"`
 		}
-		if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxBody), &in); err != nil || len(in.Images) == 0 {
+		if err := api.DecodeJSON(http.MaxBytesReader(w, r.Body, api.MaxBody), &in); err != nil || len(in.Images) == 0 {
 			plain(http.StatusBadRequest, `Send a JSON body like {"Images":[{"Name":"cyndaquil.jpg"}]}.`)
 			return
 		}
@@ -117,7 +150,7 @@ func handleCompatZip(b *bundle.Service, log *slog.Logger) http.Handler {
 		for i, img := range in.Images {
 			keys[i] = img.Name
 		}
-		plan, err := b.Prepare(r.Context(), principal(r.Context()), bundle.Request{Keys: keys, Name: randomName(9), ExpiresIn: 90 * time.Second})
+		plan, err := b.Prepare(r.Context(), api.Principal(r.Context()), bundle.Request{Keys: keys, Name: randomName(9), ExpiresIn: 90 * time.Second})
 		if err == nil {
 			var res bundle.Result
 			res, err = b.Create(r.Context(), plan, nil)
@@ -155,7 +188,7 @@ func handleCompatList(b *browse.Service, log *slog.Logger) http.Handler {
 		}{Objects: []file{}}
 		cursor := ""
 		for {
-			page, err := b.List(r.Context(), principal(r.Context()), browse.Request{Cursor: cursor})
+			page, err := b.List(r.Context(), api.Principal(r.Context()), browse.Request{Cursor: cursor})
 			if err != nil {
 				compatJSONError(w, r, log, err, 0, "")
 				return
@@ -168,7 +201,7 @@ func handleCompatList(b *browse.Service, log *slog.Logger) http.Handler {
 			}
 			cursor = page.Cursor
 		}
-		writeJSON(w, http.StatusOK, out)
+		api.WriteJSON(w, http.StatusOK, out)
 	})
 }
 
@@ -186,7 +219,7 @@ func handleCompatDownload(g *grant.Service, log *slog.Logger) http.Handler {
 			compatJSONError(w, r, log, nil, http.StatusBadRequest, "objectKey is required.")
 			return
 		}
-		d, err := g.Download(r.Context(), principal(r.Context()), grant.DownloadRequest{Key: key, ExpiresIn: 900 * time.Second})
+		d, err := g.Download(r.Context(), api.Principal(r.Context()), grant.DownloadRequest{Key: key, ExpiresIn: 900 * time.Second})
 		if filegate.KindOf(err) == filegate.NotFound {
 			compatJSONError(w, r, log, err, http.StatusNotFound, "Object name is incorrect or object doesn't exist.")
 			return
@@ -195,7 +228,7 @@ func handleCompatDownload(g *grant.Service, log *slog.Logger) http.Handler {
 			compatJSONError(w, r, log, err, 0, "")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"url": d.URL})
+		api.WriteJSON(w, http.StatusOK, map[string]string{"url": d.URL})
 	})
 }
 
@@ -212,7 +245,7 @@ func handleCompatSign(u *upload.Service, log *slog.Logger) http.Handler {
 			compatJSONError(w, r, log, nil, http.StatusBadRequest, "filename is required (a file name, no slashes).")
 			return
 		}
-		post, err := u.Form(r.Context(), principal(r.Context()), upload.FormRequest{
+		post, err := u.Form(r.Context(), api.Principal(r.Context()), upload.FormRequest{
 			Key: "static/" + name, ContentTypePrefix: "image/", SSE: "AES256", ACL: "private",
 		})
 		if err != nil {
@@ -220,7 +253,7 @@ func handleCompatSign(u *upload.Service, log *slog.Logger) http.Handler {
 			return
 		}
 		f := post.Fields
-		writeJSON(w, http.StatusOK, map[string]any{"policy": map[string]string{
+		api.WriteJSON(w, http.StatusOK, map[string]any{"policy": map[string]string{
 			"url": post.URL, "key": f["key"], "acl": f["acl"], "base64Policy": f["policy"],
 			"x-amz-credential": f["X-Amz-Credential"], "x-amz-algorithm": f["X-Amz-Algorithm"], "x-amz-date": f["X-Amz-Date"],
 			"x-amz-signature": f["X-Amz-Signature"], "signature": f["X-Amz-Signature"],
@@ -240,17 +273,17 @@ func handleCompatMeme(c *caption.Service, log *slog.Logger) http.Handler {
 			Scale         uint32 `json:"scale"`
 			Caption       string `json:"caption"`
 		}
-		if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxBody), &in); err != nil {
+		if err := api.DecodeJSON(http.MaxBytesReader(w, r.Body, api.MaxBody), &in); err != nil {
 			compatJSONError(w, r, log, err, 0, "")
 			return
 		}
 		req := caption.Request{Key: in.Image, Text: in.Caption, X: fmt.Sprint(in.PosX), Y: fmt.Sprint(in.PosY), Align: "left", Inline: true, ScalePixels: float64(in.Scale)}
-		res, err := c.Caption(r.Context(), principal(r.Context()), req)
+		res, err := c.Caption(r.Context(), api.Principal(r.Context()), req)
 		if err != nil {
 			compatJSONError(w, r, log, err, 0, "")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"meme_data": base64.StdEncoding.EncodeToString(res.Data), "meme_type": res.ContentType})
+		api.WriteJSON(w, http.StatusOK, map[string]string{"meme_data": base64.StdEncoding.EncodeToString(res.Data), "meme_type": res.ContentType})
 	})
 }
 
@@ -261,11 +294,11 @@ func handleCompatPresignedPost(u *upload.Service, log *slog.Logger) http.Handler
 		var in struct {
 			ObjectName string `json:"object_name"`
 		}
-		if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxBody), &in); err != nil {
+		if err := api.DecodeJSON(http.MaxBytesReader(w, r.Body, api.MaxBody), &in); err != nil {
 			compatJSONError(w, r, log, err, 0, "")
 			return
 		}
-		post, err := u.Form(r.Context(), principal(r.Context()), upload.FormRequest{Key: in.ObjectName, ExpiresIn: time.Hour})
+		post, err := u.Form(r.Context(), api.Principal(r.Context()), upload.FormRequest{Key: in.ObjectName, ExpiresIn: time.Hour})
 		if err != nil {
 			compatJSONError(w, r, log, err, 0, "")
 			return
@@ -274,7 +307,7 @@ func handleCompatPresignedPost(u *upload.Service, log *slog.Logger) http.Handler
 		for k, v := range post.Fields {
 			fields[strings.ToLower(k)] = v
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"url": post.URL, "fields": fields})
+		api.WriteJSON(w, http.StatusOK, map[string]any{"url": post.URL, "fields": fields})
 	})
 }
 
@@ -286,7 +319,7 @@ func handleCompatDownloadURL(g *grant.Service, log *slog.Logger) http.Handler {
 			FileKey  string          `json:"fileKey"`
 			ExpireIn json.RawMessage `json:"expire_in"`
 		}
-		if err := decodeJSON(http.MaxBytesReader(w, r.Body, maxBody), &in); err != nil {
+		if err := api.DecodeJSON(http.MaxBytesReader(w, r.Body, api.MaxBody), &in); err != nil {
 			compatJSONError(w, r, log, err, 0, "")
 			return
 		}
@@ -295,12 +328,12 @@ func handleCompatDownloadURL(g *grant.Service, log *slog.Logger) http.Handler {
 			compatJSONError(w, r, log, nil, http.StatusBadRequest, "expire_in must be a whole number of seconds, from 1 to 604800.")
 			return
 		}
-		d, err := g.Download(r.Context(), principal(r.Context()), grant.DownloadRequest{Key: in.FileKey, ExpiresIn: time.Duration(secs) * time.Second, SkipCheck: true})
+		d, err := g.Download(r.Context(), api.Principal(r.Context()), grant.DownloadRequest{Key: in.FileKey, ExpiresIn: time.Duration(secs) * time.Second, SkipCheck: true})
 		if err != nil {
 			compatJSONError(w, r, log, err, 0, "")
 			return
 		}
-		writeJSON(w, http.StatusOK, map[string]string{"result": "success", "url": d.URL})
+		api.WriteJSON(w, http.StatusOK, map[string]string{"result": "success", "url": d.URL})
 	})
 }
 
