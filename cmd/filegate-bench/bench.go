@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -30,6 +29,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/filegate/filegate/datadir"
+	"github.com/filegate/filegate/internal/serveproc"
 	"github.com/filegate/filegate/sigv4"
 )
 
@@ -284,7 +284,9 @@ func benchBoto3(rounds int) (float64, error) {
 }
 
 // child is a process started by the bench, with the address it printed.
+// child is a server process under measurement.
 type child struct {
+	*serveproc.Proc
 	cmd   *exec.Cmd
 	base  string
 	token string
@@ -330,45 +332,14 @@ func startSelf(ctx context.Context, args ...string) (*child, error) {
 }
 
 func startExe(ctx context.Context, exe string, args ...string) (*child, error) {
-	cmd := exec.CommandContext(ctx, exe, args...)
-	out, err := cmd.StdoutPipe()
+	p, err := serveproc.Start(ctx, exe, args, nil, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("bench: %w", err)
 	}
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	c := &child{cmd: cmd}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "fg_") {
-			c.token = line
-		}
-		if _, addr, ok := strings.Cut(line, "listening on "); ok {
-			c.base = strings.TrimSpace(addr)
-			break
-		}
-	}
-	if c.base == "" {
-		_ = cmd.Process.Kill()
-		return nil, fmt.Errorf("bench: %v did not start", args)
-	}
-	go func() { _, _ = io.Copy(io.Discard, out) }()
-	return c, nil
+	return &child{Proc: p, cmd: p.Cmd, base: p.Base, token: p.Token}, nil
 }
 
-func (c *child) stop() {
-	_ = c.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { _ = c.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = c.cmd.Process.Kill()
-	}
-}
+func (c *child) stop() { c.Stop() }
 
 // target is one thing to load: a request factory.
 type target struct {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -27,6 +26,7 @@ import (
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/embedded/gateway"
+	"github.com/filegate/filegate/internal/serveproc"
 	"github.com/filegate/filegate/storetest"
 )
 
@@ -128,23 +128,16 @@ func (e *env) launch() {
 		pw.CloseWithError(fmt.Errorf("run returned: %v", err))
 		e.done <- err
 	}()
-	sc := bufio.NewScanner(pr)
 	deadline := time.AfterFunc(30*time.Second, func() { pr.CloseWithError(fmt.Errorf("timed out waiting for the listening line")) })
-	defer deadline.Stop()
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "fg_") {
-			e.admin = line
-		}
-		if _, addr, ok := strings.Cut(line, "listening on "); ok {
-			e.base = strings.TrimSpace(addr)
-			break
-		}
+	base, token, err := serveproc.Scan(pr)
+	deadline.Stop()
+	if err != nil {
+		t.Fatalf("filegate did not start: %v\nlogs:\n%s", err, e.logs.String())
 	}
-	if e.base == "" {
-		t.Fatalf("filegate did not start: %v\nlogs:\n%s", sc.Err(), e.logs.String())
+	e.base = base
+	if token != "" {
+		e.admin = token
 	}
-	go func() { _, _ = io.Copy(io.Discard, pr) }()
 	if e.admin == "" {
 		b, err := os.ReadFile(filepath.Join(e.data, "admin.token"))
 		if err != nil {

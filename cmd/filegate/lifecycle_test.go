@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/filegate/filegate/internal/serveproc"
 )
 
 // proc is filegate running as a real separate process (the test binary
@@ -32,30 +35,13 @@ func startProcess(t *testing.T, flags ...string) *proc {
 // startProcessIn starts filegate on an existing data directory.
 func startProcessIn(t *testing.T, data string, flags ...string) *proc {
 	t.Helper()
-	p := &proc{data: data}
-	p.cmd = exec.Command(os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0", "--data", p.data}, flags...)...)
-	p.cmd.Env = append(os.Environ(), "FILEGATE_TEST_AS_MAIN=1")
-	stdout, err := p.cmd.StdoutPipe()
+	sp, err := serveproc.Start(context.Background(), os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0", "--data", data}, flags...),
+		append(os.Environ(), "FILEGATE_TEST_AS_MAIN=1"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd.Stderr = io.Discard
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = p.cmd.Process.Kill(); _ = p.cmd.Wait() })
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		if _, addr, ok := strings.Cut(sc.Text(), "listening on "); ok {
-			p.base = addr
-			break
-		}
-	}
-	if p.base == "" {
-		t.Fatal("filegate process did not print its address")
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	return p
+	t.Cleanup(func() { _ = sp.Cmd.Process.Kill(); _ = sp.Cmd.Wait() })
+	return &proc{cmd: sp.Cmd, base: sp.Base, data: data}
 }
 
 func (p *proc) storeEndpoint(t *testing.T) string {
@@ -160,32 +146,18 @@ func TestBuiltBinariesStartTheEmbeddedStore(t *testing.T) {
 			t.Errorf("the filegate binary links %s", m)
 		}
 	}
-	cmd := exec.Command(filepath.Join(dir, "filegate"), "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data"))
+	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "FILEGATE_") {
-			cmd.Env = append(cmd.Env, kv)
+			env = append(env, kv)
 		}
 	}
-	stdout, err := cmd.StdoutPipe()
+	sp, err := serveproc.Start(context.Background(), filepath.Join(dir, "filegate"), []string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(dir, "data")}, env, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the built filegate did not start: %v", err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() })
-	sc := bufio.NewScanner(stdout)
-	base := ""
-	for sc.Scan() {
-		if _, addr, ok := strings.Cut(sc.Text(), "listening on "); ok {
-			base = addr
-			break
-		}
-	}
-	go func() { _, _ = io.Copy(io.Discard, stdout) }()
-	if base == "" {
-		t.Fatal("the built filegate did not start")
-	}
+	t.Cleanup(sp.Stop)
+	base := sp.Base
 	resp, err := http.Get(base + "/readyz")
 	if err != nil {
 		t.Fatal(err)
