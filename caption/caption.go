@@ -125,152 +125,31 @@ func invalid(op, code, msg string) error {
 // p's scope and signs a link to it.
 func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Request) (Result, error) {
 	const op = "caption.Caption"
-	if err := filegate.ValidateKey(op, req.Key); err != nil {
+	st, err := checkRequest(op, p, &req)
+	if err != nil {
 		return Result{}, err
-	}
-	if err := p.Authorize(op, filegate.ActCaption, req.Key); err != nil {
-		return Result{}, err
-	}
-	if req.OutputKey != "" {
-		// Checked before any work is done, and again once the key is final.
-		if err := filegate.ValidateKey(op, req.OutputKey); err != nil {
-			return Result{}, err
-		}
-		if err := p.Authorize(op, filegate.ActCaption, req.OutputKey); err != nil {
-			return Result{}, err
-		}
-		if strings.HasSuffix(req.OutputKey, "/") {
-			return Result{}, invalid(op, "invalid_key", "output_key ends in / (a folder): give a file name")
-		}
-	}
-	text := strings.TrimSpace(req.Text + req.TopText + req.BottomText)
-	if text == "" {
-		return Result{}, invalid(op, "invalid_text", "give text, or top_text and/or bottom_text")
-	}
-	if req.Text != "" && (req.TopText != "" || req.BottomText != "") {
-		return Result{}, invalid(op, "invalid_text", "give text, or top_text/bottom_text, not both")
-	}
-	for _, t := range []string{req.Text, req.TopText, req.BottomText} {
-		if !utf8.ValidString(t) || len(t) > 2000 {
-			return Result{}, invalid(op, "invalid_text", "text must be UTF-8, at most 2000 bytes")
-		}
-	}
-	st := Style{Fill: color.White, Stroke: color.Black, Scale: 0.1, Align: Center}
-	if req.Scale != 0 {
-		if req.Scale < 0.01 || req.Scale > 1 {
-			return Result{}, invalid(op, "invalid_scale", "scale must be between 0.01 and 1 (text height / image height)")
-		}
-		st.Scale = req.Scale
-	}
-	switch Align(req.Align) {
-	case "":
-	case Left, Center, Right:
-		st.Align = Align(req.Align)
-	default:
-		return Result{}, invalid(op, "invalid_align", `align must be "left", "center" or "right"`)
-	}
-	var err error
-	if req.Color != "" {
-		if st.Fill, err = parseColor(req.Color); err != nil {
-			return Result{}, invalid(op, "invalid_color", err.Error())
-		}
-	}
-	if req.StrokeColor != "" {
-		if st.Stroke, err = parseColor(req.StrokeColor); err != nil {
-			return Result{}, invalid(op, "invalid_color", err.Error())
-		}
-	}
-	switch req.Format {
-	case "", JPEG, PNG, GIF:
-	case "jpg":
-		req.Format = JPEG
-	default:
-		return Result{}, invalid(op, "invalid_format", `format must be "jpeg", "png" or "gif"`)
 	}
 	exp, err := s.grants.Expiry(ctx, op, req.ExpiresIn)
 	if err != nil {
 		return Result{}, err
 	}
-
-	busy := func(err error) error {
-		return filegate.NewError(filegate.Busy, op, "busy", "too many captions in progress; try again shortly").Wrap(err)
-	}
-	wait := time.NewTimer(s.cfg.QueueWait)
-	select {
-	case s.sem <- struct{}{}:
-		wait.Stop()
-		defer func() { <-s.sem }()
-	case <-wait.C:
-		return Result{}, busy(nil)
-	case <-ctx.Done():
-		wait.Stop()
-		return Result{}, busy(ctx.Err())
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	timedOut := func(err error) error {
-		return filegate.NewError(filegate.Unavailable, op, "render_timeout", "the caption took too long").Wrap(err)
-	}
-
-	// Fetch.
-	fctx, span := s.cfg.Tracer.Start(ctx, "caption.fetch")
-	body, info, err := s.src.Get(fctx, req.Key)
+	release, err := s.admit(ctx, op)
 	if err != nil {
-		span.End()
 		return Result{}, err
 	}
-	if info.Size > s.cfg.MaxBytes {
-		body.Close()
-		span.End()
-		return Result{}, filegate.NewError(filegate.TooLarge, op, "image_too_large", fmt.Sprintf("the image exceeds %d bytes", s.cfg.MaxBytes)).WithKey(req.Key)
-	}
-	data, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxBytes+1))
-	body.Close()
-	span.SetAttributes(attribute.Int("caption.bytes", len(data)))
-	span.End()
+	defer release()
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+
+	data, err := s.fetch(ctx, op, req.Key)
 	if err != nil {
-		return Result{}, filegate.NewError(filegate.Unavailable, op, "", "reading the image failed").WithKey(req.Key).Wrap(err)
+		return Result{}, err
 	}
-	if int64(len(data)) > s.cfg.MaxBytes {
-		return Result{}, filegate.NewError(filegate.TooLarge, op, "image_too_large", fmt.Sprintf("the image exceeds %d bytes", s.cfg.MaxBytes)).WithKey(req.Key)
+	pic, release, err := s.decode(ctx, op, req.Key, data)
+	if err != nil {
+		return Result{}, err
 	}
-
-	// Reserve the memory this image needs before decoding a pixel.
-	lim := Limits{MaxPixels: s.cfg.MaxPixels, MaxFrames: s.cfg.MaxFrames}
-	hdr, err := Inspect(data, lim)
-	if err == nil {
-		cost := Cost(hdr.Config, hdr.Format, hdr.Rotated, hdr.GIFArea, s.cfg.MaxOutput) + int64(len(data))
-		if cost > s.cfg.MemoryBudget {
-			return Result{}, filegate.NewError(filegate.TooLarge, op, "image_too_large",
-				fmt.Sprintf("a %d×%d %s needs about %d MiB to caption; the limit is %d MiB", hdr.Config.Width, hdr.Config.Height, hdr.Format, cost>>20, s.cfg.MemoryBudget>>20)).WithKey(req.Key)
-
-		}
-		qctx, qcancel := context.WithTimeout(ctx, s.cfg.QueueWait)
-		err := s.memory.Acquire(qctx, cost)
-		qcancel()
-		if err != nil {
-			return Result{}, busy(err)
-		}
-		defer s.memory.Release(cost)
-	}
-
-	// Decode.
-	_, span = s.cfg.Tracer.Start(ctx, "caption.decode")
-	var pic *Picture
-	if err == nil {
-		pic, err = DecodeContext(ctx, data, lim)
-	}
-	span.End()
-	switch {
-	case ctx.Err() != nil:
-		return Result{}, timedOut(ctx.Err())
-	case errors.Is(err, ErrTooLarge):
-		return Result{}, filegate.NewError(filegate.TooLarge, op, "image_too_large", err.Error()).WithKey(req.Key)
-	case errors.Is(err, ErrNotImage):
-		return Result{}, filegate.NewError(filegate.Unsupported, op, "not_an_image", err.Error()).WithKey(req.Key)
-	case err != nil:
-		return Result{}, filegate.NewError(filegate.Invalid, op, "corrupt_image", "the image is truncated or corrupt").WithKey(req.Key)
-	}
+	defer release()
 	out := req.Format
 	if out == "" {
 		out = pic.Format
@@ -281,67 +160,238 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	if out == GIF && pic.GIF == nil || out != GIF && pic.GIF != nil && len(pic.Frames) > 1 {
 		return Result{}, invalid(op, "invalid_format", "animated GIFs stay GIFs, and only GIFs can become GIFs")
 	}
+	missing, err := s.render(ctx, op, req, pic, st)
+	if err != nil {
+		return Result{}, err
+	}
+	buf, err := s.encode(ctx, op, req, pic, out)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.store(ctx, op, p, req, buf, out, exp, missing)
+}
 
-	// Render.
-	_, span = s.cfg.Tracer.Start(ctx, "caption.render", trace.WithAttributes(attribute.Int("caption.frames", len(pic.Frames))))
+// checkRequest validates everything in req that needs no image, before
+// any work is done, and returns the style it asks for. It normalizes
+// req.Format ("jpg" is "jpeg").
+func checkRequest(op string, p *filegate.Principal, req *Request) (Style, error) {
+	st := Style{Fill: color.White, Stroke: color.Black, Scale: 0.1, Align: Center}
+	if err := filegate.ValidateKey(op, req.Key); err != nil {
+		return st, err
+	}
+	if err := p.Authorize(op, filegate.ActCaption, req.Key); err != nil {
+		return st, err
+	}
+	if req.OutputKey != "" {
+		// Checked here, and again once the key is final.
+		if err := filegate.ValidateKey(op, req.OutputKey); err != nil {
+			return st, err
+		}
+		if err := p.Authorize(op, filegate.ActCaption, req.OutputKey); err != nil {
+			return st, err
+		}
+		if strings.HasSuffix(req.OutputKey, "/") {
+			return st, invalid(op, "invalid_key", "output_key ends in / (a folder): give a file name")
+		}
+	}
+	if strings.TrimSpace(req.Text+req.TopText+req.BottomText) == "" {
+		return st, invalid(op, "invalid_text", "give text, or top_text and/or bottom_text")
+	}
+	if req.Text != "" && (req.TopText != "" || req.BottomText != "") {
+		return st, invalid(op, "invalid_text", "give text, or top_text/bottom_text, not both")
+	}
+	for _, t := range []string{req.Text, req.TopText, req.BottomText} {
+		if !utf8.ValidString(t) || len(t) > 2000 {
+			return st, invalid(op, "invalid_text", "text must be UTF-8, at most 2000 bytes")
+		}
+	}
+	if req.Scale != 0 {
+		if req.Scale < 0.01 || req.Scale > 1 {
+			return st, invalid(op, "invalid_scale", "scale must be between 0.01 and 1 (text height / image height)")
+		}
+		st.Scale = req.Scale
+	}
+	switch Align(req.Align) {
+	case "":
+	case Left, Center, Right:
+		st.Align = Align(req.Align)
+	default:
+		return st, invalid(op, "invalid_align", `align must be "left", "center" or "right"`)
+	}
+	var err error
+	if req.Color != "" {
+		if st.Fill, err = parseColor(req.Color); err != nil {
+			return st, invalid(op, "invalid_color", err.Error())
+		}
+	}
+	if req.StrokeColor != "" {
+		if st.Stroke, err = parseColor(req.StrokeColor); err != nil {
+			return st, invalid(op, "invalid_color", err.Error())
+		}
+	}
+	switch req.Format {
+	case "", JPEG, PNG, GIF:
+	case "jpg":
+		req.Format = JPEG
+	default:
+		return st, invalid(op, "invalid_format", `format must be "jpeg", "png" or "gif"`)
+	}
+	return st, nil
+}
+
+func busy(op string, err error) error {
+	return filegate.NewError(filegate.Busy, op, "busy", "too many captions in progress; try again shortly").Wrap(err)
+}
+
+func timedOut(op string, err error) error {
+	return filegate.NewError(filegate.Unavailable, op, "render_timeout", "the caption took too long").Wrap(err)
+}
+
+// admit takes one of the render slots, waiting up to QueueWait.
+func (s *Service) admit(ctx context.Context, op string) (func(), error) {
+	wait := time.NewTimer(s.cfg.QueueWait)
+	defer wait.Stop()
+	select {
+	case s.sem <- struct{}{}:
+		return func() { <-s.sem }, nil
+	case <-wait.C:
+		return nil, busy(op, nil)
+	case <-ctx.Done():
+		return nil, busy(op, ctx.Err())
+	}
+}
+
+// fetch reads the image, at most MaxBytes of it.
+func (s *Service) fetch(ctx context.Context, op, key string) ([]byte, error) {
+	ctx, span := s.cfg.Tracer.Start(ctx, "caption.fetch")
+	defer span.End()
+	tooLarge := filegate.NewError(filegate.TooLarge, op, "image_too_large", fmt.Sprintf("the image exceeds %d bytes", s.cfg.MaxBytes)).WithKey(key)
+	body, info, err := s.src.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	defer body.Close()
+	if info.Size > s.cfg.MaxBytes {
+		return nil, tooLarge
+	}
+	data, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxBytes+1))
+	span.SetAttributes(attribute.Int("caption.bytes", len(data)))
+	if err != nil {
+		return nil, filegate.NewError(filegate.Unavailable, op, "", "reading the image failed").WithKey(key).Wrap(err)
+	}
+	if int64(len(data)) > s.cfg.MaxBytes {
+		return nil, tooLarge
+	}
+	return data, nil
+}
+
+// decode reserves the memory the image needs (refusing one that alone
+// exceeds the budget, waiting up to QueueWait for the rest), then decodes
+// it within the deadline. The caller calls release when done with it.
+func (s *Service) decode(ctx context.Context, op, key string, data []byte) (*Picture, func(), error) {
+	lim := Limits{MaxPixels: s.cfg.MaxPixels, MaxFrames: s.cfg.MaxFrames}
+	release := func() {}
+	hdr, err := Inspect(data, lim)
+	if err == nil {
+		cost := Cost(hdr.Config, hdr.Format, hdr.Rotated, hdr.GIFArea, s.cfg.MaxOutput) + int64(len(data))
+		if cost > s.cfg.MemoryBudget {
+			return nil, nil, filegate.NewError(filegate.TooLarge, op, "image_too_large",
+				fmt.Sprintf("a %d×%d %s needs about %d MiB to caption; the limit is %d MiB", hdr.Config.Width, hdr.Config.Height, hdr.Format, cost>>20, s.cfg.MemoryBudget>>20)).WithKey(key)
+		}
+		qctx, qcancel := context.WithTimeout(ctx, s.cfg.QueueWait)
+		err := s.memory.Acquire(qctx, cost)
+		qcancel()
+		if err != nil {
+			return nil, nil, busy(op, err)
+		}
+		release = func() { s.memory.Release(cost) }
+	}
+	_, span := s.cfg.Tracer.Start(ctx, "caption.decode")
+	var pic *Picture
+	if err == nil {
+		pic, err = DecodeContext(ctx, data, lim)
+	}
+	span.End()
+	if err != nil {
+		release()
+	}
+	switch {
+	case ctx.Err() != nil:
+		return nil, nil, timedOut(op, ctx.Err())
+	case errors.Is(err, ErrTooLarge):
+		return nil, nil, filegate.NewError(filegate.TooLarge, op, "image_too_large", err.Error()).WithKey(key)
+	case errors.Is(err, ErrNotImage):
+		return nil, nil, filegate.NewError(filegate.Unsupported, op, "not_an_image", err.Error()).WithKey(key)
+	case err != nil:
+		return nil, nil, filegate.NewError(filegate.Invalid, op, "corrupt_image", "the image is truncated or corrupt").WithKey(key)
+	}
+	return pic, release, nil
+}
+
+// render paints the text on every frame and returns how many glyphs of
+// the first frame's text the font lacks.
+func (s *Service) render(ctx context.Context, op string, req Request, pic *Picture, st Style) (int, error) {
+	_, span := s.cfg.Tracer.Start(ctx, "caption.render", trace.WithAttributes(attribute.Int("caption.frames", len(pic.Frames))))
+	defer span.End()
 	bounds := pic.Frames[0].Bounds()
 	if pic.GIF != nil {
 		bounds = image.Rect(0, 0, pic.GIF.Config.Width, pic.GIF.Config.Height)
 	}
 	if req.ScalePixels != 0 {
 		if req.ScalePixels < 4 || req.ScalePixels > float64(bounds.Dy()) {
-			span.End()
-			return Result{}, invalid(op, "invalid_scale", "scale must be between 4 pixels and the image's height")
+			return 0, invalid(op, "invalid_scale", "scale must be between 4 pixels and the image's height")
 		}
 		st.Scale = req.ScalePixels / float64(bounds.Dy())
 	}
 	blocks, err := placeBlocks(op, req, bounds, st)
 	if err != nil {
-		span.End()
-		return Result{}, err
+		return 0, err
 	}
 	missing := 0
 	for i, f := range pic.Frames {
 		if err := ctx.Err(); err != nil {
-			span.End()
-			return Result{}, timedOut(err)
+			return 0, timedOut(op, err)
 		}
 		if pf, ok := f.(*image.Paletted); ok {
 			palettize(pf, st.Fill, st.Stroke)
 		}
 		m, err := Paint(f, bounds, blocks, st)
 		if err != nil {
-			span.End()
-			return Result{}, err
+			return 0, err
 		}
 		if i == 0 {
 			missing = m
 		}
 	}
-	span.End()
+	return missing, nil
+}
 
-	// Encode, within the output limit and the deadline.
-	_, span = s.cfg.Tracer.Start(ctx, "caption.encode")
+// encode writes the picture in format out, within the output limit, the
+// inline limit when the answer carries the bytes, and the deadline.
+func (s *Service) encode(ctx context.Context, op string, req Request, pic *Picture, out string) (*cappedBuffer, error) {
+	_, span := s.cfg.Tracer.Start(ctx, "caption.encode")
 	buf := &cappedBuffer{ctx: ctx, max: s.cfg.MaxOutput}
-	err = Encode(buf, pic, out)
+	err := Encode(buf, pic, out)
 	span.End()
 	switch {
 	case errors.Is(err, errOutputTooLarge):
-		return Result{}, filegate.NewError(filegate.TooLarge, op, "output_too_large",
+		return nil, filegate.NewError(filegate.TooLarge, op, "output_too_large",
 			fmt.Sprintf("the captioned %s would exceed %d MiB; ask for format jpeg", out, s.cfg.MaxOutput>>20)).WithKey(req.Key)
-
 	case ctx.Err() != nil:
-		return Result{}, timedOut(ctx.Err())
+		return nil, timedOut(op, ctx.Err())
 	case err != nil:
-		return Result{}, filegate.NewError(filegate.Internal, op, "", "").Wrap(err)
+		return nil, filegate.NewError(filegate.Internal, op, "", "").Wrap(err)
 	}
 	if req.Inline && int64(buf.Len()) > s.cfg.MaxInline {
-		return Result{}, filegate.NewError(filegate.TooLarge, op, "inline_too_large",
+		return nil, filegate.NewError(filegate.TooLarge, op, "inline_too_large",
 			fmt.Sprintf("the captioned image is %d bytes, more than the %d a response carries inline; ask without inline for a link", buf.Len(), s.cfg.MaxInline)).WithKey(req.Key)
-
 	}
+	return buf, nil
+}
 
-	// Store.
+// store puts the result beside the source (or at req.OutputKey), inside
+// p's scope, and signs a link to it.
+func (s *Service) store(ctx context.Context, op string, p *filegate.Principal, req Request, buf *cappedBuffer, out string, exp time.Duration, missing int) (Result, error) {
 	outKey := req.OutputKey
 	if outKey == "" {
 		sum := sha256.Sum256(fmt.Appendf(nil, "%+v", req))
@@ -355,7 +405,7 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 		return Result{}, err
 	}
 	sctx, span := s.cfg.Tracer.Start(ctx, "caption.store")
-	err = s.src.Put(sctx, outKey, ContentType(out), buf.Bytes())
+	err := s.src.Put(sctx, outKey, ContentType(out), buf.Bytes())
 	span.End()
 	if err != nil {
 		return Result{}, err
