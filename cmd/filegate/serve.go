@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/net/netutil"
 
 	"github.com/filegate/filegate"
@@ -123,15 +124,9 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 
 func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdout, stderr io.Writer) error {
 	start := time.Now()
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %w", err)
-	}
-	if o.maxExpiry > grant.MaxExpiry || o.maxExpiry < time.Second {
-		return fmt.Errorf("--max-expiry must be between 1s and %s", grant.MaxExpiry)
-	}
-	if o.defaultExpiry < time.Second || o.defaultExpiry > o.maxExpiry {
-		return errors.New("--default-expiry must be between 1s and --max-expiry")
+	level, err := o.check()
+	if err != nil {
+		return err
 	}
 	log := telemetry.Logger(stderr, level)
 	if getenv("GOMEMLIMIT") == "" && o.memoryLimit > 0 {
@@ -141,7 +136,6 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-
 	tp, stopTracing, err := telemetry.Tracing(ctx, getenv, version)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
@@ -159,122 +153,22 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	}
 	defer ln.Close()
 	baseURL := "http://" + ln.Addr().String()
-	origins := o.corsOrigins
-	if len(origins) == 0 {
-		origins = []string{baseURL}
-	}
 
-	cfg := store.Config{
-		Endpoint: o.endpoint, PublicEndpoint: o.publicEndpoint, Region: o.region, PathStyle: o.pathStyle,
-		AccessKeyID: o.accessKeyID, SecretAccessKey: o.secretAccessKey,
-		Bucket: o.bucket, BundleBucket: o.bundleBucket, TracerProvider: tp, Timeout: o.storeTimeout,
-	}
-	embeddedStore := o.endpoint == "" && getenv("AWS_ENDPOINT_URL_S3") == "" && getenv("AWS_ENDPOINT_URL") == "" && o.bucket == ""
-	var child *embedded.Server
-	if embeddedStore {
-		child, cfg, err = startEmbedded(ctx, o, data, cfg, log)
-		if err != nil {
-			return err
-		}
-		defer func() {
-			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			if err := child.Stop(c); err != nil {
-				log.Warn("stopping the embedded store", "err", err)
-			}
-		}()
-	} else if cfg.Bucket == "" {
-		return errors.New("--bucket is required with an external store")
-	}
-	st, err := store.New(ctx, cfg)
+	st, child, closeStore, err := openStore(ctx, o, getenv, data, baseURL, tp, log)
 	if err != nil {
 		return err
 	}
-	defer st.Close() // runs before the embedded store is stopped
-	if embeddedStore || o.createBuckets {
-		for _, b := range []string{st.Bucket, st.Bundles} {
-			if err := st.EnsureBucket(ctx, b); err != nil {
-				return fmt.Errorf("create bucket %s: %w", b, err)
-			}
-			if err := st.SetCORS(ctx, b, origins); filegate.KindOf(err) == filegate.Unsupported {
-				log.Warn("the store does not take per-bucket CORS rules; configure CORS on the store itself for browser uploads", "bucket", b)
-			} else if err != nil {
-				return fmt.Errorf("set CORS on bucket %s: %w", b, err)
-			}
-		}
-	}
-
-	tokens := data.Tokens()
-	if err := data.BootstrapAdmin(tokens, stdout); err != nil {
-		return err
-	}
-	key, err := data.SessionKey(o.sessionKey, upload.KeySize)
+	defer closeStore()
+	handler, closeServices, err := wire(o, data, st, tp, log, stdout)
 	if err != nil {
 		return err
 	}
-	sealer, err := upload.NewSealer(key)
-	if err != nil {
-		return err
-	}
-	src, out := st.Source(), st.Output()
-	grants := grant.New(src, grant.Limits{DefaultExpiry: o.defaultExpiry, MaxExpiry: o.maxExpiry})
-	uploads, err := upload.New(src, grants, sealer, upload.Config{Threshold: o.threshold, PartSize: o.partSize, MaxObjectSize: int64(o.maxUploadSize)})
-	if err != nil {
-		return err
-	}
-	metrics := telemetry.NewMetrics()
-	bundles := bundle.New(src, out, grants, bundle.Config{
-		MaxKeys: o.bundleMaxKeys, MemoryBudget: int64(o.bundleMemory), Tracer: tp.Tracer("github.com/filegate/filegate/bundle"),
-		OnEntry: func(n int64) { metrics.BundleBytes.Add(float64(n)); metrics.BundleEntries.Inc() },
-	})
-	defer bundles.Close()
-	services := compat.Services{
-		Browse: browse.New(src), Grants: grants, Uploads: uploads, Bundles: bundles,
-		Captions: caption.New(src, grants, caption.Config{
-			MaxBytes: o.captionMaxBytes, MaxPixels: o.captionMaxPixels, MemoryBudget: int64(o.captionMemory),
-			MaxOutput: int64(o.captionMaxOutput), MaxInline: int64(o.captionMaxInline), Tracer: tp.Tracer("github.com/filegate/filegate/caption"),
-		}),
-	}
-	var extensions []api.Extension
-	if o.compat {
-		extensions = append(extensions, compat.New(services, log))
-	}
-	handler := api.NewServer(api.Deps{
-		Tokens: tokens, Browse: services.Browse, Grants: grants, Uploads: uploads, Bundles: bundles, Captions: services.Captions,
-		Extensions: extensions, Ready: st.Ping, Log: log, Metrics: metrics, Tracing: tp,
-	})
-	if o.sweepAfter < time.Second {
-		return errors.New("--sweep-after must be at least 1s")
-	}
-	if o.readTimeout < 100*time.Millisecond || o.maxConns < 1 {
-		return errors.New("--read-timeout must be at least 100ms and --max-connections at least 1")
-	}
-	// Clients send small JSON bodies only (file bytes go to the store), so a
-	// whole request must arrive within --read-timeout; headers within 5 s
-	// at most. Responses (a streamed zip) have no write deadline.
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: min(o.readTimeout, 5*time.Second),
-		ReadTimeout:       o.readTimeout,
-		IdleTimeout:       60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
-	}
+	defer closeServices()
+	srv := httpServer(ctx, o, handler, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(netutil.LimitListener(ln, o.maxConns)) }()
 	if o.debugAddr != "" {
-		dbg := http.NewServeMux()
-		dbg.HandleFunc("/debug/pprof/", pprof.Index)
-		dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		dbgSrv := &http.Server{Addr: o.debugAddr, Handler: dbg, ReadHeaderTimeout: 10 * time.Second}
-		go func() {
-			if err := dbgSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				log.Warn("debug listener", "err", err)
-			}
-		}()
-		defer dbgSrv.Close()
+		defer debugServer(o.debugAddr, log).Close()
 	}
 
 	attrs := []any{"addr", ln.Addr().String(), "startup_ms", time.Since(start).Milliseconds(), "bucket", st.Bucket, "bundle_bucket", st.Bundles}
@@ -291,7 +185,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	if child != nil {
 		go child.Supervise(background)
 	}
-	sweeper := sweep.New(sweep.Config{Bundles: out, Source: src, BundleAge: o.sweepAfter, SessionAge: upload.MaxSessionAge, Log: log})
+	sweeper := sweep.New(sweep.Config{Bundles: st.Output(), Source: st.Source(), BundleAge: o.sweepAfter, SessionAge: upload.MaxSessionAge, Log: log})
 	go sweeper.Run(background)
 	select {
 	case err := <-serveErr:
@@ -307,6 +201,155 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// check validates the options that need no I/O and returns the log level.
+func (o serveOptions) check() (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return level, fmt.Errorf("--log-level: %w", err)
+	}
+	switch {
+	case o.maxExpiry > grant.MaxExpiry || o.maxExpiry < time.Second:
+		return level, fmt.Errorf("--max-expiry must be between 1s and %s", grant.MaxExpiry)
+	case o.defaultExpiry < time.Second || o.defaultExpiry > o.maxExpiry:
+		return level, errors.New("--default-expiry must be between 1s and --max-expiry")
+	case o.sweepAfter < time.Second:
+		return level, errors.New("--sweep-after must be at least 1s")
+	case o.readTimeout < 100*time.Millisecond || o.maxConns < 1:
+		return level, errors.New("--read-timeout must be at least 100ms and --max-connections at least 1")
+	}
+	return level, nil
+}
+
+// openStore starts the embedded store (no endpoint or bucket given) or
+// configures an external one, creates the buckets with CORS for the given
+// origin where asked, and returns the store and the function that closes
+// it (idle connections first, then the embedded store).
+func openStore(ctx context.Context, o serveOptions, getenv func(string) string, data datadir.Dir, baseURL string, tp trace.TracerProvider, log *slog.Logger) (*store.Store, *embedded.Server, func(), error) {
+	origins := o.corsOrigins
+	if len(origins) == 0 {
+		origins = []string{baseURL}
+	}
+	cfg := store.Config{
+		Endpoint: o.endpoint, PublicEndpoint: o.publicEndpoint, Region: o.region, PathStyle: o.pathStyle,
+		AccessKeyID: o.accessKeyID, SecretAccessKey: o.secretAccessKey,
+		Bucket: o.bucket, BundleBucket: o.bundleBucket, TracerProvider: tp, Timeout: o.storeTimeout,
+	}
+	embeddedStore := o.endpoint == "" && getenv("AWS_ENDPOINT_URL_S3") == "" && getenv("AWS_ENDPOINT_URL") == "" && o.bucket == ""
+	var child *embedded.Server
+	stopChild := func() {}
+	if embeddedStore {
+		var err error
+		if child, cfg, err = startEmbedded(ctx, o, data, cfg, log); err != nil {
+			return nil, nil, nil, err
+		}
+		stopChild = func() {
+			c, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			if err := child.Stop(c); err != nil {
+				log.Warn("stopping the embedded store", "err", err)
+			}
+		}
+	} else if cfg.Bucket == "" {
+		return nil, nil, nil, errors.New("--bucket is required with an external store")
+	}
+	st, err := store.New(ctx, cfg)
+	if err != nil {
+		stopChild()
+		return nil, nil, nil, err
+	}
+	closeAll := func() { st.Close(); stopChild() } // idle connections closed before the store stops
+	if embeddedStore || o.createBuckets {
+		for _, b := range []string{st.Bucket, st.Bundles} {
+			if err := st.EnsureBucket(ctx, b); err != nil {
+				closeAll()
+				return nil, nil, nil, fmt.Errorf("create bucket %s: %w", b, err)
+			}
+			if err := st.SetCORS(ctx, b, origins); filegate.KindOf(err) == filegate.Unsupported {
+				log.Warn("the store does not take per-bucket CORS rules; configure CORS on the store itself for browser uploads", "bucket", b)
+			} else if err != nil {
+				closeAll()
+				return nil, nil, nil, fmt.Errorf("set CORS on bucket %s: %w", b, err)
+			}
+		}
+	}
+	return st, child, closeAll, nil
+}
+
+// wire builds the services over the store's buckets and the HTTP handler
+// over them; the returned function stops the bundle jobs.
+func wire(o serveOptions, data datadir.Dir, st *store.Store, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer) (http.Handler, func(), error) {
+	tokens := data.Tokens()
+	if err := data.BootstrapAdmin(tokens, stdout); err != nil {
+		return nil, nil, err
+	}
+	key, err := data.SessionKey(o.sessionKey, upload.KeySize)
+	if err != nil {
+		return nil, nil, err
+	}
+	sealer, err := upload.NewSealer(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	src, out := st.Source(), st.Output()
+	grants := grant.New(src, grant.Limits{DefaultExpiry: o.defaultExpiry, MaxExpiry: o.maxExpiry})
+	uploads, err := upload.New(src, grants, sealer, upload.Config{Threshold: o.threshold, PartSize: o.partSize, MaxObjectSize: int64(o.maxUploadSize)})
+	if err != nil {
+		return nil, nil, err
+	}
+	metrics := telemetry.NewMetrics()
+	bundles := bundle.New(src, out, grants, bundle.Config{
+		MaxKeys: o.bundleMaxKeys, MemoryBudget: int64(o.bundleMemory), Tracer: tp.Tracer("github.com/filegate/filegate/bundle"),
+		OnEntry: func(n int64) { metrics.BundleBytes.Add(float64(n)); metrics.BundleEntries.Inc() },
+	})
+	services := compat.Services{
+		Browse: browse.New(src), Grants: grants, Uploads: uploads, Bundles: bundles,
+		Captions: caption.New(src, grants, caption.Config{
+			MaxBytes: o.captionMaxBytes, MaxPixels: o.captionMaxPixels, MemoryBudget: int64(o.captionMemory),
+			MaxOutput: int64(o.captionMaxOutput), MaxInline: int64(o.captionMaxInline), Tracer: tp.Tracer("github.com/filegate/filegate/caption"),
+		}),
+	}
+	var extensions []api.Extension
+	if o.compat {
+		extensions = append(extensions, compat.New(services, log))
+	}
+	handler := api.NewServer(api.Deps{
+		Tokens: tokens, Browse: services.Browse, Grants: grants, Uploads: uploads, Bundles: bundles, Captions: services.Captions,
+		Extensions: extensions, Ready: st.Ping, Log: log, Metrics: metrics, Tracing: tp,
+	})
+	return handler, bundles.Close, nil
+}
+
+// httpServer bounds what clients may hold. They send small JSON bodies only
+// (file bytes go to the store), so a whole request must arrive within
+// --read-timeout, headers within 5 s at most. Responses (a streamed zip)
+// have no write deadline.
+func httpServer(ctx context.Context, o serveOptions, h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: min(o.readTimeout, 5*time.Second),
+		ReadTimeout:       o.readTimeout,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+}
+
+// debugServer serves Go's pprof profiles on addr (keep it on loopback).
+func debugServer(addr string, log *slog.Logger) *http.Server {
+	dbg := http.NewServeMux()
+	dbg.HandleFunc("/debug/pprof/", pprof.Index)
+	dbg.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	dbg.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: addr, Handler: dbg, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("debug listener", "err", err)
+		}
+	}()
+	return srv
 }
 
 // startEmbedded starts the embedded store with root credentials generated
