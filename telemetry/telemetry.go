@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -59,10 +59,10 @@ func Tracing(ctx context.Context, getenv func(string) string, version string) (t
 }
 
 // spanExporter picks the exporter the standard variables name; nil for
-// "none". OTLP over gRPC is not built in (it would double the binary): the
-// OpenTelemetry and ADOT collectors take OTLP over HTTP as well (port 4318).
-// Written here rather than with contrib's autoexport, which links every
-// metric and log exporter and gRPC too.
+// "none". OTLP over gRPC is not built in (it would add 10 MB to the
+// binary): the OpenTelemetry and ADOT collectors take OTLP over HTTP as
+// well (port 4318). Written here rather than with contrib's autoexport,
+// which links every metric and log exporter and gRPC too.
 func spanExporter(ctx context.Context, getenv func(string) string) (sdktrace.SpanExporter, error) {
 	switch kind := orDefault(getenv("OTEL_TRACES_EXPORTER"), "otlp"); kind {
 	case "none":
@@ -74,7 +74,11 @@ func spanExporter(ctx context.Context, getenv func(string) string) (sdktrace.Spa
 		if proto != "http/protobuf" {
 			return nil, fmt.Errorf("OTLP protocol %q is not supported: use http/protobuf (collectors listen on port 4318)", proto)
 		}
-		return otlptracehttp.New(ctx)
+		client, err := newOTLPHTTP(getenv)
+		if err != nil {
+			return nil, err
+		}
+		return otlptrace.New(ctx, client)
 	default:
 		return nil, fmt.Errorf("OTEL_TRACES_EXPORTER=%q: want otlp, console or none", kind)
 	}

@@ -141,7 +141,7 @@ func TestBuiltBinariesStartTheEmbeddedStore(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, m := range []string{"versitygw", "minio-go", "gofiber"} {
+	for _, m := range []string{"versitygw", "minio-go", "gofiber", "google.golang.org/grpc"} {
 		if strings.Contains(string(mods), m) {
 			t.Errorf("the filegate binary links %s", m)
 		}
