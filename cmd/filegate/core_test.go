@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/filegate/filegate/internal/cli"
 )
 
 func TestListFoldersAndPagination(t *testing.T) {
@@ -344,7 +346,7 @@ func TestAuthentication(t *testing.T) {
 	tok := e.token("temp", "", 0, "download")
 	mustStatus(t, e.call(tok, "POST", "/v1/downloads", body), 200)
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"filegate", "token", "revoke", "temp", "--data", e.data}, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
+	if err := cli.Run(context.Background(), []string{"filegate", "token", "revoke", "temp", "--data", e.data}, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	mustStatus(t, e.call(tok, "POST", "/v1/downloads", body), 401)
@@ -357,7 +359,7 @@ func TestAuthentication(t *testing.T) {
 
 	// token list shows names and never secrets.
 	out.Reset()
-	if err := run(context.Background(), []string{"filegate", "token", "list", "--data", e.data}, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
+	if err := cli.Run(context.Background(), []string{"filegate", "token", "list", "--data", e.data}, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "admin") || !strings.Contains(out.String(), "short") || strings.Contains(out.String(), "temp") {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/embedded"
+	"github.com/filegate/filegate/internal/cli"
 )
 
 // storeChild returns the pid of the running embedded store process of
@@ -312,7 +313,7 @@ func TestAdminListsAndAbortsAnySession(t *testing.T) {
 	u := startMultipart(t, e, alice, "users/alice/big.bin", testBytes(11<<20))
 	mustStatus(t, e.call(alice, "GET", "/v1/admin/uploads", nil), 403)
 	var out bytes.Buffer
-	if err := run(t.Context(), []string{"filegate", "token", "revoke", "--data", e.data, "alice"}, func(string) string { return "" }, nil, &out, &out); err != nil {
+	if err := cli.Run(t.Context(), []string{"filegate", "token", "revoke", "--data", e.data, "alice"}, func(string) string { return "" }, nil, &out, &out); err != nil {
 		t.Fatal(err)
 	}
 	mustStatus(t, e.call(alice, "GET", "/v1/uploads/"+u.UploadID, nil), 401)

@@ -23,6 +23,7 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/auth"
+	"github.com/filegate/filegate/internal/cli"
 )
 
 // asMain runs the test binary as the filegate command, in its own process.
@@ -49,7 +50,7 @@ func TestTokenFileConcurrentProcesses(t *testing.T) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var failures []string
-	run := func(args ...string) {
+	runCmd := func(args ...string) {
 		defer wg.Done()
 		out, err := asMain(args...).CombinedOutput()
 		if err != nil {
@@ -60,10 +61,10 @@ func TestTokenFileConcurrentProcesses(t *testing.T) {
 	}
 	for i := range 50 {
 		wg.Add(1)
-		go run("token", "create", "--data", data, "--name", fmt.Sprintf("new-%d", i), "--allow", "list")
+		go runCmd("token", "create", "--data", data, "--name", fmt.Sprintf("new-%d", i), "--allow", "list")
 		if i < 25 {
 			wg.Add(1)
-			go run("token", "revoke", "--data", data, victims[i])
+			go runCmd("token", "revoke", "--data", data, victims[i])
 		}
 	}
 	wg.Wait()
@@ -95,7 +96,7 @@ func TestNoAdminMintedAfterRevokingAll(t *testing.T) {
 	e := start(t, "embedded")
 	var out bytes.Buffer
 	args := []string{"filegate", "token", "revoke", "--data", e.data, "admin"}
-	if err := run(t.Context(), args, func(string) string { return "" }, nil, &out, &out); err != nil {
+	if err := cli.Run(t.Context(), args, func(string) string { return "" }, nil, &out, &out); err != nil {
 		t.Fatalf("revoke: %v %s", err, out.String())
 	}
 	old := e.admin

@@ -26,6 +26,7 @@ import (
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/embedded/gateway"
+	"github.com/filegate/filegate/internal/cli"
 	"github.com/filegate/filegate/internal/serveproc"
 	"github.com/filegate/filegate/storetest"
 )
@@ -39,7 +40,7 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// env is one running filegate, started through run() exactly as main does.
+// env is one running filegate, started through cli.Run() exactly as main does.
 type env struct {
 	t            *testing.T
 	name         string // "embedded" or "minio"
@@ -124,7 +125,7 @@ func (e *env) launch() {
 		return os.Getenv(k)
 	}
 	go func() {
-		err := run(ctx, args, getenv, strings.NewReader(""), pw, e.logs)
+		err := cli.Run(ctx, args, getenv, strings.NewReader(""), pw, e.logs)
 		pw.CloseWithError(fmt.Errorf("run returned: %v", err))
 		e.done <- err
 	}()
@@ -388,7 +389,7 @@ func (e *env) tokenArgs(name string, flags ...string) string {
 	e.t.Helper()
 	args := append([]string{"filegate", "token", "create", "--data", e.data, "--name", name}, flags...)
 	var out bytes.Buffer
-	if err := run(context.Background(), args, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
+	if err := cli.Run(context.Background(), args, func(string) string { return "" }, nil, &out, io.Discard); err != nil {
 		e.t.Fatalf("token create: %v", err)
 	}
 	tok := strings.TrimSpace(out.String())

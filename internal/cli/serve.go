@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"context"
@@ -136,7 +136,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	tp, stopTracing, err := telemetry.Tracing(ctx, getenv, version)
+	tp, stopTracing, err := telemetry.Tracing(ctx, getenv, Version)
 	if err != nil {
 		return fmt.Errorf("tracing: %w", err)
 	}
@@ -178,7 +178,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		attrs = append(attrs, "store", "external")
 	}
 	log.Info("ready", attrs...)
-	fmt.Fprintf(stdout, "filegate %s listening on %s\n", version, baseURL)
+	fmt.Fprintf(stdout, "filegate %s listening on %s\n", Version, baseURL)
 
 	background, stopBackground := context.WithCancel(ctx)
 	defer stopBackground()

@@ -1,4 +1,6 @@
-package main
+// Package cli is the filegate command: its flags and subcommands (serve,
+// token), wiring the packages together. cmd/filegate's main only calls Run.
+package cli
 
 import (
 	"context"
@@ -10,16 +12,18 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// Version is set at build time with
+// -ldflags "-X github.com/filegate/filegate/internal/cli.Version=...".
+var Version = "dev"
 
-// run is the whole program: tests call it with their own arguments,
-// environment and streams, and cancel ctx to stop a server.
-func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
+// Run is the whole filegate command: main calls it with the process's
+// arguments, environment and streams; tests with their own, and cancel ctx
+// to stop a server.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	root := &cobra.Command{
 		Use:           "filegate",
 		Short:         "A secure, fast file gateway for S3-compatible object storage",
-		Version:       version,
+		Version:       Version,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
