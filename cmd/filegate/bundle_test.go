@@ -3,7 +3,6 @@ package main
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -13,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/filegate/filegate/internal/harness"
 )
 
 type bundleResp struct {
@@ -61,47 +60,28 @@ func readZip(t *testing.T, b []byte) (map[string][]byte, map[string]uint16, map[
 	return files, methods, times
 }
 
-func (e *env) bundleDebris() (objects, uploads int) {
-	e.t.Helper()
-	ctx := context.Background()
-	out, err := e.s3.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &e.bundles})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	for _, o := range out.Contents {
-		if !strings.HasPrefix(*o.Key, ".filegate/") {
-			objects++
-		}
-	}
-	mu, err := e.s3.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &e.bundles})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return objects, len(mu.Uploads)
-}
-
 func TestBundle(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *env) {
-		alice := e.token("alice", "users/alice/", 0, "bundle", "download")
-		photo := testBytes(300_000)
+	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
+		alice := e.Token("alice", "users/alice/", 0, "bundle", "download")
+		photo := harness.RandomBytes(300_000)
 		text := bytes.Repeat([]byte("filegate bundles text compresses well. "), 2000)
-		e.put("users/alice/pics/cyndaquil.jpg", photo)
-		e.put("users/alice/notes/readme.txt", text)
-		e.put("users/alice/other/readme.txt", []byte("same name, other folder"))
-		e.put("users/bob/secret.txt", []byte("bob"))
+		e.Put("users/alice/pics/cyndaquil.jpg", photo)
+		e.Put("users/alice/notes/readme.txt", text)
+		e.Put("users/alice/other/readme.txt", []byte("same name, other folder"))
+		e.Put("users/bob/secret.txt", []byte("bob"))
 
 		keys := []string{"users/alice/pics/cyndaquil.jpg", "users/alice/notes/readme.txt", "users/alice/other/readme.txt"}
 		var b bundleResp
-		r := e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": keys, "name": "my pics"})
-		mustStatus(t, r, 200)
-		r.json(t, &b)
+		r := e.Call(alice, "POST", "/v1/bundles", map[string]any{"keys": keys, "name": "my pics"})
+		harness.MustStatus(t, r, 200)
+		r.JSON(t, &b)
 		if b.Entries != 3 || b.Reused || !strings.HasPrefix(b.Key, "users/alice/bundles/") || !strings.HasSuffix(b.Key, "/my pics.zip") {
 			t.Fatalf("bundle = %+v", b)
 		}
 		if left := time.Until(b.ExpiresAt); left < 80*time.Second || left > 95*time.Second {
 			t.Errorf("link expires in %v, want 90 s", left)
 		}
-		status, zipped, h := fetch(t, b.URL)
+		status, zipped, h := harness.Fetch(t, b.URL)
 		if status != 200 || int64(len(zipped)) != b.Size {
 			t.Fatalf("GET bundle: %d, %d bytes (size said %d)", status, len(zipped), b.Size)
 		}
@@ -121,27 +101,27 @@ func TestBundle(t *testing.T) {
 
 		// The same selection again: the same bundle, not zipped again.
 		var again bundleResp
-		r = e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": keys, "name": "my pics"})
-		mustStatus(t, r, 200)
-		r.json(t, &again)
+		r = e.Call(alice, "POST", "/v1/bundles", map[string]any{"keys": keys, "name": "my pics"})
+		harness.MustStatus(t, r, 200)
+		r.JSON(t, &again)
 		if !again.Reused || again.Key != b.Key {
 			t.Errorf("second request: reused=%v key=%s, want the first bundle", again.Reused, again.Key)
 		}
 		// A changed source makes a new bundle.
-		e.put("users/alice/notes/readme.txt", []byte("changed"))
-		r = e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": keys, "name": "my pics"})
-		mustStatus(t, r, 200)
-		r.json(t, &again)
+		e.Put("users/alice/notes/readme.txt", []byte("changed"))
+		r = e.Call(alice, "POST", "/v1/bundles", map[string]any{"keys": keys, "name": "my pics"})
+		harness.MustStatus(t, r, 200)
+		r.JSON(t, &again)
 		if again.Reused || again.Key == b.Key {
 			t.Error("a changed source reused the old bundle")
 		}
 
 		// By prefix: names relative to the prefix's folder; duplicates made unique.
 		var bp bundleResp
-		r = e.call(alice, "POST", "/v1/bundles", map[string]any{"prefix": "users/alice/", "compression": "store", "keys": nil})
-		mustStatus(t, r, 200)
-		r.json(t, &bp)
-		_, zipped, _ = fetch(t, bp.URL)
+		r = e.Call(alice, "POST", "/v1/bundles", map[string]any{"prefix": "users/alice/", "compression": "store", "keys": nil})
+		harness.MustStatus(t, r, 200)
+		r.JSON(t, &bp)
+		_, zipped, _ = harness.Fetch(t, bp.URL)
 		files, methods, _ = readZip(t, zipped)
 		if len(files) != 4 && len(files) != 3 { // earlier bundles live in the bundle bucket, not here
 			t.Errorf("prefix bundle holds %v", keysOf(files))
@@ -163,23 +143,23 @@ func keysOf(m map[string][]byte) []string {
 }
 
 func TestBundleMissingAndScope(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *env) {
-		alice := e.token("alice", "users/alice/", 0, "bundle")
-		e.put("users/alice/a.txt", []byte("a"))
-		e.put("users/bob/b.txt", []byte("b"))
+	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
+		alice := e.Token("alice", "users/alice/", 0, "bundle")
+		e.Put("users/alice/a.txt", []byte("a"))
+		e.Put("users/bob/b.txt", []byte("b"))
 
-		r := e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": []string{"users/alice/a.txt", "users/alice/nope1", "users/alice/nope2"}})
-		mustStatus(t, r, 404)
-		if p := r.problem(t); p["code"] != "missing_keys" || !strings.Contains(p["detail"].(string), "users/alice/nope1") || !strings.Contains(p["detail"].(string), "users/alice/nope2") {
+		r := e.Call(alice, "POST", "/v1/bundles", map[string]any{"keys": []string{"users/alice/a.txt", "users/alice/nope1", "users/alice/nope2"}})
+		harness.MustStatus(t, r, 404)
+		if p := r.Problem(t); p["code"] != "missing_keys" || !strings.Contains(p["detail"].(string), "users/alice/nope1") || !strings.Contains(p["detail"].(string), "users/alice/nope2") {
 			t.Errorf("problem %v, want missing_keys naming both", p)
 		}
-		if objs, ups := e.bundleDebris(); objs != 0 || ups != 0 {
+		if objs, ups := e.BundleDebris(); objs != 0 || ups != 0 {
 			t.Fatalf("missing=fail wrote %d objects, %d uploads", objs, ups)
 		}
 		var b bundleResp
-		r = e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": []string{"users/alice/a.txt", "users/alice/nope1"}, "missing": "skip"})
-		mustStatus(t, r, 200)
-		r.json(t, &b)
+		r = e.Call(alice, "POST", "/v1/bundles", map[string]any{"keys": []string{"users/alice/a.txt", "users/alice/nope1"}, "missing": "skip"})
+		harness.MustStatus(t, r, 200)
+		r.JSON(t, &b)
 		if b.Entries != 1 || len(b.Skipped) != 1 || b.Skipped[0] != "users/alice/nope1" {
 			t.Errorf("skip: %+v", b)
 		}
@@ -200,45 +180,45 @@ func TestBundleMissingAndScope(t *testing.T) {
 			{map[string]any{"keys": []string{"users/alice/a.txt"}, "name": "../x"}, 400},
 			{map[string]any{"keys": []string{"users/alice/nope"}, "missing": "skip"}, 404},
 		} {
-			r := e.call(alice, "POST", "/v1/bundles", c.body)
-			if r.status != c.status {
-				t.Errorf("%v: status %d, want %d (%s)", c.body, r.status, c.status, r.body)
+			r := e.Call(alice, "POST", "/v1/bundles", c.body)
+			if r.Status != c.status {
+				t.Errorf("%v: status %d, want %d (%s)", c.body, r.Status, c.status, r.Body)
 			}
 		}
-		downloader := e.token("dl", "", 0, "download")
-		mustStatus(t, e.call(downloader, "POST", "/v1/bundles", map[string]any{"keys": []string{"users/alice/a.txt"}}), 403)
-		if objs, ups := e.bundleDebris(); objs != 1 || ups != 0 {
+		downloader := e.Token("dl", "", 0, "download")
+		harness.MustStatus(t, e.Call(downloader, "POST", "/v1/bundles", map[string]any{"keys": []string{"users/alice/a.txt"}}), 403)
+		if objs, ups := e.BundleDebris(); objs != 1 || ups != 0 {
 			t.Errorf("after refusals: %d bundles and %d uploads, want the 1 skip bundle and none", objs, ups)
 		}
 	})
 }
 
 func TestBundleLimit(t *testing.T) {
-	e := start(t, "embedded", "--bundle-max-keys", "3")
+	e := harness.Start(t, "embedded", "--bundle-max-keys", "3")
 	for i := range 4 {
-		e.put("d/"+strconv.Itoa(i), []byte("x"))
+		e.Put("d/"+strconv.Itoa(i), []byte("x"))
 	}
-	mustStatus(t, e.call(e.admin, "POST", "/v1/bundles", map[string]any{"keys": []string{"d/0", "d/1", "d/2", "d/3"}}), 413)
-	mustStatus(t, e.call(e.admin, "POST", "/v1/bundles", map[string]any{"prefix": "d/"}), 413)
-	if objs, ups := e.bundleDebris(); objs != 0 || ups != 0 {
+	harness.MustStatus(t, e.Call(e.Admin, "POST", "/v1/bundles", map[string]any{"keys": []string{"d/0", "d/1", "d/2", "d/3"}}), 413)
+	harness.MustStatus(t, e.Call(e.Admin, "POST", "/v1/bundles", map[string]any{"prefix": "d/"}), 413)
+	if objs, ups := e.BundleDebris(); objs != 0 || ups != 0 {
 		t.Errorf("limit: %d objects, %d uploads left", objs, ups)
 	}
 }
 
 func TestBundleStream(t *testing.T) {
-	eachStore(t, testBundleStream)
+	harness.EachStore(t, testBundleStream)
 }
 
-func testBundleStream(t *testing.T, e *env) {
-	photo := testBytes(200_000)
-	e.put("s/a.png", photo)
-	e.put("s/b.bin", []byte("bee"))
+func testBundleStream(t *testing.T, e *harness.Env) {
+	photo := harness.RandomBytes(200_000)
+	e.Put("s/a.png", photo)
+	e.Put("s/b.bin", []byte("bee"))
 	for _, c := range []struct {
 		compression string
 		exact       bool
 	}{{"store", true}, {"deflate", false}} {
-		req, _ := httpRequest("POST", e.base+"/v1/bundles/stream", `{"prefix":"s/","compression":"`+c.compression+`","name":"s"}`, e.admin)
-		resp, err := noRedirect.Do(req)
+		req, _ := harness.HTTPRequest("POST", e.Base+"/v1/bundles/stream", `{"prefix":"s/","compression":"`+c.compression+`","name":"s"}`, e.Admin)
+		resp, err := harness.NoRedirect.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,40 +238,40 @@ func testBundleStream(t *testing.T, e *env) {
 			t.Errorf("%s: archive holds %v", c.compression, keysOf(files))
 		}
 	}
-	if objs, ups := e.bundleDebris(); objs != 0 || ups != 0 {
+	if objs, ups := e.BundleDebris(); objs != 0 || ups != 0 {
 		t.Errorf("a stream wrote %d objects, %d uploads", objs, ups)
 	}
 }
 
 func TestBundleAsync(t *testing.T) {
-	eachStore(t, testBundleAsync)
+	harness.EachStore(t, testBundleAsync)
 }
 
-func testBundleAsync(t *testing.T, e *env) {
-	e.put("j/1.txt", []byte("one"))
-	e.put("j/2.txt", []byte("two"))
-	r := e.call(e.admin, "POST", "/v1/bundles", map[string]any{"prefix": "j/", "async": true})
-	mustStatus(t, r, 202)
+func testBundleAsync(t *testing.T, e *harness.Env) {
+	e.Put("j/1.txt", []byte("one"))
+	e.Put("j/2.txt", []byte("two"))
+	r := e.Call(e.Admin, "POST", "/v1/bundles", map[string]any{"prefix": "j/", "async": true})
+	harness.MustStatus(t, r, 202)
 	var job bundleResp
-	r.json(t, &job)
-	if job.ID == "" || job.State != "running" || r.header.Get("Location") != "/v1/bundles/"+job.ID {
-		t.Fatalf("job %+v, Location %q", job, r.header.Get("Location"))
+	r.JSON(t, &job)
+	if job.ID == "" || job.State != "running" || r.Header.Get("Location") != "/v1/bundles/"+job.ID {
+		t.Fatalf("job %+v, Location %q", job, r.Header.Get("Location"))
 	}
-	other := e.token("other", "", 0, "bundle")
-	mustStatus(t, e.call(other, "GET", "/v1/bundles/"+job.ID, nil), 403)
-	mustStatus(t, e.call(e.admin, "GET", "/v1/bundles/0123456789abcdef0123456789abcdef", nil), 404)
-	mustStatus(t, e.call(e.admin, "GET", "/v1/bundles/nonsense", nil), 404)
+	other := e.Token("other", "", 0, "bundle")
+	harness.MustStatus(t, e.Call(other, "GET", "/v1/bundles/"+job.ID, nil), 403)
+	harness.MustStatus(t, e.Call(e.Admin, "GET", "/v1/bundles/0123456789abcdef0123456789abcdef", nil), 404)
+	harness.MustStatus(t, e.Call(e.Admin, "GET", "/v1/bundles/nonsense", nil), 404)
 	deadline := time.Now().Add(20 * time.Second)
 	for job.State == "running" && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
-		r = e.call(e.admin, "GET", "/v1/bundles/"+job.ID, nil)
-		mustStatus(t, r, 200)
-		r.json(t, &job)
+		r = e.Call(e.Admin, "GET", "/v1/bundles/"+job.ID, nil)
+		harness.MustStatus(t, r, 200)
+		r.JSON(t, &job)
 	}
 	if job.State != "done" || job.URL == "" {
 		t.Fatalf("job ended %+v", job)
 	}
-	_, body, _ := fetch(t, job.URL)
+	_, body, _ := harness.Fetch(t, job.URL)
 	files, _, _ := readZip(t, body)
 	if string(files["1.txt"]) != "one" || string(files["2.txt"]) != "two" {
 		t.Errorf("async archive holds %v", keysOf(files))

@@ -10,6 +10,8 @@ import (
 	"image/jpeg"
 	"image/png"
 	"testing"
+
+	"github.com/filegate/filegate/internal/harness"
 )
 
 func jpegBytes(t *testing.T, w, h int) []byte {
@@ -32,24 +34,24 @@ type captionResp struct {
 }
 
 func TestCaption(t *testing.T) {
-	for _, name := range stores(t) {
-		t.Run(name, func(t *testing.T) { testCaption(t, start(t, name, "--caption-max-pixels", "4000000")) })
+	for _, name := range harness.Stores(t) {
+		t.Run(name, func(t *testing.T) { testCaption(t, harness.Start(t, name, "--caption-max-pixels", "4000000")) })
 	}
 }
 
-func testCaption(t *testing.T, e *env) {
-	alice := e.token("alice", "users/alice/", 0, "caption")
-	e.put("users/alice/cat.jpg", jpegBytes(t, 640, 360))
-	e.put("users/bob/dog.jpg", jpegBytes(t, 64, 64))
+func testCaption(t *testing.T, e *harness.Env) {
+	alice := e.Token("alice", "users/alice/", 0, "caption")
+	e.Put("users/alice/cat.jpg", jpegBytes(t, 640, 360))
+	e.Put("users/bob/dog.jpg", jpegBytes(t, 64, 64))
 
 	var c captionResp
-	r := e.call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "top_text": "ONE DOES NOT SIMPLY", "bottom_text": "caption with curl", "inline": true})
-	mustStatus(t, r, 200)
-	r.json(t, &c)
+	r := e.Call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "top_text": "ONE DOES NOT SIMPLY", "bottom_text": "caption with curl", "inline": true})
+	harness.MustStatus(t, r, 200)
+	r.JSON(t, &c)
 	if c.ContentType != "image/jpeg" || c.Data == "" || len(c.Key) < len("users/alice/") || c.Key[:12] != "users/alice/" {
 		t.Fatalf("caption = %+v", c)
 	}
-	status, body, h := fetch(t, c.URL)
+	status, body, h := harness.Fetch(t, c.URL)
 	if status != 200 || h.Get("Content-Type") != "image/jpeg" {
 		t.Fatalf("GET caption: %d %s", status, h.Get("Content-Type"))
 	}
@@ -78,14 +80,14 @@ func testCaption(t *testing.T, e *env) {
 	}
 
 	// Positioned text, PNG output, explicit output key.
-	r = e.call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "text": "hi", "x": "25%", "y": 10, "align": "left",
+	r = e.Call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "text": "hi", "x": "25%", "y": 10, "align": "left",
 		"format": "png", "output_key": "users/alice/out/hi.png", "color": "#ff0", "scale": 0.2})
-	mustStatus(t, r, 200)
-	r.json(t, &c)
+	harness.MustStatus(t, r, 200)
+	r.JSON(t, &c)
 	if c.Key != "users/alice/out/hi.png" || c.ContentType != "image/png" {
 		t.Errorf("positioned caption = %+v", c)
 	}
-	_, body, _ = fetch(t, c.URL)
+	_, body, _ = harness.Fetch(t, c.URL)
 	if _, err := png.Decode(bytes.NewReader(body)); err != nil {
 		t.Errorf("png output: %v", err)
 	}
@@ -100,31 +102,31 @@ func testCaption(t *testing.T, e *env) {
 	}
 	var gb bytes.Buffer
 	gif.EncodeAll(&gb, g)
-	e.put("users/alice/anim.gif", gb.Bytes())
-	r = e.call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/anim.gif", "text": "LOOP"})
-	mustStatus(t, r, 200)
-	r.json(t, &c)
-	_, body, _ = fetch(t, c.URL)
+	e.Put("users/alice/anim.gif", gb.Bytes())
+	r = e.Call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/anim.gif", "text": "LOOP"})
+	harness.MustStatus(t, r, 200)
+	r.JSON(t, &c)
+	_, body, _ = harness.Fetch(t, c.URL)
 	back, err := gif.DecodeAll(bytes.NewReader(body))
 	if err != nil || len(back.Image) != 4 || back.Delay[3] != 8 {
 		t.Fatalf("gif: %v, %d frames", err, len(back.Image))
 	}
 
 	// Unicode the font lacks is counted, not dropped silently.
-	r = e.call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "text": "猫 cat"})
-	mustStatus(t, r, 200)
-	r.json(t, &c)
+	r = e.Call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "text": "猫 cat"})
+	harness.MustStatus(t, r, 200)
+	r.JSON(t, &c)
 	if c.MissingGlyphs != 1 {
 		t.Errorf("missing_glyphs = %d, want 1", c.MissingGlyphs)
 	}
 
 	// Bad input and limits.
-	e.put("users/alice/notes.txt", []byte("not an image at all"))
+	e.Put("users/alice/notes.txt", []byte("not an image at all"))
 	full := jpegBytes(t, 300, 300)
-	e.put("users/alice/truncated.jpg", full[:len(full)/2])
+	e.Put("users/alice/truncated.jpg", full[:len(full)/2])
 	var bomb bytes.Buffer
 	png.Encode(&bomb, image.NewGray(image.Rect(0, 0, 3000, 3000))) // 9 MP, a few KiB
-	e.put("users/alice/bomb.png", bomb.Bytes())
+	e.Put("users/alice/bomb.png", bomb.Bytes())
 	for _, bad := range []struct {
 		body   map[string]any
 		status int
@@ -143,21 +145,21 @@ func testCaption(t *testing.T, e *env) {
 		{map[string]any{"key": "users/alice/cat.jpg", "text": "x", "format": "bmp"}, 400},
 		{map[string]any{"key": "users/alice/cat.jpg", "text": "x", "align": "justify"}, 400},
 	} {
-		r := e.call(alice, "POST", "/v1/captions", bad.body)
-		if r.status != bad.status {
-			t.Errorf("%v: status %d, want %d (%s)", bad.body, r.status, bad.status, r.body)
+		r := e.Call(alice, "POST", "/v1/captions", bad.body)
+		if r.Status != bad.status {
+			t.Errorf("%v: status %d, want %d (%s)", bad.body, r.Status, bad.status, r.Body)
 		}
 	}
-	nocap := e.token("nocap", "users/alice/", 0, "download")
-	mustStatus(t, e.call(nocap, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "text": "x"}), 403)
+	nocap := e.Token("nocap", "users/alice/", 0, "download")
+	harness.MustStatus(t, e.Call(nocap, "POST", "/v1/captions", map[string]any{"key": "users/alice/cat.jpg", "text": "x"}), 403)
 }
 
 func TestCaptionByteLimit(t *testing.T) {
-	e := start(t, "embedded", "--caption-max-bytes", "1000")
-	e.put("big.jpg", jpegBytes(t, 400, 400))
-	r := e.call(e.admin, "POST", "/v1/captions", map[string]any{"key": "big.jpg", "text": "x"})
-	mustStatus(t, r, 413)
-	if p := r.problem(t); p["code"] != "image_too_large" {
+	e := harness.Start(t, "embedded", "--caption-max-bytes", "1000")
+	e.Put("big.jpg", jpegBytes(t, 400, 400))
+	r := e.Call(e.Admin, "POST", "/v1/captions", map[string]any{"key": "big.jpg", "text": "x"})
+	harness.MustStatus(t, r, 413)
+	if p := r.Problem(t); p["code"] != "image_too_large" {
 		t.Errorf("code %v, want image_too_large", p["code"])
 	}
 }

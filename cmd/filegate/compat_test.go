@@ -10,70 +10,49 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/filegate/filegate/internal/harness"
 )
 
-// raw sends a request without the OpenAPI check (the seeds' shapes are not
-// in openapi.yaml) and returns status, headers and body.
-func (e *env) raw(token, method, path, contentType string, body []byte) (int, http.Header, []byte) {
-	e.t.Helper()
-	req, err := http.NewRequest(method, e.base+path, bytes.NewReader(body))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := noRedirect.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, b
-}
-
 func TestCompatSeedFlows(t *testing.T) {
-	for _, name := range stores(t) {
-		t.Run(name, func(t *testing.T) { testCompatSeedFlows(t, start(t, name, "--compat")) })
+	for _, name := range harness.Stores(t) {
+		t.Run(name, func(t *testing.T) { testCompatSeedFlows(t, harness.Start(t, name, "--compat")) })
 	}
 }
 
-func testCompatSeedFlows(t *testing.T, e *env) {
+func testCompatSeedFlows(t *testing.T, e *harness.Env) {
 	card := jpegBytes(t, 320, 200)
-	png := testBytes(5000)
-	e.put("cyndaquil.jpg", card)
-	e.put("ra.png", png)
+	png := harness.RandomBytes(5000)
+	e.Put("cyndaquil.jpg", card)
+	e.Put("ra.png", png)
 
 	// 000 lambda-zipper: curl -s -X POST -d "@images.json" -H "Content-Type: application/json" URL
 	images := []byte(`{"Images":[{"Name":"cyndaquil.jpg"},{"Name":"ra.png"}]}`)
 	for _, path := range []string{"/", "/zip"} {
-		status, h, body := e.raw(e.admin, "POST", path, "application/json", images)
+		status, h, body := e.Raw(e.Admin, "POST", path, "application/json", images)
 		text := string(body)
 		if status != 200 || !strings.HasPrefix(h.Get("Content-Type"), "text/plain") || !strings.HasPrefix(text, "Download your ZIP file (expires in 90s): http") {
 			t.Fatalf("POST %s: %d %q", path, status, text)
 		}
 		url := strings.TrimSpace(strings.TrimPrefix(text, "Download your ZIP file (expires in 90s): "))
-		_, zipped, _ := fetch(t, url)
+		_, zipped, _ := harness.Fetch(t, url)
 		files, _, _ := readZip(t, zipped)
 		if !bytes.Equal(files["cyndaquil.jpg"], card) || !bytes.Equal(files["ra.png"], png) {
 			t.Errorf("POST %s: archive holds %v", path, keysOf(files))
 		}
 	}
-	before, _ := e.bundleDebris()
-	status, _, body := e.raw(e.admin, "POST", "/zip", "application/json", []byte(`{"Images":[{"Name":"cyndaquil.jpg"},{"Name":"missingno.png"}]}`))
+	before, _ := e.BundleDebris()
+	status, _, body := e.Raw(e.Admin, "POST", "/zip", "application/json", []byte(`{"Images":[{"Name":"cyndaquil.jpg"},{"Name":"missingno.png"}]}`))
 	if status != 404 || !strings.Contains(string(body), "missingno.png") {
 		t.Errorf("missing image: %d %s", status, body)
 	}
-	if after, ups := e.bundleDebris(); after != before || ups != 0 {
+	if after, ups := e.BundleDebris(); after != before || ups != 0 {
 		t.Errorf("a failed zip wrote %d objects, %d uploads", after-before, ups)
 	}
 
 	// 001 API Gateway download, with and without a stage prefix.
 	for _, stage := range []string{"", "/dev"} {
-		status, _, body := e.raw(e.admin, "GET", stage+"/list", "", nil)
+		status, _, body := e.Raw(e.Admin, "GET", stage+"/list", "", nil)
 		var list struct {
 			Objects []struct{ File string } `json:"objects"`
 		}
@@ -91,35 +70,35 @@ func testCompatSeedFlows(t *testing.T, e *env) {
 			{"?objectKey=", 400, `{"error":"objectKey is required."}`},
 			{"?objectKey=nope.jpg", 404, `{"error":"Object name is incorrect or object doesn't exist."}`},
 		} {
-			status, _, body := e.raw(e.admin, "GET", stage+"/download"+c.query, "", nil)
+			status, _, body := e.Raw(e.Admin, "GET", stage+"/download"+c.query, "", nil)
 			if status != c.status || strings.TrimSpace(string(body)) != c.body {
 				t.Errorf("GET %s/download%s: %d %s, want %d %s", stage, c.query, status, body, c.status, c.body)
 			}
 		}
-		status, _, body = e.raw(e.admin, "GET", stage+"/download?objectKey=cyndaquil.jpg", "", nil)
+		status, _, body = e.Raw(e.Admin, "GET", stage+"/download?objectKey=cyndaquil.jpg", "", nil)
 		var dl struct{ URL string }
 		json.Unmarshal(body, &dl)
 		if status != 200 || !strings.Contains(dl.URL, "X-Amz-Expires=900") {
 			t.Fatalf("download: %d %s", status, body)
 		}
-		if _, got, _ := fetch(t, dl.URL); !bytes.Equal(got, card) {
+		if _, got, _ := harness.Fetch(t, dl.URL); !bytes.Equal(got, card) {
 			t.Error("download URL does not return the object")
 		}
 	}
-	status, _, body = e.raw(e.admin, "GET", "/dev/unknown/route", "", nil)
+	status, _, body = e.Raw(e.Admin, "GET", "/dev/unknown/route", "", nil)
 	if status != 404 || strings.TrimSpace(string(body)) != `{"error":"Resource name is incorrect."}` {
 		t.Errorf("unknown route: %d %s", status, body)
 	}
-	if status, _, _ := e.raw("", "GET", "/list", "", nil); status != 401 {
+	if status, _, _ := e.Raw("", "GET", "/list", "", nil); status != 401 {
 		t.Errorf("no token: %d, want 401", status)
 	}
-	alice := e.token("alice", "users/alice/", 0, "list", "download")
-	if status, _, _ := e.raw(alice, "GET", "/download?objectKey=cyndaquil.jpg", "", nil); status != 403 {
+	alice := e.Token("alice", "users/alice/", 0, "list", "download")
+	if status, _, _ := e.Raw(alice, "GET", "/download?objectKey=cyndaquil.jpg", "", nil); status != 403 {
 		t.Errorf("out of scope: %d, want 403", status)
 	}
 
 	// 002 serverless meme app: sign, then the seed front end's form, field by field.
-	status, h, body := e.raw(e.admin, "GET", "/sign-s3-request?filename=meme.jpg", "", nil)
+	status, h, body := e.Raw(e.Admin, "GET", "/sign-s3-request?filename=meme.jpg", "", nil)
 	var signed struct {
 		Policy map[string]string `json:"policy"`
 	}
@@ -155,10 +134,10 @@ func testCompatSeedFlows(t *testing.T, e *env) {
 	if resp.StatusCode >= 300 {
 		t.Fatalf("seed 002 form upload: %d %s", resp.StatusCode, msg)
 	}
-	if got, _ := e.object("static/meme.jpg"); !bytes.Equal(got, card) {
+	if got, _ := e.Object("static/meme.jpg"); !bytes.Equal(got, card) {
 		t.Fatal("the form upload did not store the file")
 	}
-	status, _, body = e.raw(e.admin, "POST", "/meme", "application/json",
+	status, _, body = e.Raw(e.Admin, "POST", "/meme", "application/json",
 		[]byte(`{"image":"static/meme.jpg","bucket_address":"https://example-bucket.s3.amazonaws.com","posx":10,"posy":20,"scale":40,"caption":"such meme"}`))
 	var meme struct {
 		Data string `json:"meme_data"`
@@ -174,7 +153,7 @@ func testCompatSeedFlows(t *testing.T, e *env) {
 	}
 
 	// 003 presigned POST, boto3's shape.
-	status, _, body = e.raw(e.admin, "POST", "/presigned-post", "application/json", []byte(`{"object_name": "overlay.png"}`))
+	status, _, body = e.Raw(e.Admin, "POST", "/presigned-post", "application/json", []byte(`{"object_name": "overlay.png"}`))
 	var pp formResp
 	json.Unmarshal(body, &pp)
 	if status != 200 || pp.Fields["key"] != "overlay.png" || pp.Fields["policy"] == "" || pp.Fields["x-amz-signature"] == "" {
@@ -183,27 +162,27 @@ func testCompatSeedFlows(t *testing.T, e *env) {
 	if status, msg := postForm(t, pp, nil, "", png); status >= 300 {
 		t.Fatalf("presigned-post upload: %d %s", status, msg)
 	}
-	if got, _ := e.object("overlay.png"); !bytes.Equal(got, png) {
+	if got, _ := e.Object("overlay.png"); !bytes.Equal(got, png) {
 		t.Error("presigned-post upload not stored")
 	}
 
 	// 004 download URL, expire_in as a number or a numeric string.
 	for _, exp := range []string{`600`, `"600"`} {
-		status, _, body = e.raw(e.admin, "POST", "/download-url", "application/json", []byte(`{"fileKey":"cyndaquil.jpg","expire_in":`+exp+`}`))
+		status, _, body = e.Raw(e.Admin, "POST", "/download-url", "application/json", []byte(`{"fileKey":"cyndaquil.jpg","expire_in":`+exp+`}`))
 		var du struct{ Result, URL string }
 		json.Unmarshal(body, &du)
 		if status != 200 || du.Result != "success" || !strings.Contains(du.URL, "X-Amz-Expires=600") {
 			t.Fatalf("download-url: %d %s", status, body)
 		}
-		if _, got, _ := fetch(t, du.URL); !bytes.Equal(got, card) {
+		if _, got, _ := harness.Fetch(t, du.URL); !bytes.Equal(got, card) {
 			t.Error("download-url does not return the object")
 		}
 	}
 }
 
 func TestCompatOffByDefault(t *testing.T) {
-	e := start(t, "embedded")
-	if status, _, _ := e.raw(e.admin, "GET", "/list", "", nil); status != 404 {
+	e := harness.Start(t, "embedded")
+	if status, _, _ := e.Raw(e.Admin, "GET", "/list", "", nil); status != 404 {
 		t.Errorf("GET /list without --compat: %d, want 404", status)
 	}
 }

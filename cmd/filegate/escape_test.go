@@ -2,14 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
-	"io/fs"
 	"maps"
 	"net/url"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/filegate/filegate/embedded/gateway"
+	"github.com/filegate/filegate/internal/harness"
 )
 
 // hostileSuffixes are what a client appends to its prefix to try to leave
@@ -53,72 +48,6 @@ var hostileSuffixes = []string{
 
 const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
-// storeSnapshot is every object in both buckets (key → sha256 of content),
-// as the store's own listing shows them.
-func (e *env) storeSnapshot(t *testing.T) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	for _, b := range []string{e.bucket, e.bundles} {
-		p := s3.NewListObjectsV2Paginator(e.s3, &s3.ListObjectsV2Input{Bucket: &b})
-		for p.HasMorePages() {
-			page, err := p.NextPage(context.Background())
-			if err != nil {
-				t.Fatalf("list %s: %v", b, err)
-			}
-			for _, o := range page.Contents {
-				key := *o.Key
-				got, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &b, Key: &key})
-				sum := "unreadable"
-				if err == nil {
-					h := sha256.New()
-					_, _ = io.Copy(h, got.Body)
-					got.Body.Close()
-					sum = hex.EncodeToString(h.Sum(nil))
-				}
-				out[b+"/"+key] = sum
-			}
-		}
-	}
-	return out
-}
-
-// diskSnapshot is every file below the embedded store's directory that is
-// not inside alice's folder of either bucket (path → sha256 of content).
-func (e *env) diskSnapshot(t *testing.T) map[string]string {
-	t.Helper()
-	root := filepath.Join(e.data, "store")
-	out := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(root, p)
-		for _, b := range []string{e.bucket, e.bundles} {
-			if rel == b+"/users/alice" || strings.HasPrefix(rel, b+"/users/alice/") {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-		}
-		if d.IsDir() {
-			out[rel] = "dir"
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		sum := sha256.Sum256(b)
-		out[rel] = hex.EncodeToString(sum[:])
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // TestNoGrantEscapesItsPrefix tries every hostile suffix through every grant
 // type (POST form with a key prefix, PUT, multipart, caption output, bundle
 // sources, a tampered PUT URL) with a token confined to users/alice/, then
@@ -126,32 +55,32 @@ func (e *env) diskSnapshot(t *testing.T) map[string]string {
 // files on disk, that nothing outside users/alice/ changed and that every
 // key written inside it was taken literally.
 func TestNoGrantEscapesItsPrefix(t *testing.T) {
-	for _, name := range stores(t) {
+	for _, name := range harness.Stores(t) {
 		t.Run(name, func(t *testing.T) {
-			e := start(t, name, "--multipart-threshold", "1048576", "--part-size", "5242880")
+			e := harness.Start(t, name, "--multipart-threshold", "1048576", "--part-size", "5242880")
 			testNoGrantEscapes(t, e)
 		})
 	}
 }
 
-func testNoGrantEscapes(t *testing.T, e *env) {
-	e.put("users/bob/secret.txt", []byte("bob's secret"))
-	e.put("root.txt", []byte("root"))
-	e.put("users/alice/img.jpg", jpegBytes(t, 64, 48))
-	e.put("users/alice/ok.txt", []byte("ok"))
-	alice := e.token("alice", "users/alice/", 0, "upload", "list", "download", "bundle", "caption")
-	beforeStore := e.storeSnapshot(t)
+func testNoGrantEscapes(t *testing.T, e *harness.Env) {
+	e.Put("users/bob/secret.txt", []byte("bob's secret"))
+	e.Put("root.txt", []byte("root"))
+	e.Put("users/alice/img.jpg", jpegBytes(t, 64, 48))
+	e.Put("users/alice/ok.txt", []byte("ok"))
+	alice := e.Token("alice", "users/alice/", 0, "upload", "list", "download", "bundle", "caption")
+	beforeStore := e.StoreSnapshot(t)
 	var beforeDisk map[string]string
-	if e.name == "embedded" {
-		beforeDisk = e.diskSnapshot(t)
+	if e.Name == "embedded" {
+		beforeDisk = e.DiskSnapshot(t)
 	}
 	written := map[string]bool{} // keys a grant was given for and used
 
 	// 1. A POST form for the prefix; the browser picks the rest of the key.
 	var f formResp
-	r := e.call(alice, "POST", "/v1/forms", map[string]any{"key_prefix": "users/alice/", "max_size": 1000})
-	mustStatus(t, r, 200)
-	r.json(t, &f)
+	r := e.Call(alice, "POST", "/v1/forms", map[string]any{"key_prefix": "users/alice/", "max_size": 1000})
+	harness.MustStatus(t, r, 200)
+	r.JSON(t, &f)
 	for _, s := range hostileSuffixes {
 		key := "users/alice/" + s
 		status, body := postForm(t, f, map[string]string{"key": key}, "", []byte("evil"))
@@ -165,73 +94,73 @@ func testNoGrantEscapes(t *testing.T, e *env) {
 	// 2. PUT grants, 3. multipart sessions, 4. caption outputs, 5. bundles.
 	for _, s := range hostileSuffixes {
 		key := "users/alice/" + s
-		r := e.call(alice, "POST", "/v1/uploads", map[string]any{"key": key, "size": 4})
-		if r.status == 200 {
+		r := e.Call(alice, "POST", "/v1/uploads", map[string]any{"key": key, "size": 4})
+		if r.Status == 200 {
 			var u uploadResp
-			r.json(t, &u)
-			if st, _, msg := send(t, u.Method, u.URL, u.Headers, []byte("evil")); st == 200 {
+			r.JSON(t, &u)
+			if st, _, msg := harness.Send(t, u.Method, u.URL, u.Headers, []byte("evil")); st == 200 {
 				written[u.Key] = true
 			} else if st >= 500 {
 				t.Errorf("PUT %q: %d %s", key, st, msg)
 			}
-		} else if r.status != 400 {
-			t.Errorf("PUT grant for %q: %d %s", key, r.status, r.body)
+		} else if r.Status != 400 {
+			t.Errorf("PUT grant for %q: %d %s", key, r.Status, r.Body)
 		}
 
-		body := testBytes(5<<20 + 1)
-		r = e.call(alice, "POST", "/v1/uploads", map[string]any{"key": key, "size": len(body)})
-		if r.status == 201 {
+		body := harness.RandomBytes(5<<20 + 1)
+		r = e.Call(alice, "POST", "/v1/uploads", map[string]any{"key": key, "size": len(body)})
+		if r.Status == 201 {
 			var u uploadResp
-			r.json(t, &u)
+			r.JSON(t, &u)
 			var done []donePart
 			for _, p := range u.Parts {
 				done = append(done, putPart(t, p, body, u.PartSize))
 			}
-			if c := e.call(alice, "POST", "/v1/uploads/"+u.UploadID+"/complete", map[string]any{"parts": done}); c.status == 200 {
+			if c := e.Call(alice, "POST", "/v1/uploads/"+u.UploadID+"/complete", map[string]any{"parts": done}); c.Status == 200 {
 				written[u.Key] = true
 			} else {
-				t.Errorf("complete %q: %d %s", key, c.status, c.body)
+				t.Errorf("complete %q: %d %s", key, c.Status, c.Body)
 			}
-		} else if r.status != 400 {
-			t.Errorf("multipart session for %q: %d %s", key, r.status, r.body)
+		} else if r.Status != 400 {
+			t.Errorf("multipart session for %q: %d %s", key, r.Status, r.Body)
 		}
 
-		r = e.call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/img.jpg", "text": "hi", "output_key": key})
-		if r.status == 200 {
+		r = e.Call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/img.jpg", "text": "hi", "output_key": key})
+		if r.Status == 200 {
 			var c struct {
 				Key string `json:"key"`
 			}
-			r.json(t, &c)
+			r.JSON(t, &c)
 			written[c.Key] = true
-		} else if r.status != 400 {
-			t.Errorf("caption output %q: %d %s", key, r.status, r.body)
+		} else if r.Status != 400 {
+			t.Errorf("caption output %q: %d %s", key, r.Status, r.Body)
 		}
 
-		r = e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": []string{key}})
-		if r.status >= 500 {
-			t.Errorf("bundle of %q: %d %s", key, r.status, r.body)
+		r = e.Call(alice, "POST", "/v1/bundles", map[string]any{"keys": []string{key}})
+		if r.Status >= 500 {
+			t.Errorf("bundle of %q: %d %s", key, r.Status, r.Body)
 		}
-		r = e.call(alice, "POST", "/v1/bundles", map[string]any{"keys": []string{"users/alice/ok.txt"}, "name": s})
-		if r.status >= 500 {
-			t.Errorf("bundle named %q: %d %s", s, r.status, r.body)
+		r = e.Call(alice, "POST", "/v1/bundles", map[string]any{"keys": []string{"users/alice/ok.txt"}, "name": s})
+		if r.Status >= 500 {
+			t.Errorf("bundle named %q: %d %s", s, r.Status, r.Body)
 		}
 	}
 
 	// 6. A valid PUT grant whose URL path is rewritten to leave the prefix.
 	var u uploadResp
-	r = e.call(alice, "POST", "/v1/uploads", map[string]any{"key": "users/alice/new.txt", "size": 4})
-	mustStatus(t, r, 200)
-	r.json(t, &u)
+	r = e.Call(alice, "POST", "/v1/uploads", map[string]any{"key": "users/alice/new.txt", "size": 4})
+	harness.MustStatus(t, r, 200)
+	r.JSON(t, &u)
 	for _, evil := range []string{"users/alice/../bob/secret.txt", "users/alice/%2e%2e/bob/secret.txt", "users/bob/secret.txt"} {
 		tampered := strings.Replace(u.URL, "users/alice/new.txt", evil, 1)
-		if st, _, _ := send(t, "PUT", tampered, u.Headers, []byte("evil")); st < 400 {
+		if st, _, _ := harness.Send(t, "PUT", tampered, u.Headers, []byte("evil")); st < 400 {
 			t.Errorf("tampered PUT to %s: %d", evil, st)
 		}
 	}
 
 	// Nothing outside the prefix changed; what was written inside it sits
 	// at exactly the key that was signed, taken literally.
-	after := e.storeSnapshot(t)
+	after := e.StoreSnapshot(t)
 	for k, sum := range beforeStore {
 		if after[k] != sum {
 			t.Errorf("%s changed or vanished", k)
@@ -248,17 +177,17 @@ func testNoGrantEscapes(t *testing.T, e *env) {
 		if why := gateway.CheckKey(key); why != "" {
 			t.Errorf("new object %s: %s", k, why)
 		}
-		if bucket == e.bucket && !written[key] {
+		if bucket == e.Bucket && !written[key] {
 			t.Errorf("new object %s was not written under the key its grant named", k)
 		}
 	}
 	for k := range written {
-		if _, ok := after[e.bucket+"/"+k]; !ok {
+		if _, ok := after[e.Bucket+"/"+k]; !ok {
 			t.Errorf("a grant for %q succeeded but the store lists no such key", k)
 		}
 	}
 	if beforeDisk != nil {
-		afterDisk := e.diskSnapshot(t)
+		afterDisk := e.DiskSnapshot(t)
 		for _, p := range slices.Sorted(maps.Keys(afterDisk)) {
 			if strings.Contains(p, ".sgwtmp") && afterDisk[p] == "dir" {
 				continue // the store's own working directories come and go
@@ -266,7 +195,7 @@ func testNoGrantEscapes(t *testing.T, e *env) {
 			if strings.HasPrefix(p, ".vgwlocks/") && (afterDisk[p] == emptySHA256 || afterDisk[p] == "dir") {
 				continue // the store's empty per-object lock files
 			}
-			if afterDisk[p] == "dir" && (p == e.bundles+"/users" || p == e.bucket+"/users") {
+			if afterDisk[p] == "dir" && (p == e.Bundles+"/users" || p == e.Bucket+"/users") {
 				continue // the parents of alice's folders
 			}
 			if beforeDisk[p] != afterDisk[p] {
@@ -286,26 +215,26 @@ func testNoGrantEscapes(t *testing.T, e *env) {
 // directly, with its root credentials and the SDK: the store itself refuses
 // every key a file system would resolve.
 func TestEmbeddedStoreRefusesPathKeys(t *testing.T) {
-	e := start(t, "embedded")
-	e.put("users/bob/secret.txt", []byte("bob's secret"))
-	before := e.diskSnapshot(t)
+	e := harness.Start(t, "embedded")
+	e.Put("users/bob/secret.txt", []byte("bob's secret"))
+	before := e.DiskSnapshot(t)
 	for _, s := range []string{"users/alice/../bob/secret.txt", "../root.txt", "a/./b", "a//b", "/lead", `a\b`, ".sgwtmp/x", "a/\x01b"} {
 		key := s
-		_, err := e.s3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &e.bucket, Key: &key, Body: strings.NewReader("evil")})
+		_, err := e.S3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &e.Bucket, Key: &key, Body: strings.NewReader("evil")})
 		if err == nil && gateway.CheckKey(key) != "" {
 			t.Errorf("the embedded store took %q", key)
 		}
-		_, err = e.s3.CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{Bucket: &e.bucket, Key: &key})
+		_, err = e.S3.CreateMultipartUpload(context.Background(), &s3.CreateMultipartUploadInput{Bucket: &e.Bucket, Key: &key})
 		if err == nil && gateway.CheckKey(key) != "" {
 			t.Errorf("the embedded store opened a multipart upload for %q", key)
 		}
-		src := url.PathEscape(e.bucket) + "/" + url.PathEscape(key)
+		src := url.PathEscape(e.Bucket) + "/" + url.PathEscape(key)
 		dst := "users/alice/copy.txt"
-		if _, err := e.s3.CopyObject(context.Background(), &s3.CopyObjectInput{Bucket: &e.bucket, Key: &dst, CopySource: &src}); err == nil {
+		if _, err := e.S3.CopyObject(context.Background(), &s3.CopyObjectInput{Bucket: &e.Bucket, Key: &dst, CopySource: &src}); err == nil {
 			t.Errorf("the embedded store copied from %q", key)
 		}
 	}
-	after := e.diskSnapshot(t)
+	after := e.DiskSnapshot(t)
 	for p, sum := range after {
 		if before[p] != sum && !strings.Contains(p, ".sgwtmp") {
 			t.Errorf("on disk: %s is new or changed", p)

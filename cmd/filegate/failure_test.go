@@ -10,9 +10,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,99 +18,27 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/filegate/filegate/datadir"
-	"github.com/filegate/filegate/embedded"
 	"github.com/filegate/filegate/internal/cli"
+	"github.com/filegate/filegate/internal/harness"
 )
-
-// storeChild returns the pid of the running embedded store process of
-// filegate pid: a child marked as the store, not a zombie.
-func storeChild(t *testing.T, pid int) int {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
-		for _, f := range tasks {
-			b, _ := os.ReadFile(f)
-			for _, c := range strings.Fields(string(b)) {
-				n, err := strconv.Atoi(c)
-				if err != nil {
-					continue
-				}
-				env, _ := os.ReadFile(fmt.Sprintf("/proc/%d/environ", n))
-				if strings.Contains(string(env), embedded.ChildEnv+"=1") && procState(n) != "Z" {
-					return n
-				}
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("no store child process found")
-	return 0
-}
-
-// procState is a process's state letter from /proc (R, S, T, Z, ...).
-func procState(pid int) string {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return ""
-	}
-	if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) {
-		return string(b[i+2])
-	}
-	return ""
-}
-
-// client returns an S3 client for p's embedded store (store.json).
-func (p *proc) client(t *testing.T) (*s3.Client, datadir.StoreFile) {
-	t.Helper()
-	sf := storeFileOf(t, p.data)
-	return s3.New(s3.Options{
-		BaseEndpoint: aws.String(sf.Endpoint), Region: "us-east-1", UsePathStyle: true,
-		Credentials:                credentials.NewStaticCredentialsProvider(sf.AccessKeyID, sf.SecretAccessKey, ""),
-		RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
-		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-	}), sf
-}
-
-func (p *proc) admin(t *testing.T) string {
-	return strings.TrimSpace(string(mustRead(t, filepath.Join(p.data, "admin.token"))))
-}
-
-// request sends a JSON request to p and returns the status and body.
-func (p *proc) request(t *testing.T, method, path, body string) (int, string) {
-	t.Helper()
-	req, err := httpRequest(method, p.base+path, body, p.admin(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := (&http.Client{Timeout: 60 * time.Second}).Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
-}
 
 // TestStuckStoreGives503: with the store process stopped (SIGSTOP), every
 // request that needs it answers 503 within a few seconds instead of hanging.
 func TestStuckStoreGives503(t *testing.T) {
-	p := startProcess(t, "--store-timeout", "2s")
-	c, _ := p.client(t)
+	p := harness.StartProcess(t, "--store-timeout", "2s")
+	c, _ := p.Client(t)
 	b := "filegate"
 	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &b, Key: aws.String("a.txt"), Body: strings.NewReader("a")}); err != nil {
 		t.Fatal(err)
 	}
-	child := storeChild(t, p.cmd.Process.Pid)
+	child := harness.StoreChild(t, p.Cmd.Process.Pid)
 	if err := syscall.Kill(child, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
 	defer syscall.Kill(child, syscall.SIGCONT)
-	for procState(child) != "T" {
+	for harness.ProcState(child) != "T" {
 		time.Sleep(5 * time.Millisecond)
 	}
 	for _, r := range [][3]string{
@@ -123,14 +48,14 @@ func TestStuckStoreGives503(t *testing.T) {
 		{"POST", "/v1/bundles", `{"keys":["a.txt"]}`},
 	} {
 		began := time.Now()
-		status, body := p.request(t, r[0], r[1], r[2])
+		status, body := p.Request(t, r[0], r[1], r[2])
 		took := time.Since(began)
 		if status != 503 || took > 8*time.Second {
 			t.Errorf("%s %s with the store stopped: %d after %v: %s", r[0], r[1], status, took.Round(time.Millisecond), body)
 		}
 	}
 	syscall.Kill(child, syscall.SIGCONT)
-	if status, body := p.request(t, "POST", "/v1/downloads", `{"key":"a.txt"}`); status != 200 {
+	if status, body := p.Request(t, "POST", "/v1/downloads", `{"key":"a.txt"}`); status != 200 {
 		t.Errorf("after SIGCONT: %d %s", status, body)
 	}
 }
@@ -139,13 +64,13 @@ func TestStuckStoreGives503(t *testing.T) {
 // on the same port, /readyz says 503 meanwhile, and a link handed out
 // before works after the store's restart and after filegate's own.
 func TestEmbeddedStoreIsRestarted(t *testing.T) {
-	p := startProcess(t)
-	c, sf := p.client(t)
+	p := harness.StartProcess(t)
+	c, sf := p.Client(t)
 	b := "filegate"
 	if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &b, Key: aws.String("a.txt"), Body: strings.NewReader("kept")}); err != nil {
 		t.Fatal(err)
 	}
-	status, body := p.request(t, "POST", "/v1/downloads", `{"key":"a.txt","expires_in":600}`)
+	status, body := p.Request(t, "POST", "/v1/downloads", `{"key":"a.txt","expires_in":600}`)
 	if status != 200 {
 		t.Fatalf("grant: %d %s", status, body)
 	}
@@ -153,16 +78,16 @@ func TestEmbeddedStoreIsRestarted(t *testing.T) {
 		URL string `json:"url"`
 	}
 	json.Unmarshal([]byte(body), &g)
-	child := storeChild(t, p.cmd.Process.Pid)
+	child := harness.StoreChild(t, p.Cmd.Process.Pid)
 	syscall.Kill(child, syscall.SIGKILL)
 	sawDown := false
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		st, _ := p.request(t, "GET", "/readyz", "")
+		st, _ := p.Request(t, "GET", "/readyz", "")
 		if st == 503 {
 			sawDown = true
 		}
-		if st == 200 && storeChild(t, p.cmd.Process.Pid) != child {
+		if st == 200 && harness.StoreChild(t, p.Cmd.Process.Pid) != child {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -171,20 +96,20 @@ func TestEmbeddedStoreIsRestarted(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	t.Logf("store restarted; /readyz reported 503 while it was down: %v", sawDown)
-	if _, sf2 := p.client(t); sf2.Endpoint != sf.Endpoint {
+	if _, sf2 := p.Client(t); sf2.Endpoint != sf.Endpoint {
 		t.Errorf("store endpoint moved from %s to %s", sf.Endpoint, sf2.Endpoint)
 	}
-	if st, got, _ := fetch(t, g.URL); st != 200 || string(got) != "kept" {
+	if st, got, _ := harness.Fetch(t, g.URL); st != 200 || string(got) != "kept" {
 		t.Errorf("a link from before the store's restart: %d %q", st, got)
 	}
 	// filegate itself restarted on the same data directory.
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	p.cmd.Wait()
-	p2 := startProcessIn(t, p.data)
-	if _, sf3 := p2.client(t); sf3.Endpoint != sf.Endpoint {
+	p.Cmd.Process.Signal(syscall.SIGTERM)
+	p.Cmd.Wait()
+	p2 := harness.StartProcessIn(t, p.Data)
+	if _, sf3 := p2.Client(t); sf3.Endpoint != sf.Endpoint {
 		t.Errorf("after filegate's restart the store endpoint moved from %s to %s", sf.Endpoint, sf3.Endpoint)
 	}
-	if st, got, _ := fetch(t, g.URL); st != 200 || string(got) != "kept" {
+	if st, got, _ := harness.Fetch(t, g.URL); st != 200 || string(got) != "kept" {
 		t.Errorf("a link from before filegate's restart: %d %q", st, got)
 	}
 }
@@ -194,11 +119,11 @@ func TestEmbeddedStoreIsRestarted(t *testing.T) {
 // and GET, the listing, the bundle's own multipart calls) with 503
 // SlowDown: existence checks and a 120-entry bundle still succeed.
 func TestTransientStoreErrorsAreRetried(t *testing.T) {
-	backend := start(t, "embedded")
+	backend := harness.Start(t, "embedded")
 	for i := range 120 {
-		backend.put(fmt.Sprintf("many/%03d.txt", i), []byte(fmt.Sprintf("object %d", i)))
+		backend.Put(fmt.Sprintf("many/%03d.txt", i), []byte(fmt.Sprintf("object %d", i)))
 	}
-	sf := storeFileOf(t, backend.data)
+	sf := harness.StoreFileOf(t, backend.Data)
 	target, _ := url.Parse(sf.Endpoint)
 	var n, injected atomic.Int64
 	var mu sync.Mutex
@@ -223,23 +148,23 @@ func TestTransientStoreErrorsAreRetried(t *testing.T) {
 		rp.ServeHTTP(w, r)
 	}))
 	defer proxy.Close()
-	e := start(t, "external", "--endpoint", proxy.URL, "--bucket", "filegate", "--bundle-bucket", "filegate-bundles",
+	e := harness.Start(t, "external", "--endpoint", proxy.URL, "--bucket", "filegate", "--bundle-bucket", "filegate-bundles",
 		"--access-key-id", sf.AccessKeyID, "--secret-access-key", sf.SecretAccessKey, "--region", "us-east-1")
 	for i := range 5 {
-		r := e.call(e.admin, "POST", "/v1/downloads", map[string]any{"key": fmt.Sprintf("many/%03d.txt", i)})
-		mustStatus(t, r, 200)
+		r := e.Call(e.Admin, "POST", "/v1/downloads", map[string]any{"key": fmt.Sprintf("many/%03d.txt", i)})
+		harness.MustStatus(t, r, 200)
 	}
-	r := e.call(e.admin, "POST", "/v1/bundles", map[string]any{"prefix": "many/"})
-	mustStatus(t, r, 200)
+	r := e.Call(e.Admin, "POST", "/v1/bundles", map[string]any{"prefix": "many/"})
+	harness.MustStatus(t, r, 200)
 	var res struct {
 		URL     string `json:"url"`
 		Entries int    `json:"entries"`
 	}
-	r.json(t, &res)
+	r.JSON(t, &res)
 	// The link points at the proxy too; fetch until it passes.
 	var zipBytes []byte
 	for range 5 {
-		st, got, _ := fetch(t, res.URL)
+		st, got, _ := harness.Fetch(t, res.URL)
 		if st == 200 {
 			zipBytes = got
 			break
@@ -259,17 +184,17 @@ func TestTransientStoreErrorsAreRetried(t *testing.T) {
 // streams into a multipart upload leaves that upload behind; after a
 // restart the sweeper aborts it.
 func TestSweepAfterKillMidBundle(t *testing.T) {
-	p := startProcess(t)
-	c, _ := p.client(t)
+	p := harness.StartProcess(t)
+	c, _ := p.Client(t)
 	src, dst := "filegate", "filegate-bundles"
 	for i := range 8 {
-		body := testBytes(16 << 20)
+		body := harness.RandomBytes(16 << 20)
 		if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &src, Key: aws.String(fmt.Sprintf("big/%d.bin", i)), Body: bytes.NewReader(body)}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	go func() {
-		req, _ := httpRequest("POST", p.base+"/v1/bundles", `{"prefix":"big/","compression":"store"}`, p.admin(t))
+		req, _ := harness.HTTPRequest("POST", p.Base+"/v1/bundles", `{"prefix":"big/","compression":"store"}`, p.AdminToken(t))
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
@@ -288,10 +213,10 @@ func TestSweepAfterKillMidBundle(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	p.cmd.Process.Kill()
-	p.cmd.Wait()
-	p2 := startProcessIn(t, p.data, "--sweep-after", "1s")
-	c2, _ := p2.client(t)
+	p.Cmd.Process.Kill()
+	p.Cmd.Wait()
+	p2 := harness.StartProcessIn(t, p.Data, "--sweep-after", "1s")
+	c2, _ := p2.Client(t)
 	c = c2
 	if n := uploads(); n < 1 {
 		t.Fatalf("after kill -9 the bundle bucket holds %d multipart uploads; the test needs the orphan", n)
@@ -309,30 +234,30 @@ func TestSweepAfterKillMidBundle(t *testing.T) {
 // progress and aborts one whose token was revoked; others may not.
 func TestAdminListsAndAbortsAnySession(t *testing.T) {
 	e := multipartEnv(t, "embedded")
-	alice := e.token("alice", "users/alice/", 0, "upload")
-	u := startMultipart(t, e, alice, "users/alice/big.bin", testBytes(11<<20))
-	mustStatus(t, e.call(alice, "GET", "/v1/admin/uploads", nil), 403)
+	alice := e.Token("alice", "users/alice/", 0, "upload")
+	u := startMultipart(t, e, alice, "users/alice/big.bin", harness.RandomBytes(11<<20))
+	harness.MustStatus(t, e.Call(alice, "GET", "/v1/admin/uploads", nil), 403)
 	var out bytes.Buffer
-	if err := cli.Run(t.Context(), []string{"filegate", "token", "revoke", "--data", e.data, "alice"}, func(string) string { return "" }, nil, &out, &out); err != nil {
+	if err := cli.Run(t.Context(), []string{"filegate", "token", "revoke", "--data", e.Data, "alice"}, func(string) string { return "" }, nil, &out, &out); err != nil {
 		t.Fatal(err)
 	}
-	mustStatus(t, e.call(alice, "GET", "/v1/uploads/"+u.UploadID, nil), 401)
-	r := e.call(e.admin, "GET", "/v1/admin/uploads?prefix=users/", nil)
-	mustStatus(t, r, 200)
+	harness.MustStatus(t, e.Call(alice, "GET", "/v1/uploads/"+u.UploadID, nil), 401)
+	r := e.Call(e.Admin, "GET", "/v1/admin/uploads?prefix=users/", nil)
+	harness.MustStatus(t, r, 200)
 	var list struct {
 		Uploads []struct {
 			Key      string `json:"key"`
 			UploadID string `json:"upload_id"`
 		} `json:"uploads"`
 	}
-	r.json(t, &list)
+	r.JSON(t, &list)
 	if len(list.Uploads) != 1 || list.Uploads[0].Key != "users/alice/big.bin" {
-		t.Fatalf("admin list: %s", r.body)
+		t.Fatalf("admin list: %s", r.Body)
 	}
 	q := url.Values{"key": {list.Uploads[0].Key}, "upload_id": {list.Uploads[0].UploadID}}
-	mustStatus(t, e.call(e.admin, "DELETE", "/v1/admin/uploads?"+q.Encode(), nil), 204)
-	mustStatus(t, e.call(e.admin, "DELETE", "/v1/admin/uploads?"+q.Encode(), nil), 404)
-	if n := e.uploadsInProgress(); n != 0 {
+	harness.MustStatus(t, e.Call(e.Admin, "DELETE", "/v1/admin/uploads?"+q.Encode(), nil), 204)
+	harness.MustStatus(t, e.Call(e.Admin, "DELETE", "/v1/admin/uploads?"+q.Encode(), nil), 404)
+	if n := e.UploadsInProgress(); n != 0 {
 		t.Errorf("%d uploads left after the admin abort", n)
 	}
 }

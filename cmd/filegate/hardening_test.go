@@ -24,6 +24,7 @@ import (
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/auth"
 	"github.com/filegate/filegate/internal/cli"
+	"github.com/filegate/filegate/internal/harness"
 )
 
 // asMain runs the test binary as the filegate command, in its own process.
@@ -93,70 +94,70 @@ func TestTokenFileConcurrentProcesses(t *testing.T) {
 // TestNoAdminMintedAfterRevokingAll: revoking every token and restarting
 // mints no new admin token; recovery is `token create --allow admin`.
 func TestNoAdminMintedAfterRevokingAll(t *testing.T) {
-	e := start(t, "embedded")
+	e := harness.Start(t, "embedded")
 	var out bytes.Buffer
-	args := []string{"filegate", "token", "revoke", "--data", e.data, "admin"}
+	args := []string{"filegate", "token", "revoke", "--data", e.Data, "admin"}
 	if err := cli.Run(t.Context(), args, func(string) string { return "" }, nil, &out, &out); err != nil {
 		t.Fatalf("revoke: %v %s", err, out.String())
 	}
-	old := e.admin
-	os.Remove(filepath.Join(e.data, "admin.token"))
-	e.restart()
-	if strings.Contains(e.logs.String(), "fg_") {
+	old := e.Admin
+	os.Remove(filepath.Join(e.Data, "admin.token"))
+	e.Restart()
+	if strings.Contains(e.Logs.String(), "fg_") {
 		t.Error("a token was printed on restart")
 	}
-	if _, err := os.Stat(filepath.Join(e.data, "admin.token")); err == nil {
+	if _, err := os.Stat(filepath.Join(e.Data, "admin.token")); err == nil {
 		t.Fatal("a new admin.token was written after every token was revoked")
 	}
-	mustStatus(t, e.call(old, "GET", "/v1/objects", nil), 401)
-	e.admin = ""
-	recovered := e.token("recovered", "", 0, "admin")
-	mustStatus(t, e.call(recovered, "GET", "/v1/objects", nil), 200)
+	harness.MustStatus(t, e.Call(old, "GET", "/v1/objects", nil), 401)
+	e.Admin = ""
+	recovered := e.Token("recovered", "", 0, "admin")
+	harness.MustStatus(t, e.Call(recovered, "GET", "/v1/objects", nil), 200)
 }
 
 // TestParsingRefusals: values that parse loosely elsewhere get precise 4xx
 // problems here, without internal details.
 func TestParsingRefusals(t *testing.T) {
-	e := start(t, "embedded", "--compat", "--read-timeout", "1s")
-	e.put("img.jpg", jpegBytes(t, 64, 48))
+	e := harness.Start(t, "embedded", "--compat", "--read-timeout", "1s")
+	e.Put("img.jpg", jpegBytes(t, 64, 48))
 	for _, v := range []string{`"NaN"`, `"nan%"`, `"Inf"`, `"-Inf%"`, `"+Inf"`} {
 		for _, axis := range []string{"x", "y"} {
-			r := e.call(e.admin, "POST", "/v1/captions", fmt.Sprintf(`{"key":"img.jpg","text":"hi",%q:%s}`, axis, v))
-			if r.status != 400 || r.problem(t)["code"] != "invalid_position" {
-				t.Errorf("%s=%s: %d %s", axis, v, r.status, r.body)
+			r := e.Call(e.Admin, "POST", "/v1/captions", fmt.Sprintf(`{"key":"img.jpg","text":"hi",%q:%s}`, axis, v))
+			if r.Status != 400 || r.Problem(t)["code"] != "invalid_position" {
+				t.Errorf("%s=%s: %d %s", axis, v, r.Status, r.Body)
 			}
 		}
 	}
-	e.put("doc.txt", []byte("x"))
+	e.Put("doc.txt", []byte("x"))
 	for _, v := range []string{`"600abc"`, `"1e3"`, `1e3`, `600.5`, `-5`, `0`, `"0"`, `99999999999999999999999`, `"9223372036854775808"`, `604801`, `true`, `" 600"`, `"0x10"`} {
-		status, _, body := e.raw(e.admin, "POST", "/download-url", "application/json", []byte(`{"fileKey":"doc.txt","expire_in":`+v+`}`))
+		status, _, body := e.Raw(e.Admin, "POST", "/download-url", "application/json", []byte(`{"fileKey":"doc.txt","expire_in":`+v+`}`))
 		if status != 400 || !strings.Contains(string(body), "expire_in") {
 			t.Errorf("expire_in %s: %d %s", v, status, body)
 		}
 	}
 	for _, v := range []string{`600`, `"600"`, `604800`} {
-		if status, _, body := e.raw(e.admin, "POST", "/download-url", "application/json", []byte(`{"fileKey":"doc.txt","expire_in":`+v+`}`)); status != 200 {
+		if status, _, body := e.Raw(e.Admin, "POST", "/download-url", "application/json", []byte(`{"fileKey":"doc.txt","expire_in":`+v+`}`)); status != 200 {
 			t.Errorf("expire_in %s: %d %s", v, status, body)
 		}
 	}
 	// A folder-like key is no upload target.
 	for _, body := range []map[string]any{{"key": "a/", "size": 100 << 20}, {"key": "a/", "size": 10}} {
-		r := e.call(e.admin, "POST", "/v1/uploads", body)
-		if r.status != 400 || r.problem(t)["code"] != "invalid_key" {
-			t.Errorf("upload to a/ (%v bytes): %d %s", body["size"], r.status, r.body)
+		r := e.Call(e.Admin, "POST", "/v1/uploads", body)
+		if r.Status != 400 || r.Problem(t)["code"] != "invalid_key" {
+			t.Errorf("upload to a/ (%v bytes): %d %s", body["size"], r.Status, r.Body)
 		}
 	}
-	r := e.call(e.admin, "POST", "/v1/captions", map[string]any{"key": "img.jpg", "text": "hi", "output_key": "out/"})
-	if r.status != 400 {
-		t.Errorf("caption output to a folder: %d %s", r.status, r.body)
+	r := e.Call(e.Admin, "POST", "/v1/captions", map[string]any{"key": "img.jpg", "text": "hi", "output_key": "out/"})
+	if r.Status != 400 {
+		t.Errorf("caption output to a folder: %d %s", r.Status, r.Body)
 	}
 	// A body too slow to arrive: the problem says so and names no socket.
-	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.Base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "POST /v1/downloads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"key\":", e.admin)
+	fmt.Fprintf(conn, "POST /v1/downloads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"key\":", e.Admin)
 	conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var resp bytes.Buffer
 	_, _ = resp.ReadFrom(conn)
@@ -170,61 +171,61 @@ func TestParsingRefusals(t *testing.T) {
 // included), a part URL signs its part's length, a form always carries a
 // content-length-range, and tokens and the server cap object sizes.
 func TestEveryUploadGrantBindsASize(t *testing.T) {
-	for _, name := range stores(t) {
+	for _, name := range harness.Stores(t) {
 		t.Run(name, func(t *testing.T) {
-			e := start(t, name, "--multipart-threshold", "1048576", "--part-size", "5242880", "--max-upload-size", "64MiB")
-			small := e.token("small", "up/", 0, "upload")
-			capped := e.tokenArgs("capped", "--prefix", "up/", "--allow", "upload", "--max-size", "1000")
+			e := harness.Start(t, name, "--multipart-threshold", "1048576", "--part-size", "5242880", "--max-upload-size", "64MiB")
+			small := e.Token("small", "up/", 0, "upload")
+			capped := e.TokenArgs("capped", "--prefix", "up/", "--allow", "upload", "--max-size", "1000")
 			for _, c := range []struct {
 				size int
 				body []byte
 			}{{0, bytes.Repeat([]byte("x"), 100)}, {10, bytes.Repeat([]byte("x"), 11)}, {10, bytes.Repeat([]byte("x"), 9)}} {
 				var u uploadResp
-				r := e.call(small, "POST", "/v1/uploads", map[string]any{"key": "up/a.bin", "size": c.size})
-				mustStatus(t, r, 200)
-				r.json(t, &u)
-				if st, _, _ := send(t, u.Method, u.URL, u.Headers, c.body); st < 400 {
+				r := e.Call(small, "POST", "/v1/uploads", map[string]any{"key": "up/a.bin", "size": c.size})
+				harness.MustStatus(t, r, 200)
+				r.JSON(t, &u)
+				if st, _, _ := harness.Send(t, u.Method, u.URL, u.Headers, c.body); st < 400 {
 					t.Errorf("a PUT grant for %d bytes took %d", c.size, len(c.body))
 				}
 			}
 			var u uploadResp
-			r := e.call(small, "POST", "/v1/uploads", map[string]any{"key": "up/empty.bin", "size": 0})
-			mustStatus(t, r, 200)
-			r.json(t, &u)
-			if st, _, msg := send(t, u.Method, u.URL, u.Headers, nil); st != 200 {
+			r := e.Call(small, "POST", "/v1/uploads", map[string]any{"key": "up/empty.bin", "size": 0})
+			harness.MustStatus(t, r, 200)
+			r.JSON(t, &u)
+			if st, _, msg := harness.Send(t, u.Method, u.URL, u.Headers, nil); st != 200 {
 				t.Errorf("empty PUT on its grant: %d %s", st, msg)
 			}
 
 			// Parts: each URL takes exactly its part's length.
-			body := testBytes(5<<20 + 10)
-			r = e.call(small, "POST", "/v1/uploads", map[string]any{"key": "up/big.bin", "size": len(body)})
-			mustStatus(t, r, 201)
-			r.json(t, &u)
+			body := harness.RandomBytes(5<<20 + 10)
+			r = e.Call(small, "POST", "/v1/uploads", map[string]any{"key": "up/big.bin", "size": len(body)})
+			harness.MustStatus(t, r, 201)
+			r.JSON(t, &u)
 			if st := tryPut(u.Parts[1].URL, body[:20]); st < 400 && st != 0 {
 				t.Error("part 2 (10 bytes) took 20 bytes")
 			}
 			if st := tryPut(u.Parts[0].URL, body[:5<<20-1]); st < 400 && st != 0 {
 				t.Error("part 1 (5 MiB) took a byte less")
 			}
-			e.call(small, "DELETE", "/v1/uploads/"+u.UploadID, nil)
+			e.Call(small, "DELETE", "/v1/uploads/"+u.UploadID, nil)
 
 			// Limits: the token's, then the server's.
-			r = e.call(capped, "POST", "/v1/uploads", map[string]any{"key": "up/b.bin", "size": 1001})
-			if r.status != 413 || r.problem(t)["code"] != "object_too_large" {
-				t.Errorf("capped token, 1001 bytes: %d %s", r.status, r.body)
+			r = e.Call(capped, "POST", "/v1/uploads", map[string]any{"key": "up/b.bin", "size": 1001})
+			if r.Status != 413 || r.Problem(t)["code"] != "object_too_large" {
+				t.Errorf("capped token, 1001 bytes: %d %s", r.Status, r.Body)
 			}
-			mustStatus(t, e.call(capped, "POST", "/v1/uploads", map[string]any{"key": "up/b.bin", "size": 1000}), 200)
-			r = e.call(small, "POST", "/v1/uploads", map[string]any{"key": "up/b.bin", "size": 64<<20 + 1})
-			if r.status != 413 {
-				t.Errorf("server limit 64 MiB, asked 64 MiB + 1: %d %s", r.status, r.body)
+			harness.MustStatus(t, e.Call(capped, "POST", "/v1/uploads", map[string]any{"key": "up/b.bin", "size": 1000}), 200)
+			r = e.Call(small, "POST", "/v1/uploads", map[string]any{"key": "up/b.bin", "size": 64<<20 + 1})
+			if r.Status != 413 {
+				t.Errorf("server limit 64 MiB, asked 64 MiB + 1: %d %s", r.Status, r.Body)
 			}
-			if r := e.call(capped, "POST", "/v1/forms", map[string]any{"key": "up/f.bin", "max_size": 2000}); r.status != 413 {
-				t.Errorf("capped token, form max_size 2000: %d %s", r.status, r.body)
+			if r := e.Call(capped, "POST", "/v1/forms", map[string]any{"key": "up/f.bin", "max_size": 2000}); r.Status != 413 {
+				t.Errorf("capped token, form max_size 2000: %d %s", r.Status, r.Body)
 			}
 			var f formResp
-			r = e.call(capped, "POST", "/v1/forms", map[string]any{"key": "up/f.bin"})
-			mustStatus(t, r, 200)
-			r.json(t, &f)
+			r = e.Call(capped, "POST", "/v1/forms", map[string]any{"key": "up/f.bin"})
+			harness.MustStatus(t, r, 200)
+			r.JSON(t, &f)
 			if st, _ := postForm(t, f, nil, "", bytes.Repeat([]byte("x"), 1001)); st < 400 {
 				t.Error("a form of a 1000-byte token took 1001 bytes")
 			}
@@ -255,7 +256,7 @@ func tryPut(url string, body []byte) int {
 // names, "+", "%" and spaces bundle correctly under safe entry names, and
 // download file names are made safe the same way.
 func TestUnsafeNamesAreSanitized(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *env) {
+	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
 		keys := map[string]string{ // key → the entry name it must get
 			"names/a\x01b.txt":            "a_b.txt",
 			"names/C:/evil.txt":           "C_/evil.txt",
@@ -264,31 +265,31 @@ func TestUnsafeNamesAreSanitized(t *testing.T) {
 			"names/CON.txt":               "_CON.txt",
 			"names/plus+and space%20.txt": "plus+and space%20.txt",
 		}
-		if e.name == "embedded" {
+		if e.Name == "embedded" {
 			// The embedded store refuses control characters in keys itself
 			// (see gateway.CheckKey), so no such key can exist there.
-			if _, err := e.s3.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &e.bucket, Key: aws.String("names/a\x01b.txt"), Body: strings.NewReader("x")}); err == nil {
+			if _, err := e.S3.PutObject(t.Context(), &s3.PutObjectInput{Bucket: &e.Bucket, Key: aws.String("names/a\x01b.txt"), Body: strings.NewReader("x")}); err == nil {
 				t.Error("the embedded store took a key with a control character")
 			}
 			delete(keys, "names/a\x01b.txt")
 		}
 		for k := range keys {
-			e.put(k, []byte("content of "+k))
+			e.Put(k, []byte("content of "+k))
 		}
-		r := e.call(e.admin, "GET", "/v1/objects?prefix=names/", nil)
-		mustStatus(t, r, 200)
+		r := e.Call(e.Admin, "GET", "/v1/objects?prefix=names/", nil)
+		harness.MustStatus(t, r, 200)
 		for k := range keys {
-			if !strings.Contains(string(r.body), strings.TrimPrefix(mustJSON(t, k), `"`)[:len(mustJSON(t, k))-2]) {
-				t.Errorf("listing lacks %q: %s", k, r.body)
+			if !strings.Contains(string(r.Body), strings.TrimPrefix(mustJSON(t, k), `"`)[:len(mustJSON(t, k))-2]) {
+				t.Errorf("listing lacks %q: %s", k, r.Body)
 			}
 		}
-		r = e.call(e.admin, "POST", "/v1/bundles", map[string]any{"prefix": "names/"})
-		mustStatus(t, r, 200)
+		r = e.Call(e.Admin, "POST", "/v1/bundles", map[string]any{"prefix": "names/"})
+		harness.MustStatus(t, r, 200)
 		var res struct {
 			URL string `json:"url"`
 		}
-		r.json(t, &res)
-		st, zb, _ := fetch(t, res.URL)
+		r.JSON(t, &res)
+		st, zb, _ := harness.Fetch(t, res.URL)
 		if st != 200 {
 			t.Fatalf("bundle download: %d", st)
 		}
@@ -298,13 +299,13 @@ func TestUnsafeNamesAreSanitized(t *testing.T) {
 				t.Errorf("entry %q for key %q: present %v, content %q; entries %q", name, k, ok, got, keysOf(files))
 			}
 		}
-		r = e.call(e.admin, "POST", "/v1/downloads", map[string]any{"key": "names/CON.txt", "filename": " C:\u202Eevil\x01.txt"})
-		mustStatus(t, r, 200)
+		r = e.Call(e.Admin, "POST", "/v1/downloads", map[string]any{"key": "names/CON.txt", "filename": " C:\u202Eevil\x01.txt"})
+		harness.MustStatus(t, r, 200)
 		var g struct {
 			URL string `json:"url"`
 		}
-		r.json(t, &g)
-		_, _, h := fetch(t, g.URL)
+		r.JSON(t, &g)
+		_, _, h := harness.Fetch(t, g.URL)
 		if cd := h.Get("Content-Disposition"); cd != `attachment; filename=C_evil_.txt` {
 			t.Errorf("Content-Disposition = %q", cd)
 		}
@@ -324,7 +325,7 @@ func mustJSON(t *testing.T, v any) string {
 // budget, an output past its limit, and an inline answer past its limit
 // are each refused with 413 and a precise code, and nothing is stored.
 func TestCaptionBounds(t *testing.T) {
-	e := start(t, "embedded", "--caption-memory", "16MiB", "--caption-max-output", "1MiB", "--caption-max-inline", "100KiB")
+	e := harness.Start(t, "embedded", "--caption-memory", "16MiB", "--caption-max-output", "1MiB", "--caption-max-inline", "100KiB")
 	noise := func(w, h int) []byte {
 		var b bytes.Buffer
 		if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
@@ -332,10 +333,10 @@ func TestCaptionBounds(t *testing.T) {
 		}
 		return b.Bytes()
 	}
-	e.put("big.png", noise(2000, 1500))          // 3 MP PNG: about 36 MiB to caption
-	e.put("noise.jpg", noisyJPEG(t, 1000, 1000)) // a 1 MP noise PNG encodes to about 3 MB
-	e.put("mid.jpg", noisyJPEG(t, 600, 400))
-	before := e.storeSnapshot(t)
+	e.Put("big.png", noise(2000, 1500))          // 3 MP PNG: about 36 MiB to caption
+	e.Put("noise.jpg", noisyJPEG(t, 1000, 1000)) // a 1 MP noise PNG encodes to about 3 MB
+	e.Put("mid.jpg", noisyJPEG(t, 600, 400))
+	before := e.StoreSnapshot(t)
 	for _, c := range []struct {
 		body map[string]any
 		code string
@@ -344,23 +345,23 @@ func TestCaptionBounds(t *testing.T) {
 		{map[string]any{"key": "noise.jpg", "text": "hi", "format": "png"}, "output_too_large"},
 		{map[string]any{"key": "mid.jpg", "text": "hi", "inline": true}, "inline_too_large"},
 	} {
-		r := e.call(e.admin, "POST", "/v1/captions", c.body)
-		if r.status != 413 || r.problem(t)["code"] != c.code {
-			t.Errorf("%v: %d %s, want 413 %s", c.body, r.status, r.body, c.code)
+		r := e.Call(e.Admin, "POST", "/v1/captions", c.body)
+		if r.Status != 413 || r.Problem(t)["code"] != c.code {
+			t.Errorf("%v: %d %s, want 413 %s", c.body, r.Status, r.Body, c.code)
 		}
 	}
-	if after := e.storeSnapshot(t); len(after) != len(before) {
+	if after := e.StoreSnapshot(t); len(after) != len(before) {
 		t.Errorf("refused captions stored %d objects", len(after)-len(before))
 	}
-	mustStatus(t, e.call(e.admin, "POST", "/v1/captions", map[string]any{"key": "mid.jpg", "text": "hi"}), 200)
+	harness.MustStatus(t, e.Call(e.Admin, "POST", "/v1/captions", map[string]any{"key": "mid.jpg", "text": "hi"}), 200)
 }
 
 // TestSlowClientsAreBounded: connections beyond --max-connections wait to
 // be accepted, and a client that sends nothing is cut at the read timeout,
 // freeing its place.
 func TestSlowClientsAreBounded(t *testing.T) {
-	e := start(t, "embedded", "--max-connections", "2", "--read-timeout", "1s")
-	addr := strings.TrimPrefix(e.base, "http://")
+	e := harness.Start(t, "embedded", "--max-connections", "2", "--read-timeout", "1s")
+	addr := strings.TrimPrefix(e.Base, "http://")
 	var idle []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", addr)
@@ -372,7 +373,7 @@ func TestSlowClientsAreBounded(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond) // both accepted
 	quick := &http.Client{Timeout: 300 * time.Millisecond, Transport: &http.Transport{DisableKeepAlives: true}}
-	if resp, err := quick.Get(e.base + "/healthz"); err == nil {
+	if resp, err := quick.Get(e.Base + "/healthz"); err == nil {
 		resp.Body.Close()
 		t.Error("a third connection was served while two silent ones held the limit")
 	}
@@ -387,7 +388,7 @@ func TestSlowClientsAreBounded(t *testing.T) {
 		t.Errorf("silent connections were cut after %v, want about the 1 s read timeout", took)
 	}
 	patient := &http.Client{Timeout: 5 * time.Second}
-	resp, err := patient.Get(e.base + "/healthz")
+	resp, err := patient.Get(e.Base + "/healthz")
 	if err != nil {
 		t.Fatalf("after the silent connections were cut: %v", err)
 	}
@@ -398,7 +399,7 @@ func TestSlowClientsAreBounded(t *testing.T) {
 func noisyJPEG(t *testing.T, w, h int) []byte {
 	t.Helper()
 	img := image.NewGray(image.Rect(0, 0, w, h))
-	img.Pix = testBytes(w * h)
+	img.Pix = harness.RandomBytes(w * h)
 	var b bytes.Buffer
 	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 95}); err != nil {
 		t.Fatal(err)

@@ -16,38 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/filegate/filegate/internal/harness"
 	"github.com/filegate/filegate/internal/serveproc"
 )
-
-// proc is filegate running as a real separate process (the test binary
-// re-executed as main), so that signals can be sent to it.
-type proc struct {
-	cmd  *exec.Cmd
-	base string
-	data string
-}
-
-func startProcess(t *testing.T, flags ...string) *proc {
-	t.Helper()
-	return startProcessIn(t, t.TempDir(), flags...)
-}
-
-// startProcessIn starts filegate on an existing data directory.
-func startProcessIn(t *testing.T, data string, flags ...string) *proc {
-	t.Helper()
-	sp, err := serveproc.Start(context.Background(), os.Args[0], append([]string{"serve", "--listen", "127.0.0.1:0", "--data", data}, flags...),
-		append(os.Environ(), "FILEGATE_TEST_AS_MAIN=1"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = sp.Cmd.Process.Kill(); _ = sp.Cmd.Wait() })
-	return &proc{cmd: sp.Cmd, base: sp.Base, data: data}
-}
-
-func (p *proc) storeEndpoint(t *testing.T) string {
-	t.Helper()
-	return storeFileOf(t, p.data).Endpoint
-}
 
 func waitRefused(t *testing.T, endpoint string, within time.Duration) bool {
 	t.Helper()
@@ -65,27 +36,27 @@ func waitRefused(t *testing.T, endpoint string, within time.Duration) bool {
 }
 
 func TestStoreChildDiesWithKilledParent(t *testing.T) {
-	p := startProcess(t)
-	ep := p.storeEndpoint(t)
+	p := harness.StartProcess(t)
+	ep := p.StoreEndpoint(t)
 	if waitRefused(t, ep, 50*time.Millisecond) {
 		t.Fatal("embedded store not listening while filegate runs")
 	}
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	_ = p.cmd.Wait()
+	_ = p.Cmd.Wait()
 	if !waitRefused(t, ep, 5*time.Second) {
 		t.Fatal("embedded store still listening 5 s after its parent was killed")
 	}
 }
 
 func TestGracefulShutdownDrainsInFlight(t *testing.T) {
-	p := startProcess(t)
-	ep := p.storeEndpoint(t)
-	token := strings.TrimSpace(string(mustRead(t, filepath.Join(p.data, "admin.token"))))
+	p := harness.StartProcess(t)
+	ep := p.StoreEndpoint(t)
+	token := strings.TrimSpace(string(harness.MustRead(t, filepath.Join(p.Data, "admin.token"))))
 
 	// Start a request and hold its body half-sent while SIGTERM arrives.
-	conn, err := net.Dial("tcp", strings.TrimPrefix(p.base, "http://"))
+	conn, err := net.Dial("tcp", strings.TrimPrefix(p.Base, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,12 +64,12 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 	body := `{"key":"a.txt","check":false}`
 	fmt.Fprintf(conn, "POST /v1/downloads HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", token, len(body), body[:10])
 	time.Sleep(200 * time.Millisecond)
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(300 * time.Millisecond)
 	// New connections are refused while the old request is still served.
-	if _, err := http.Get(p.base + "/healthz"); err == nil {
+	if _, err := http.Get(p.Base + "/healthz"); err == nil {
 		t.Error("a new request was accepted after SIGTERM")
 	}
 	fmt.Fprint(conn, body[10:])
@@ -112,7 +83,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 		t.Errorf("in-flight request: %d %s, want 200 with a grant", resp.StatusCode, b)
 	}
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() { done <- p.Cmd.Wait() }()
 	select {
 	case err := <-done:
 		if err != nil {

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"io"
-	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
 	"strings"
@@ -15,6 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/filegate/filegate/internal/harness"
 )
 
 type uploadResp struct {
@@ -52,65 +53,13 @@ type donePart struct {
 	ETag   string `json:"etag"`
 }
 
-func testBytes(n int) []byte {
-	r := rand.New(rand.NewPCG(uint64(n), 42))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
-// send performs a presigned request with plain net/http.
-func send(t *testing.T, method, url string, header map[string]string, body []byte) (int, http.Header, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k, v := range header {
-		if k == "Content-Length" {
-			continue // net/http sets it from the body
-		}
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
-}
-
-func (e *env) object(key string) ([]byte, *s3.HeadObjectOutput) {
-	e.t.Helper()
-	out, err := e.s3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &e.bucket, Key: &key})
-	if err != nil {
-		return nil, nil
-	}
-	defer out.Body.Close()
-	b, _ := io.ReadAll(out.Body)
-	h, _ := e.s3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: &e.bucket, Key: &key})
-	return b, h
-}
-
-func (e *env) uploadsInProgress() int {
-	e.t.Helper()
-	out, err := e.s3.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &e.bucket})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return len(out.Uploads)
-}
-
 func TestPutGrant(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *env) {
-		body := testBytes(100_000)
+	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
+		body := harness.RandomBytes(100_000)
 		var u uploadResp
-		r := e.call(e.admin, "POST", "/v1/uploads", map[string]any{"key": "in/photo.jpg", "size": len(body), "content_type": "image/jpeg", "metadata": map[string]string{"album": "summer-2026"}})
-		mustStatus(t, r, 200)
-		r.json(t, &u)
+		r := e.Call(e.Admin, "POST", "/v1/uploads", map[string]any{"key": "in/photo.jpg", "size": len(body), "content_type": "image/jpeg", "metadata": map[string]string{"album": "summer-2026"}})
+		harness.MustStatus(t, r, 200)
+		r.JSON(t, &u)
 		if u.Type != "put" || u.Method != "PUT" || u.Headers["Content-Type"] != "image/jpeg" || u.Headers["Content-Length"] != "100000" {
 			t.Fatalf("grant = %+v", u)
 		}
@@ -120,23 +69,23 @@ func TestPutGrant(t *testing.T) {
 			wrongType[k] = v
 		}
 		wrongType["Content-Type"] = "text/html"
-		if status, _, _ := send(t, "PUT", u.URL, wrongType, body); status != 403 {
+		if status, _, _ := harness.Send(t, "PUT", u.URL, wrongType, body); status != 403 {
 			t.Errorf("wrong content type: status %d, want 403", status)
 		}
-		if status, _, _ := send(t, "PUT", u.URL, u.Headers, body[:99_999]); status < 400 {
+		if status, _, _ := harness.Send(t, "PUT", u.URL, u.Headers, body[:99_999]); status < 400 {
 			t.Errorf("short body: status %d, want refusal", status)
 		}
-		if status, _, _ := send(t, "PUT", u.URL, u.Headers, append(body, 'x')); status < 400 {
+		if status, _, _ := harness.Send(t, "PUT", u.URL, u.Headers, append(body, 'x')); status < 400 {
 			t.Errorf("long body: status %d, want refusal", status)
 		}
-		if got, _ := e.object("in/photo.jpg"); got != nil {
+		if got, _ := e.Object("in/photo.jpg"); got != nil {
 			t.Fatal("a refused upload stored an object")
 		}
 		// The right request stores the exact bytes with type and metadata.
-		if status, _, msg := send(t, "PUT", u.URL, u.Headers, body); status != 200 {
+		if status, _, msg := harness.Send(t, "PUT", u.URL, u.Headers, body); status != 200 {
 			t.Fatalf("PUT: %d %s", status, msg)
 		}
-		got, head := e.object("in/photo.jpg")
+		got, head := e.Object("in/photo.jpg")
 		if !bytes.Equal(got, body) {
 			t.Fatalf("stored %d bytes, want the %d sent", len(got), len(body))
 		}
@@ -144,8 +93,8 @@ func TestPutGrant(t *testing.T) {
 			t.Errorf("stored type %q metadata %v", aws.ToString(head.ContentType), head.Metadata)
 		}
 		// Scope and action.
-		alice := e.token("alice", "users/alice/", 0, "upload")
-		reader := e.token("reader", "", 0, "download")
+		alice := e.Token("alice", "users/alice/", 0, "upload")
+		reader := e.Token("reader", "", 0, "download")
 		for _, c := range []struct {
 			tok, key string
 			status   int
@@ -153,9 +102,9 @@ func TestPutGrant(t *testing.T) {
 			{alice, "users/bob/x", 403}, {alice, "users/alice2/x", 403}, {alice, "users/alice/../bob/x", 400},
 			{reader, "x", 403}, {alice, "users/alice/ok", 200},
 		} {
-			r := e.call(c.tok, "POST", "/v1/uploads", map[string]any{"key": c.key, "size": 1})
-			if r.status != c.status {
-				t.Errorf("upload %q: status %d, want %d", c.key, r.status, c.status)
+			r := e.Call(c.tok, "POST", "/v1/uploads", map[string]any{"key": c.key, "size": 1})
+			if r.Status != c.status {
+				t.Errorf("upload %q: status %d, want %d", c.key, r.Status, c.status)
 			}
 		}
 		for _, bad := range []map[string]any{
@@ -164,9 +113,9 @@ func TestPutGrant(t *testing.T) {
 			{"key": "a", "size": 1, "metadata": map[string]string{"Bad Name": "x"}}, {"key": "a", "size": 1, "metadata": map[string]string{"ok": "naïve"}},
 			{"key": "a", "size": 1, "metadata": map[string]string{"big": strings.Repeat("x", 3000)}},
 		} {
-			r := e.call(e.admin, "POST", "/v1/uploads", bad)
-			if r.status != 400 && r.status != 413 {
-				t.Errorf("upload %v: status %d, want 400/413", bad, r.status)
+			r := e.Call(e.Admin, "POST", "/v1/uploads", bad)
+			if r.Status != 400 && r.Status != 413 {
+				t.Errorf("upload %v: status %d, want 400/413", bad, r.Status)
 			}
 		}
 	})
@@ -174,22 +123,22 @@ func TestPutGrant(t *testing.T) {
 
 // multipartEnv starts filegate with small thresholds so that an 11 MiB file
 // is a 3-part multipart upload.
-func multipartEnv(t *testing.T, storeName string) *env {
-	return start(t, storeName, "--multipart-threshold", "1048576", "--part-size", "5242880")
+func multipartEnv(t *testing.T, storeName string) *harness.Env {
+	return harness.Start(t, storeName, "--multipart-threshold", "1048576", "--part-size", "5242880")
 }
 
-func eachStoreMultipart(t *testing.T, fn func(t *testing.T, e *env)) {
-	for _, name := range stores(t) {
+func eachStoreMultipart(t *testing.T, fn func(t *testing.T, e *harness.Env)) {
+	for _, name := range harness.Stores(t) {
 		t.Run(name, func(t *testing.T) { fn(t, multipartEnv(t, name)) })
 	}
 }
 
-func startMultipart(t *testing.T, e *env, tok, key string, body []byte) uploadResp {
+func startMultipart(t *testing.T, e *harness.Env, tok, key string, body []byte) uploadResp {
 	t.Helper()
 	var u uploadResp
-	r := e.call(tok, "POST", "/v1/uploads", map[string]any{"key": key, "size": len(body), "content_type": "application/x-test"})
-	mustStatus(t, r, 201)
-	r.json(t, &u)
+	r := e.Call(tok, "POST", "/v1/uploads", map[string]any{"key": key, "size": len(body), "content_type": "application/x-test"})
+	harness.MustStatus(t, r, 201)
+	r.JSON(t, &u)
 	if u.Type != "multipart" || u.PartCount != 3 || u.PartSize != 5<<20 || len(u.Parts) != 3 {
 		t.Fatalf("session = type %s, %d parts of %d, %d URLs; want multipart, 3 of 5 MiB", u.Type, u.PartCount, u.PartSize, len(u.Parts))
 	}
@@ -200,7 +149,7 @@ func putPart(t *testing.T, p partURL, body []byte, partSize int64) donePart {
 	t.Helper()
 	from := int64(p.Number-1) * partSize
 	chunk := body[from : from+p.Size]
-	status, h, msg := send(t, "PUT", p.URL, nil, chunk)
+	status, h, msg := harness.Send(t, "PUT", p.URL, nil, chunk)
 	if status != 200 {
 		t.Fatalf("part %d: %d %s", p.Number, status, msg)
 	}
@@ -208,9 +157,9 @@ func putPart(t *testing.T, p partURL, body []byte, partSize int64) donePart {
 }
 
 func TestMultipartUpload(t *testing.T) {
-	eachStoreMultipart(t, func(t *testing.T, e *env) {
-		body := testBytes(10<<20 + 1234)
-		u := startMultipart(t, e, e.admin, "big/file.bin", body)
+	eachStoreMultipart(t, func(t *testing.T, e *harness.Env) {
+		body := harness.RandomBytes(10<<20 + 1234)
+		u := startMultipart(t, e, e.Admin, "big/file.bin", body)
 		if u.Parts[2].Size != 1234+0 && u.Parts[2].Size != int64(len(body))-2*(5<<20) {
 			t.Errorf("last part size %d", u.Parts[2].Size)
 		}
@@ -221,58 +170,58 @@ func TestMultipartUpload(t *testing.T) {
 		// Completing with a wrong etag or a missing part changes nothing.
 		bad := append([]donePart{}, done...)
 		bad[1].ETag = "0123456789abcdef0123456789abcdef"
-		mustStatus(t, e.call(e.admin, "POST", "/v1/uploads/"+u.UploadID+"/complete", map[string]any{"parts": bad}), 409)
-		mustStatus(t, e.call(e.admin, "POST", "/v1/uploads/"+u.UploadID+"/complete", map[string]any{"parts": done[:2]}), 400)
-		if got, _ := e.object("big/file.bin"); got != nil {
+		harness.MustStatus(t, e.Call(e.Admin, "POST", "/v1/uploads/"+u.UploadID+"/complete", map[string]any{"parts": bad}), 409)
+		harness.MustStatus(t, e.Call(e.Admin, "POST", "/v1/uploads/"+u.UploadID+"/complete", map[string]any{"parts": done[:2]}), 400)
+		if got, _ := e.Object("big/file.bin"); got != nil {
 			t.Fatal("object exists after refused completions")
 		}
-		r := e.call(e.admin, "POST", "/v1/uploads/"+u.UploadID+"/complete", map[string]any{"parts": done})
-		mustStatus(t, r, 200)
+		r := e.Call(e.Admin, "POST", "/v1/uploads/"+u.UploadID+"/complete", map[string]any{"parts": done})
+		harness.MustStatus(t, r, 200)
 		var info struct {
 			Key  string `json:"key"`
 			Size int64  `json:"size"`
 		}
-		r.json(t, &info)
+		r.JSON(t, &info)
 		if info.Key != "big/file.bin" || info.Size != int64(len(body)) {
 			t.Errorf("complete = %+v", info)
 		}
-		got, head := e.object("big/file.bin")
+		got, head := e.Object("big/file.bin")
 		if !bytes.Equal(got, body) {
 			t.Fatalf("assembled object differs: %d bytes, want %d", len(got), len(body))
 		}
 		if aws.ToString(head.ContentType) != "application/x-test" {
 			t.Errorf("content type %q", aws.ToString(head.ContentType))
 		}
-		if n := e.uploadsInProgress(); n != 0 {
+		if n := e.UploadsInProgress(); n != 0 {
 			t.Errorf("%d multipart uploads left", n)
 		}
 		// The finished session is gone.
-		mustStatus(t, e.call(e.admin, "GET", "/v1/uploads/"+u.UploadID, nil), 404)
-		mustStatus(t, e.call(e.admin, "POST", "/v1/uploads/"+u.UploadID+"/parts", map[string]any{"numbers": []int{1}}), 404)
+		harness.MustStatus(t, e.Call(e.Admin, "GET", "/v1/uploads/"+u.UploadID, nil), 404)
+		harness.MustStatus(t, e.Call(e.Admin, "POST", "/v1/uploads/"+u.UploadID+"/parts", map[string]any{"numbers": []int{1}}), 404)
 	})
 }
 
 func TestMultipartResumeAcrossRestart(t *testing.T) {
-	eachStoreMultipart(t, func(t *testing.T, e *env) {
-		body := testBytes(11 << 20)
-		u := startMultipart(t, e, e.admin, "resume/file.bin", body)
+	eachStoreMultipart(t, func(t *testing.T, e *harness.Env) {
+		body := harness.RandomBytes(11 << 20)
+		u := startMultipart(t, e, e.Admin, "resume/file.bin", body)
 		first := putPart(t, u.Parts[0], body, u.PartSize)
 
-		e.restart() // a crash or deploy between parts
+		e.Restart() // a crash or deploy between parts
 
 		var st statusResp
-		r := e.call(e.admin, "GET", "/v1/uploads/"+u.UploadID, nil)
-		mustStatus(t, r, 200)
-		r.json(t, &st)
+		r := e.Call(e.Admin, "GET", "/v1/uploads/"+u.UploadID, nil)
+		harness.MustStatus(t, r, 200)
+		r.JSON(t, &st)
 		if st.Key != "resume/file.bin" || st.PartCount != 3 || len(st.Parts) != 1 || st.Parts[0].Number != 1 || st.Parts[0].ETag != first.ETag {
 			t.Fatalf("status after restart = %+v, want part 1 stored", st)
 		}
 		var more struct {
 			Parts []partURL `json:"parts"`
 		}
-		r = e.call(e.admin, "POST", "/v1/uploads/"+u.UploadID+"/parts", map[string]any{"numbers": []int{2, 3}, "expires_in": 120})
-		mustStatus(t, r, 200)
-		r.json(t, &more)
+		r = e.Call(e.Admin, "POST", "/v1/uploads/"+u.UploadID+"/parts", map[string]any{"numbers": []int{2, 3}, "expires_in": 120})
+		harness.MustStatus(t, r, 200)
+		r.JSON(t, &more)
 		if len(more.Parts) != 2 || more.Parts[0].Number != 2 || more.Parts[1].Size != int64(len(body))-2*(5<<20) {
 			t.Fatalf("signed parts = %+v", more.Parts)
 		}
@@ -280,24 +229,24 @@ func TestMultipartResumeAcrossRestart(t *testing.T) {
 		for _, p := range more.Parts {
 			done = append(done, putPart(t, p, body, u.PartSize))
 		}
-		mustStatus(t, e.call(e.admin, "POST", "/v1/uploads/"+u.UploadID+"/complete", map[string]any{"parts": done}), 200)
-		if got, _ := e.object("resume/file.bin"); !bytes.Equal(got, body) {
+		harness.MustStatus(t, e.Call(e.Admin, "POST", "/v1/uploads/"+u.UploadID+"/complete", map[string]any{"parts": done}), 200)
+		if got, _ := e.Object("resume/file.bin"); !bytes.Equal(got, body) {
 			t.Fatal("resumed object differs")
 		}
 		for _, nums := range []any{[]int{}, []int{0}, []int{4}, make([]int, 101)} {
-			r := e.call(e.admin, "POST", "/v1/uploads/"+u.UploadID+"/parts", map[string]any{"numbers": nums})
-			if r.status != 400 && r.status != 404 {
-				t.Errorf("numbers %v: status %d", nums, r.status)
+			r := e.Call(e.Admin, "POST", "/v1/uploads/"+u.UploadID+"/parts", map[string]any{"numbers": nums})
+			if r.Status != 400 && r.Status != 404 {
+				t.Errorf("numbers %v: status %d", nums, r.Status)
 			}
 		}
 	})
 }
 
 func TestMultipartAbortAndOwnership(t *testing.T) {
-	eachStoreMultipart(t, func(t *testing.T, e *env) {
-		owner := e.token("owner", "shared/", 0, "upload")
-		other := e.token("other", "shared/", 0, "upload", "list", "download")
-		body := testBytes(11 << 20)
+	eachStoreMultipart(t, func(t *testing.T, e *harness.Env) {
+		owner := e.Token("owner", "shared/", 0, "upload")
+		other := e.Token("other", "shared/", 0, "upload", "list", "download")
+		body := harness.RandomBytes(11 << 20)
 		u := startMultipart(t, e, owner, "shared/f.bin", body)
 		done := putPart(t, u.Parts[0], body, u.PartSize)
 
@@ -315,33 +264,33 @@ func TestMultipartAbortAndOwnership(t *testing.T) {
 			case strings.HasSuffix(c.path, "/complete"):
 				body = map[string]any{"parts": []donePart{done}}
 			}
-			r := e.call(other, c.method, c.path, body)
-			if r.status != 403 {
-				t.Errorf("other token %s %s: status %d, want 403", c.method, c.path, r.status)
+			r := e.Call(other, c.method, c.path, body)
+			if r.Status != 403 {
+				t.Errorf("other token %s %s: status %d, want 403", c.method, c.path, r.Status)
 			}
 		}
 		// Forged, truncated and tampered ids are unknown.
 		raw, _ := base64.RawURLEncoding.DecodeString(u.UploadID)
 		raw[len(raw)/2] ^= 1
 		for _, id := range []string{"x", base64.RawURLEncoding.EncodeToString(raw), u.UploadID[:len(u.UploadID)-4], strings.Repeat("A", 5000)} {
-			r := e.call(owner, "GET", "/v1/uploads/"+id, nil)
-			if r.status != 404 {
-				t.Errorf("id %.20q: status %d, want 404", id, r.status)
+			r := e.Call(owner, "GET", "/v1/uploads/"+id, nil)
+			if r.Status != 404 {
+				t.Errorf("id %.20q: status %d, want 404", id, r.Status)
 			}
 		}
-		if n := e.uploadsInProgress(); n != 1 {
+		if n := e.UploadsInProgress(); n != 1 {
 			t.Fatalf("%d uploads in progress, want 1", n)
 		}
 		// Abort leaves nothing behind.
-		r := e.call(owner, "DELETE", "/v1/uploads/"+u.UploadID, nil)
-		mustStatus(t, r, 204)
-		if n := e.uploadsInProgress(); n != 0 {
+		r := e.Call(owner, "DELETE", "/v1/uploads/"+u.UploadID, nil)
+		harness.MustStatus(t, r, 204)
+		if n := e.UploadsInProgress(); n != 0 {
 			t.Errorf("%d multipart uploads after abort, want 0", n)
 		}
-		if got, _ := e.object("shared/f.bin"); got != nil {
+		if got, _ := e.Object("shared/f.bin"); got != nil {
 			t.Error("an object exists after abort")
 		}
-		mustStatus(t, e.call(owner, "GET", "/v1/uploads/"+u.UploadID, nil), 404)
+		harness.MustStatus(t, e.Call(owner, "GET", "/v1/uploads/"+u.UploadID, nil), 404)
 	})
 }
 
@@ -389,14 +338,14 @@ func postForm(t *testing.T, f formResp, override map[string]string, contentType 
 }
 
 func TestPostForm(t *testing.T) {
-	eachStore(t, func(t *testing.T, e *env) {
-		alice := e.token("alice", "users/alice/", 0, "upload")
+	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
+		alice := e.Token("alice", "users/alice/", 0, "upload")
 		form := func(req map[string]any) formResp {
 			t.Helper()
 			var f formResp
-			r := e.call(alice, "POST", "/v1/forms", req)
-			mustStatus(t, r, 200)
-			r.json(t, &f)
+			r := e.Call(alice, "POST", "/v1/forms", req)
+			harness.MustStatus(t, r, 200)
+			r.JSON(t, &f)
 			return f
 		}
 		f := form(map[string]any{"key_prefix": "users/alice/uploads/", "content_type_prefix": "image/", "max_size": 1000,
@@ -411,7 +360,7 @@ func TestPostForm(t *testing.T) {
 		if err := json.Unmarshal(pj, &policy); err != nil {
 			t.Fatal(err)
 		}
-		img := testBytes(500)
+		img := harness.RandomBytes(500)
 		key := map[string]string{"key": "users/alice/uploads/cat.png"}
 
 		refusals := []struct {
@@ -420,7 +369,7 @@ func TestPostForm(t *testing.T) {
 			ct       string
 			file     []byte
 		}{
-			{"too large", key, "image/png", testBytes(1001)},
+			{"too large", key, "image/png", harness.RandomBytes(1001)},
 			{"wrong type", key, "text/html", img},
 			{"key outside the prefix", map[string]string{"key": "users/bob/cat.png"}, "image/png", img},
 			{"tampered policy", map[string]string{"key": "users/alice/uploads/cat.png", "policy": base64.StdEncoding.EncodeToString(bytes.Replace(pj, []byte("1000"), []byte("9999"), 1))}, "image/png", img},
@@ -432,7 +381,7 @@ func TestPostForm(t *testing.T) {
 				t.Errorf("%s: status %d, want refusal (%s)", c.name, status, msg)
 			}
 		}
-		out, err := e.s3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &e.bucket})
+		out, err := e.S3.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &e.Bucket})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -443,7 +392,7 @@ func TestPostForm(t *testing.T) {
 		if status != 204 && status != 200 && status != 201 {
 			t.Fatalf("valid form post: %d %s", status, msg)
 		}
-		got, head := e.object("users/alice/uploads/cat.png")
+		got, head := e.Object("users/alice/uploads/cat.png")
 		if !bytes.Equal(got, img) || head.Metadata["tag"] != "meme" || aws.ToString(head.ContentType) != "image/png" {
 			t.Errorf("stored %d bytes, metadata %v, type %q", len(got), head.Metadata, aws.ToString(head.ContentType))
 		}
@@ -457,7 +406,7 @@ func TestPostForm(t *testing.T) {
 		if status, _ := postForm(t, exact, nil, "", []byte("late")); status < 400 {
 			t.Errorf("expired policy: status %d, want refusal", status)
 		}
-		if got, _ := e.object("users/alice/exact.txt"); got != nil {
+		if got, _ := e.Object("users/alice/exact.txt"); got != nil {
 			t.Error("expired policy stored an object")
 		}
 
@@ -475,9 +424,9 @@ func TestPostForm(t *testing.T) {
 			{map[string]any{"key": "users/alice/a", "min_size": 10, "max_size": 5}, 400},
 			{map[string]any{"key": "users/alice/a", "server_side_encryption": "rot13"}, 400},
 		} {
-			r := e.call(alice, "POST", "/v1/forms", bad.req)
-			if r.status != bad.status {
-				t.Errorf("form %v: status %d, want %d", bad.req, r.status, bad.status)
+			r := e.Call(alice, "POST", "/v1/forms", bad.req)
+			if r.Status != bad.status {
+				t.Errorf("form %v: status %d, want %d", bad.req, r.Status, bad.status)
 			}
 		}
 	})
