@@ -125,32 +125,7 @@ type Plan struct {
 // Nothing is written.
 func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Request) (*Plan, error) {
 	const op = "bundle.Prepare"
-	bad := func(code, msg string) (*Plan, error) {
-		return nil, filegate.NewError(filegate.Invalid, op, code, msg)
-	}
-	if !p.Can(filegate.ActBundle) {
-		return nil, filegate.NewError(filegate.Forbidden, op, "action_not_allowed", "token may not bundle")
-	}
-	if (len(req.Keys) == 0) == (req.Prefix == "") {
-		return bad("invalid_selection", "give exactly one of keys and prefix")
-	}
-	if len(req.Keys) > s.cfg.MaxKeys {
-		return nil, filegate.NewError(filegate.TooLarge, op, "too_many_keys", fmt.Sprintf("at most %d keys per bundle", s.cfg.MaxKeys))
-	}
-	method := req.Compression
-	switch method {
-	case "":
-		method = Auto
-	case Store, Deflate, Auto:
-	default:
-		return bad("invalid_compression", `compression must be "store", "deflate" or "auto"`)
-	}
-	switch req.Missing {
-	case "", "fail", "skip":
-	default:
-		return bad("invalid_missing", `missing must be "fail" or "skip"`)
-	}
-	name, err := archiveName(op, req.Name)
+	method, name, err := s.checkRequest(op, p, req)
 	if err != nil {
 		return nil, err
 	}
@@ -161,49 +136,16 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 	if exp, err = s.grants.Expiry(ctx, op, exp); err != nil {
 		return nil, err
 	}
-
 	var infos []filegate.ObjectInfo
 	var skipped []string
 	base := p.Prefix
 	if req.Prefix != "" {
-		if err := filegate.ValidatePrefix(op, req.Prefix); err != nil {
-			return nil, err
-		}
-		if !strings.HasPrefix(req.Prefix, p.Prefix) {
-			return nil, filegate.NewError(filegate.Forbidden, op, "key_outside_scope", "prefix is outside the token's prefix").WithKey(req.Prefix)
-		}
-		base = req.Prefix
-		if i := strings.LastIndexByte(base, '/'); i >= 0 {
-			base = base[:i+1]
-		} else {
-			base = ""
-		}
-		if infos, err = s.listAll(ctx, req.Prefix); err != nil {
-			return nil, err
-		}
+		base, infos, err = s.selectPrefix(ctx, op, p, req.Prefix)
 	} else {
-		for _, k := range req.Keys {
-			if err := filegate.ValidateKey(op, k); err != nil {
-				return nil, err
-			}
-			if err := p.Authorize(op, filegate.ActBundle, k); err != nil {
-				return nil, err
-			}
-		}
-		var missing []string
-		if infos, missing, err = s.headAll(ctx, req.Keys); err != nil {
-			return nil, err
-		}
-		if len(missing) > 0 && req.Missing != "skip" {
-			shown := missing
-			if len(shown) > 50 {
-				shown = shown[:50]
-			}
-			return nil, filegate.NewError(filegate.NotFound, op, "missing_keys",
-				fmt.Sprintf("%d of the selected objects do not exist: %s", len(missing), strings.Join(shown, ", ")))
-
-		}
-		skipped = missing
+		infos, skipped, err = s.selectKeys(ctx, op, p, req.Keys, req.Missing == "skip")
+	}
+	if err != nil {
+		return nil, err
 	}
 	if len(infos) == 0 {
 		return nil, filegate.NewError(filegate.NotFound, op, "empty_selection", "the selection holds no objects")
@@ -223,6 +165,84 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 		Key: p.Prefix + "bundles/" + hex.EncodeToString(fp.Sum(nil))[:32] + "/" + name}
 	plan.Size, plan.SizeKnown = ExactSize(entries)
 	return plan, nil
+}
+
+// checkRequest validates what needs no store call and returns the
+// compression method and the archive's file name.
+func (s *Service) checkRequest(op string, p *filegate.Principal, req Request) (Method, string, error) {
+	bad := func(code, msg string) (Method, string, error) {
+		return "", "", filegate.NewError(filegate.Invalid, op, code, msg)
+	}
+	if !p.Can(filegate.ActBundle) {
+		return "", "", filegate.NewError(filegate.Forbidden, op, "action_not_allowed", "token may not bundle")
+	}
+	if (len(req.Keys) == 0) == (req.Prefix == "") {
+		return bad("invalid_selection", "give exactly one of keys and prefix")
+	}
+	if len(req.Keys) > s.cfg.MaxKeys {
+		return "", "", filegate.NewError(filegate.TooLarge, op, "too_many_keys", fmt.Sprintf("at most %d keys per bundle", s.cfg.MaxKeys))
+	}
+	method := req.Compression
+	switch method {
+	case "":
+		method = Auto
+	case Store, Deflate, Auto:
+	default:
+		return bad("invalid_compression", `compression must be "store", "deflate" or "auto"`)
+	}
+	switch req.Missing {
+	case "", "fail", "skip":
+	default:
+		return bad("invalid_missing", `missing must be "fail" or "skip"`)
+	}
+	name, err := archiveName(op, req.Name)
+	if err != nil {
+		return "", "", err
+	}
+	return method, name, nil
+}
+
+// selectPrefix lists every object under prefix, which must lie inside p's
+// scope, and returns the folder entry names are relative to.
+func (s *Service) selectPrefix(ctx context.Context, op string, p *filegate.Principal, prefix string) (string, []filegate.ObjectInfo, error) {
+	if err := filegate.ValidatePrefix(op, prefix); err != nil {
+		return "", nil, err
+	}
+	if !strings.HasPrefix(prefix, p.Prefix) {
+		return "", nil, filegate.NewError(filegate.Forbidden, op, "key_outside_scope", "prefix is outside the token's prefix").WithKey(prefix)
+	}
+	base := ""
+	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
+		base = prefix[:i+1]
+	}
+	infos, err := s.listAll(ctx, prefix)
+	return base, infos, err
+}
+
+// selectKeys checks every key and that it exists; missing keys fail the
+// selection unless skip, when they are returned as skipped.
+func (s *Service) selectKeys(ctx context.Context, op string, p *filegate.Principal, keys []string, skip bool) ([]filegate.ObjectInfo, []string, error) {
+	for _, k := range keys {
+		if err := filegate.ValidateKey(op, k); err != nil {
+			return nil, nil, err
+		}
+		if err := p.Authorize(op, filegate.ActBundle, k); err != nil {
+			return nil, nil, err
+		}
+	}
+	infos, missing, err := s.headAll(ctx, keys)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(missing) > 0 && !skip {
+		shown := missing
+		if len(shown) > 50 {
+			shown = shown[:50]
+		}
+		return nil, nil, filegate.NewError(filegate.NotFound, op, "missing_keys",
+			fmt.Sprintf("%d of the selected objects do not exist: %s", len(missing), strings.Join(shown, ", ")))
+	}
+	return infos, missing, nil
 }
 
 func archiveName(op, n string) (string, error) {

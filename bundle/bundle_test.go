@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/embedded/gateway"
 	"github.com/filegate/filegate/grant"
@@ -56,7 +54,7 @@ func put(t *testing.T, st *store.Store, key string, body []byte) {
 func debris(t *testing.T, st *store.Store) (int, int) {
 	t.Helper()
 	ctx := context.Background()
-	out, err := st.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &st.Bundles})
+	out, err := st.Output().List(ctx, filegate.ListInput{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +62,7 @@ func debris(t *testing.T, st *store.Store) (int, int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(out.Contents), len(ups)
+	return len(out.Objects), len(ups)
 }
 
 var admin = &filegate.Principal{ID: "admin", Actions: filegate.Actions}

@@ -104,7 +104,7 @@ func TestBucketAdmin(t *testing.T) {
 	if err := st.Ping(context.Background()); err != nil {
 		t.Errorf("Ping: %v", err)
 	}
-	if st.Region() != "us-east-1" || st.Client() == nil || st.Output().Name() != "zzz" {
+	if st.Region() != "us-east-1" || st.Output().Name() != "zzz" {
 		t.Error("accessors")
 	}
 	b := st.Source()

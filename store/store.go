@@ -229,9 +229,6 @@ func (t *transports) closeIdle() {
 	}
 }
 
-// Client returns the underlying SDK client, for tests and tools that need
-// calls the Store does not wrap.
-func (s *Store) Client() *s3.Client { return s.api }
 
 // Region returns the region requests are signed for.
 func (s *Store) Region() string { return s.region }
