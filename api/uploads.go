@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/filegate/filegate/store"
+	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/telemetry"
 	"github.com/filegate/filegate/upload"
 )
@@ -153,9 +153,9 @@ func handleUploadComplete(u *upload.Service, log *slog.Logger) http.Handler {
 			writeError(w, r, log, err)
 			return
 		}
-		parts := make([]store.Part, len(in.Parts))
+		parts := make([]filegate.Part, len(in.Parts))
 		for i, p := range in.Parts {
-			parts[i] = store.Part{Number: p.Number, ETag: p.ETag}
+			parts[i] = filegate.Part{Number: p.Number, ETag: p.ETag}
 		}
 		info, err := u.Complete(r.Context(), Principal(r.Context()), r.PathValue("id"), parts)
 		if err != nil {
