@@ -229,7 +229,6 @@ func (t *transports) closeIdle() {
 	}
 }
 
-
 // Region returns the region requests are signed for.
 func (s *Store) Region() string { return s.region }
 
