@@ -39,14 +39,17 @@ func (u uniqueNames) take(name string) string {
 	if name == "" {
 		name = "unnamed"
 	}
+	// The number goes before the last segment's extension; a name that
+	// is all extension (".profile") takes it at the end.
+	dir, file := path.Split(name)
+	ext := path.Ext(file)
+	stem := strings.TrimSuffix(file, ext)
+	if stem == "" {
+		stem, ext = file, ""
+	}
 	try := name
 	for i := 2; u[strings.ToLower(try)]; i++ {
-		ext := path.Ext(name)
-		stem := strings.TrimSuffix(name, ext)
-		if strings.HasSuffix(name, "/") || len(ext) == len(name) {
-			stem, ext = name, ""
-		}
-		try = stem + " (" + strconv.Itoa(i) + ")" + ext
+		try = dir + stem + " (" + strconv.Itoa(i) + ")" + ext
 	}
 	u[strings.ToLower(try)] = true
 	return try

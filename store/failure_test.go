@@ -29,6 +29,7 @@ func open(t *testing.T, endpoint string, timeout time.Duration) *store.Store {
 // TestStoreDown: a store that refuses connections or never answers gives
 // Unavailable errors, within the timeout, whose text holds no signature.
 func TestStoreDown(t *testing.T) {
+	t.Parallel() // waits on timeouts and backoff, not on the CPU
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + l.Addr().String()
 	l.Close()
@@ -59,6 +60,7 @@ func TestStoreDown(t *testing.T) {
 // TestStatusTranslation: the raw paths turn store answers into kinds and
 // retry what is transient.
 func TestStatusTranslation(t *testing.T) {
+	t.Parallel() // waits on timeouts and backoff, not on the CPU
 	var calls atomic.Int64
 	status := atomic.Int64{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -27,6 +27,7 @@ import (
 // TestStuckStoreGives503: with the store process stopped (SIGSTOP), every
 // request that needs it answers 503 within a few seconds instead of hanging.
 func TestStuckStoreGives503(t *testing.T) {
+	t.Parallel() // waits on timeouts and backoff, not on the CPU
 	p := harness.StartProcess(t, "--store-timeout", "2s")
 	c, _ := p.Client(t)
 	b := "filegate"
@@ -64,6 +65,7 @@ func TestStuckStoreGives503(t *testing.T) {
 // on the same port, /readyz says 503 meanwhile, and a link handed out
 // before works after the store's restart and after filegate's own.
 func TestEmbeddedStoreIsRestarted(t *testing.T) {
+	t.Parallel() // waits on timeouts and backoff, not on the CPU
 	p := harness.StartProcess(t)
 	c, sf := p.Client(t)
 	b := "filegate"
@@ -119,6 +121,7 @@ func TestEmbeddedStoreIsRestarted(t *testing.T) {
 // and GET, the listing, the bundle's own multipart calls) with 503
 // SlowDown: existence checks and a 120-entry bundle still succeed.
 func TestTransientStoreErrorsAreRetried(t *testing.T) {
+	t.Parallel() // waits on timeouts and backoff, not on the CPU
 	backend := harness.Start(t, "embedded")
 	for i := range 120 {
 		backend.Put(fmt.Sprintf("many/%03d.txt", i), []byte(fmt.Sprintf("object %d", i)))
@@ -184,6 +187,7 @@ func TestTransientStoreErrorsAreRetried(t *testing.T) {
 // streams into a multipart upload leaves that upload behind; after a
 // restart the sweeper aborts it.
 func TestSweepAfterKillMidBundle(t *testing.T) {
+	t.Parallel() // waits on timeouts and backoff, not on the CPU
 	p := harness.StartProcess(t)
 	c, _ := p.Client(t)
 	src, dst := "filegate", "filegate-bundles"

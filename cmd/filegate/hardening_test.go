@@ -38,6 +38,7 @@ func asMain(args ...string) *exec.Cmd {
 // revoke` commands as parallel processes on one token file and checks the
 // exact resulting set: every create kept, every revoked token gone.
 func TestTokenFileConcurrentProcesses(t *testing.T) {
+	t.Parallel() // waits on timeouts and backoff, not on the CPU
 	data := t.TempDir()
 	tokens := auth.Open(filepath.Join(data, "tokens.json"))
 	var victims []string
@@ -360,6 +361,7 @@ func TestCaptionBounds(t *testing.T) {
 // be accepted, and a client that sends nothing is cut at the read timeout,
 // freeing its place.
 func TestSlowClientsAreBounded(t *testing.T) {
+	t.Parallel() // waits on timeouts and backoff, not on the CPU
 	e := harness.Start(t, "embedded", "--max-connections", "2", "--read-timeout", "1s")
 	addr := strings.TrimPrefix(e.Base, "http://")
 	var idle []net.Conn

@@ -102,6 +102,7 @@ func TestGracefulShutdownDrainsInFlight(t *testing.T) {
 // filegate-store helper beside itself and serves; and filegate alone links
 // no versitygw code.
 func TestBuiltBinariesStartTheEmbeddedStore(t *testing.T) {
+	t.Parallel() // waits on timeouts and backoff, not on the CPU
 	dir := t.TempDir()
 	build := exec.Command("go", "build", "-o", dir+"/", "./cmd/filegate", "./cmd/filegate-store")
 	build.Dir = "../.."
