@@ -68,6 +68,7 @@ func debris(t *testing.T, st *store.Store) (int, int) {
 var admin = &filegate.Principal{ID: "admin", Actions: filegate.Actions}
 
 func TestNoDebrisOnFailure(t *testing.T) {
+	t.Parallel()
 	st := realStore(t)
 	// Small parts so that failures land after parts were uploaded.
 	svc := New(st.Source(), st.Output(), grant.New(st.Source(), grant.Limits{}), Config{PartSize: 5 << 20, Prefetch: 2})
@@ -140,6 +141,7 @@ func TestNoDebrisOnFailure(t *testing.T) {
 }
 
 func TestStaleJobReportedFailed(t *testing.T) {
+	t.Parallel()
 	st := realStore(t)
 	svc := New(st.Source(), st.Output(), grant.New(st.Source(), grant.Limits{}), Config{})
 	defer svc.Close()
@@ -178,6 +180,7 @@ func (r repeat) Read(p []byte) (int, error) {
 // TestZip64Entries writes more than 65,535 entries: archive/zip switches to
 // Zip64 end records, and readers (Go's, unzip) see every entry.
 func TestZip64Entries(t *testing.T) {
+	t.Parallel()
 	n := 70000
 	if testing.Short() {
 		t.Skip("writes 70,000 entries")
@@ -225,6 +228,7 @@ func TestZip64Entries(t *testing.T) {
 // storing it: the archive's size must match ExactSize and a reader must see
 // the Zip64 sizes. Behind -large, as it pushes 4 GiB through CRC-32.
 func TestZip64Size(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("FILEGATE_LARGE_TESTS") == "" {
 		t.Skip("set FILEGATE_LARGE_TESTS=1 to push 4 GiB through the writer")
 	}
@@ -241,6 +245,7 @@ func TestZip64Size(t *testing.T) {
 // TestZip64Readable writes an archive with an entry over 4 GiB to disk and
 // reads it back with Go's zip reader: Zip64 sizes, and the entry after it.
 func TestZip64Readable(t *testing.T) {
+	t.Parallel()
 	if os.Getenv("FILEGATE_LARGE_TESTS") == "" {
 		t.Skip("set FILEGATE_LARGE_TESTS=1 to write a 4 GiB archive")
 	}
@@ -283,6 +288,7 @@ type tailWriter struct{ n int64 }
 func (w *tailWriter) Write(p []byte) (int, error) { w.n += int64(len(p)); return len(p), nil }
 
 func TestExactSizeMatchesWrite(t *testing.T) {
+	t.Parallel()
 	for _, sizes := range [][]int64{{0}, {1, 2, 3}, {100000, 0, 5}} {
 		var entries []Entry
 		for i, s := range sizes {
@@ -302,6 +308,7 @@ func TestExactSizeMatchesWrite(t *testing.T) {
 }
 
 func TestEntryNames(t *testing.T) {
+	t.Parallel()
 	for key, want := range map[string]string{
 		"users/alice/a.txt":        "a.txt",
 		"users/alice/x/../../b":    "x/b",
@@ -346,6 +353,7 @@ func FuzzEntryName(f *testing.F) {
 // full part buffers, so many run within a small budget; past the budget a
 // bundle waits, then is refused as Busy, and leaves nothing behind.
 func TestMemoryBudget(t *testing.T) {
+	t.Parallel()
 	st := realStore(t)
 	for i := range 20 {
 		put(t, st, fmt.Sprintf("s/%02d.txt", i), bytes.Repeat([]byte{'a' + byte(i)}, 1000))

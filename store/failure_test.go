@@ -86,6 +86,7 @@ func TestStatusTranslation(t *testing.T) {
 // TestBucketAdmin: bucket creation is idempotent, CORS is set, Ping
 // answers, Delete removes.
 func TestBucketAdmin(t *testing.T) {
+	t.Parallel()
 	srv := storetest.StartEmbedded(t)
 	st, err := store.New(context.Background(), store.Config{Endpoint: srv.Endpoint, Region: "us-east-1", AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, Bucket: "aaa", BundleBucket: "zzz"})
 	if err != nil {

@@ -25,6 +25,7 @@ var deviations = map[string]storetest.Deviations{
 // TestConformance runs the suite through the S3 adapter on every real
 // store this machine has.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	for _, srv := range storetest.Servers(t) {
 		t.Run(srv.Name, func(t *testing.T) {
 			st, err := store.New(context.Background(), store.Config{Endpoint: srv.Endpoint, Region: "us-east-1",

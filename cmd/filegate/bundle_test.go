@@ -61,6 +61,7 @@ func readZip(t *testing.T, b []byte) (map[string][]byte, map[string]uint16, map[
 }
 
 func TestBundle(t *testing.T) {
+	t.Parallel()
 	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
 		alice := e.Token("alice", "users/alice/", 0, "bundle", "download")
 		photo := harness.RandomBytes(300_000)
@@ -143,6 +144,7 @@ func keysOf(m map[string][]byte) []string {
 }
 
 func TestBundleMissingAndScope(t *testing.T) {
+	t.Parallel()
 	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
 		alice := e.Token("alice", "users/alice/", 0, "bundle")
 		e.Put("users/alice/a.txt", []byte("a"))
@@ -194,6 +196,7 @@ func TestBundleMissingAndScope(t *testing.T) {
 }
 
 func TestBundleLimit(t *testing.T) {
+	t.Parallel()
 	e := harness.Start(t, "embedded", "--bundle-max-keys", "3")
 	for i := range 4 {
 		e.Put("d/"+strconv.Itoa(i), []byte("x"))
@@ -206,6 +209,7 @@ func TestBundleLimit(t *testing.T) {
 }
 
 func TestBundleStream(t *testing.T) {
+	t.Parallel()
 	harness.EachStore(t, testBundleStream)
 }
 
@@ -244,6 +248,7 @@ func testBundleStream(t *testing.T, e *harness.Env) {
 }
 
 func TestBundleAsync(t *testing.T) {
+	t.Parallel()
 	harness.EachStore(t, testBundleAsync)
 }
 

@@ -34,6 +34,7 @@ type captionResp struct {
 }
 
 func TestCaption(t *testing.T) {
+	t.Parallel()
 	for _, name := range harness.Stores(t) {
 		t.Run(name, func(t *testing.T) { testCaption(t, harness.Start(t, name, "--caption-max-pixels", "4000000")) })
 	}
@@ -155,6 +156,7 @@ func testCaption(t *testing.T, e *harness.Env) {
 }
 
 func TestCaptionByteLimit(t *testing.T) {
+	t.Parallel()
 	e := harness.Start(t, "embedded", "--caption-max-bytes", "1000")
 	e.Put("big.jpg", jpegBytes(t, 400, 400))
 	r := e.Call(e.Admin, "POST", "/v1/captions", map[string]any{"key": "big.jpg", "text": "x"})

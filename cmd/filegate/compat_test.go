@@ -15,6 +15,7 @@ import (
 )
 
 func TestCompatSeedFlows(t *testing.T) {
+	t.Parallel()
 	for _, name := range harness.Stores(t) {
 		t.Run(name, func(t *testing.T) { testCompatSeedFlows(t, harness.Start(t, name, "--compat")) })
 	}
@@ -181,6 +182,7 @@ func testCompatSeedFlows(t *testing.T, e *harness.Env) {
 }
 
 func TestCompatOffByDefault(t *testing.T) {
+	t.Parallel()
 	e := harness.Start(t, "embedded")
 	if status, _, _ := e.Raw(e.Admin, "GET", "/list", "", nil); status != 404 {
 		t.Errorf("GET /list without --compat: %d, want 404", status)

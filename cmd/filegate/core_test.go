@@ -21,6 +21,7 @@ import (
 )
 
 func TestListFoldersAndPagination(t *testing.T) {
+	t.Parallel()
 	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
 		for i := range 5 {
 			e.Put(fmt.Sprintf("docs/a%d.txt", i), []byte("x"))
@@ -99,6 +100,7 @@ type downloadResp struct {
 }
 
 func TestDownloadGrant(t *testing.T) {
+	t.Parallel()
 	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
 		body := bytes.Repeat([]byte("filegate\x00\xff"), 1000)
 		e.Put("reports/q3 final (v2)+ü.bin", body)
@@ -175,6 +177,7 @@ func TestDownloadGrant(t *testing.T) {
 }
 
 func TestDownloadMissingKey(t *testing.T) {
+	t.Parallel()
 	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
 		r := e.Call(e.Admin, "POST", "/v1/downloads", map[string]any{"key": "nope/missing.txt"})
 		harness.MustStatus(t, r, 404)
@@ -191,6 +194,7 @@ func TestDownloadMissingKey(t *testing.T) {
 }
 
 func TestExpiryBounds(t *testing.T) {
+	t.Parallel()
 	e := harness.Start(t, "embedded", "--max-expiry", "1h", "--default-expiry", "90s")
 	e.Put("a.txt", []byte("a"))
 	var d downloadResp
@@ -216,6 +220,7 @@ func TestExpiryBounds(t *testing.T) {
 }
 
 func TestScopeEscapes(t *testing.T) {
+	t.Parallel()
 	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
 		alice := e.Token("alice", "users/alice", 0, "list", "download")
 		e.Put("users/alice/x", []byte("mine"))
@@ -294,6 +299,7 @@ func TestScopeEscapes(t *testing.T) {
 }
 
 func TestAuthentication(t *testing.T) {
+	t.Parallel()
 	e := harness.Start(t, "embedded")
 	e.Put("a.txt", []byte("a"))
 	body := map[string]any{"key": "a.txt"}
@@ -366,6 +372,7 @@ func TestAuthentication(t *testing.T) {
 }
 
 func TestFilesAndModes(t *testing.T) {
+	t.Parallel()
 	e := harness.Start(t, "embedded")
 	for _, name := range []string{"admin.token", "store.json", "tokens.json"} {
 		fi, err := os.Stat(filepath.Join(e.Data, name))
@@ -394,6 +401,7 @@ func TestFilesAndModes(t *testing.T) {
 }
 
 func TestOperationsEndpoints(t *testing.T) {
+	t.Parallel()
 	e := harness.Start(t, "embedded")
 	harness.MustStatus(t, e.Call("", "GET", "/healthz", nil), 200)
 	harness.MustStatus(t, e.Call("", "GET", "/readyz", nil), 200)
@@ -443,6 +451,7 @@ func TestOperationsEndpoints(t *testing.T) {
 }
 
 func TestReadyzWhenStoreIsDown(t *testing.T) {
+	t.Parallel()
 	// An external store that does not answer: filegate starts, /readyz says 503.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -450,7 +459,7 @@ func TestReadyzWhenStoreIsDown(t *testing.T) {
 	}
 	dead := "http://" + l.Addr().String()
 	l.Close()
-	e := harness.Start(t, "external", "--endpoint", dead, "--bucket", "b", "--access-key-id", "k", "--secret-access-key", "secret-never-logged")
+	e := harness.Start(t, "external", "--endpoint", dead, "--bucket", "b", "--access-key-id", "k", "--secret-access-key", "secret-never-logged", "--store-timeout", "1s")
 	harness.MustStatus(t, e.Call("", "GET", "/healthz", nil), 200)
 	r := e.Call("", "GET", "/readyz", nil)
 	harness.MustStatus(t, r, 503)

@@ -55,6 +55,7 @@ const emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 // files on disk, that nothing outside users/alice/ changed and that every
 // key written inside it was taken literally.
 func TestNoGrantEscapesItsPrefix(t *testing.T) {
+	t.Parallel()
 	for _, name := range harness.Stores(t) {
 		t.Run(name, func(t *testing.T) {
 			e := harness.Start(t, name, "--multipart-threshold", "1048576", "--part-size", "5242880")
@@ -215,6 +216,7 @@ func testNoGrantEscapes(t *testing.T, e *harness.Env) {
 // directly, with its root credentials and the SDK: the store itself refuses
 // every key a file system would resolve.
 func TestEmbeddedStoreRefusesPathKeys(t *testing.T) {
+	t.Parallel()
 	e := harness.Start(t, "embedded")
 	e.Put("users/bob/secret.txt", []byte("bob's secret"))
 	before := e.DiskSnapshot(t)

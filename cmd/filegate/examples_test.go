@@ -14,6 +14,7 @@ import (
 // TestMultipartScript runs examples/multipart-upload.sh (the README's
 // multipart example) against a real server and checks the stored bytes.
 func TestMultipartScript(t *testing.T) {
+	t.Parallel()
 	for _, tool := range []string{"bash", "curl", "jq", "dd"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			t.Skipf("%s not installed (.ci/run installs it)", tool)

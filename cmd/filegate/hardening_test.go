@@ -95,6 +95,7 @@ func TestTokenFileConcurrentProcesses(t *testing.T) {
 // TestNoAdminMintedAfterRevokingAll: revoking every token and restarting
 // mints no new admin token; recovery is `token create --allow admin`.
 func TestNoAdminMintedAfterRevokingAll(t *testing.T) {
+	t.Parallel()
 	e := harness.Start(t, "embedded")
 	var out bytes.Buffer
 	args := []string{"filegate", "token", "revoke", "--data", e.Data, "admin"}
@@ -119,6 +120,7 @@ func TestNoAdminMintedAfterRevokingAll(t *testing.T) {
 // TestParsingRefusals: values that parse loosely elsewhere get precise 4xx
 // problems here, without internal details.
 func TestParsingRefusals(t *testing.T) {
+	t.Parallel()
 	e := harness.Start(t, "embedded", "--compat", "--read-timeout", "1s")
 	e.Put("img.jpg", jpegBytes(t, 64, 48))
 	for _, v := range []string{`"NaN"`, `"nan%"`, `"Inf"`, `"-Inf%"`, `"+Inf"`} {
@@ -172,6 +174,7 @@ func TestParsingRefusals(t *testing.T) {
 // included), a part URL signs its part's length, a form always carries a
 // content-length-range, and tokens and the server cap object sizes.
 func TestEveryUploadGrantBindsASize(t *testing.T) {
+	t.Parallel()
 	for _, name := range harness.Stores(t) {
 		t.Run(name, func(t *testing.T) {
 			e := harness.Start(t, name, "--multipart-threshold", "1048576", "--part-size", "5242880", "--max-upload-size", "64MiB")
@@ -257,6 +260,7 @@ func tryPut(url string, body []byte) int {
 // names, "+", "%" and spaces bundle correctly under safe entry names, and
 // download file names are made safe the same way.
 func TestUnsafeNamesAreSanitized(t *testing.T) {
+	t.Parallel()
 	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
 		keys := map[string]string{ // key → the entry name it must get
 			"names/a\x01b.txt":            "a_b.txt",
@@ -326,6 +330,7 @@ func mustJSON(t *testing.T, v any) string {
 // budget, an output past its limit, and an inline answer past its limit
 // are each refused with 413 and a precise code, and nothing is stored.
 func TestCaptionBounds(t *testing.T) {
+	t.Parallel()
 	e := harness.Start(t, "embedded", "--caption-memory", "16MiB", "--caption-max-output", "1MiB", "--caption-max-inline", "100KiB")
 	noise := func(w, h int) []byte {
 		var b bytes.Buffer

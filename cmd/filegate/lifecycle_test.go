@@ -36,6 +36,7 @@ func waitRefused(t *testing.T, endpoint string, within time.Duration) bool {
 }
 
 func TestStoreChildDiesWithKilledParent(t *testing.T) {
+	t.Parallel()
 	p := harness.StartProcess(t)
 	ep := p.StoreEndpoint(t)
 	if waitRefused(t, ep, 50*time.Millisecond) {
@@ -51,6 +52,7 @@ func TestStoreChildDiesWithKilledParent(t *testing.T) {
 }
 
 func TestGracefulShutdownDrainsInFlight(t *testing.T) {
+	t.Parallel()
 	p := harness.StartProcess(t)
 	ep := p.StoreEndpoint(t)
 	token := strings.TrimSpace(string(harness.MustRead(t, filepath.Join(p.Data, "admin.token"))))

@@ -54,6 +54,7 @@ type donePart struct {
 }
 
 func TestPutGrant(t *testing.T) {
+	t.Parallel()
 	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
 		body := harness.RandomBytes(100_000)
 		var u uploadResp
@@ -157,6 +158,7 @@ func putPart(t *testing.T, p partURL, body []byte, partSize int64) donePart {
 }
 
 func TestMultipartUpload(t *testing.T) {
+	t.Parallel()
 	eachStoreMultipart(t, func(t *testing.T, e *harness.Env) {
 		body := harness.RandomBytes(10<<20 + 1234)
 		u := startMultipart(t, e, e.Admin, "big/file.bin", body)
@@ -202,6 +204,7 @@ func TestMultipartUpload(t *testing.T) {
 }
 
 func TestMultipartResumeAcrossRestart(t *testing.T) {
+	t.Parallel()
 	eachStoreMultipart(t, func(t *testing.T, e *harness.Env) {
 		body := harness.RandomBytes(11 << 20)
 		u := startMultipart(t, e, e.Admin, "resume/file.bin", body)
@@ -243,6 +246,7 @@ func TestMultipartResumeAcrossRestart(t *testing.T) {
 }
 
 func TestMultipartAbortAndOwnership(t *testing.T) {
+	t.Parallel()
 	eachStoreMultipart(t, func(t *testing.T, e *harness.Env) {
 		owner := e.Token("owner", "shared/", 0, "upload")
 		other := e.Token("other", "shared/", 0, "upload", "list", "download")
@@ -338,6 +342,7 @@ func postForm(t *testing.T, f formResp, override map[string]string, contentType 
 }
 
 func TestPostForm(t *testing.T) {
+	t.Parallel()
 	harness.EachStore(t, func(t *testing.T, e *harness.Env) {
 		alice := e.Token("alice", "users/alice/", 0, "upload")
 		form := func(req map[string]any) formResp {
