@@ -282,7 +282,6 @@ var NoRedirect = &http.Client{CheckRedirect: func(*http.Request, []*http.Request
 // validates request and Response against openapi.yaml, and returns the answer.
 func (e *Env) Call(token, method, path string, body any) Response {
 	e.T.Helper()
-	var rd io.Reader
 	var raw []byte
 	switch b := body.(type) {
 	case nil:
@@ -297,29 +296,19 @@ func (e *Env) Call(token, method, path string, body any) Response {
 			e.T.Fatal(err)
 		}
 	}
+	ct := ""
 	if raw != nil {
-		rd = bytes.NewReader(raw)
+		ct = "application/json"
 	}
-	req, err := http.NewRequest(method, e.Base+path, rd)
+	status, header, got := e.Raw(token, method, path, ct, raw)
+	r := Response{Status: status, Header: header, Body: got}
+	req, err := http.NewRequest(method, e.Base+path, nil)
 	if err != nil {
 		e.T.Fatal(err)
 	}
-	if raw != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if ct != "" {
+		req.Header.Set("Content-Type", ct)
 	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := NoRedirect.Do(req)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.T.Fatal(err)
-	}
-	r := Response{Status: resp.StatusCode, Header: resp.Header, Body: got}
 	e.validate(req, raw, r)
 	return r
 }
