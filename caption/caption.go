@@ -309,7 +309,7 @@ func (s *Service) decode(ctx context.Context, op, key string, data []byte) (*Pic
 	_, span := s.cfg.Tracer.Start(ctx, "caption.decode")
 	var pic *Picture
 	if err == nil {
-		pic, err = DecodeContext(ctx, data, lim)
+		pic, err = decodePixels(ctx, data, hdr, lim) // checked by Inspect above
 	}
 	span.End()
 	if err != nil {

@@ -114,6 +114,11 @@ func DecodeContext(ctx context.Context, data []byte, lim Limits) (*Picture, erro
 	if err != nil {
 		return nil, err
 	}
+	return decodePixels(ctx, data, hdr, lim)
+}
+
+// decodePixels decodes an image that Inspect has already checked.
+func decodePixels(ctx context.Context, data []byte, hdr Header, lim Limits) (*Picture, error) {
 	format := hdr.Format
 	src := func() io.Reader { return ctxReader{ctx: ctx, r: bytes.NewReader(data)} }
 	p := &Picture{Format: format}
@@ -135,6 +140,7 @@ func DecodeContext(ctx context.Context, data []byte, lim Limits) (*Picture, erro
 		}
 	case JPEG, PNG, WEBP:
 		var img image.Image
+		var err error
 		switch format {
 		case JPEG:
 			img, err = jpeg.Decode(src())
@@ -150,8 +156,8 @@ func DecodeContext(ctx context.Context, data []byte, lim Limits) (*Picture, erro
 			return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
 		}
 		if format == JPEG {
-			if o := exifOrientation(data); o > 1 {
-				img = orient(img, o)
+			if hdr.Rotated {
+				img = orient(img, exifOrientation(data))
 			} else if y, ok := img.(*image.YCbCr); ok {
 				// Painted in place and encoded back without converting
 				// the whole picture to RGB.

@@ -20,13 +20,13 @@ import (
 // Head it is a sigv4-presigned request over plain net/http: bundles make
 // one per entry, and the SDK's per-call stack cost more CPU than the
 // store's own work for small objects.
-func (s *Store) Get(ctx context.Context, bucket, key string) (io.ReadCloser, ObjectInfo, error) {
+func (s *Store) Get(ctx context.Context, bucket, key string) (io.ReadCloser, filegate.ObjectInfo, error) {
 	const op = "store.Get"
 	ctx, span := s.tracer.Start(ctx, "S3.GetObject", trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
 	u, err := s.direct.Presign(ctx, &sigv4.Request{Method: http.MethodGet, Op: "GetObject", Bucket: bucket, Key: key, Expires: 15 * time.Minute}, time.Now())
 	if err != nil {
-		return nil, ObjectInfo{}, filegate.NewError(filegate.Internal, op, "", "").WithKey(key).Wrap(err)
+		return nil, filegate.ObjectInfo{}, filegate.NewError(filegate.Internal, op, "", "").WithKey(key).Wrap(err)
 	}
 	// The headers (retries included) within the store timeout; then the
 	// body streams for as long as it moves.
@@ -34,14 +34,14 @@ func (s *Store) Get(ctx context.Context, bucket, key string) (io.ReadCloser, Obj
 	resp, err := s.do(hd.ctx, http.MethodGet, u)
 	if err != nil {
 		hd.cancel()
-		return nil, ObjectInfo{}, translateRaw(op, key, err)
+		return nil, filegate.ObjectInfo{}, translateRaw(op, key, err)
 	}
 	if !hd.arrived() {
 		resp.Body.Close()
 		hd.cancel()
-		return nil, ObjectInfo{}, translateStatus(op, key, 0, context.DeadlineExceeded)
+		return nil, filegate.ObjectInfo{}, translateStatus(op, key, 0, context.DeadlineExceeded)
 	}
-	info := ObjectInfo{Key: key, Size: resp.ContentLength, ETag: strings.Trim(resp.Header.Get("ETag"), `"`), ContentType: resp.Header.Get("Content-Type")}
+	info := filegate.ObjectInfo{Key: key, Size: resp.ContentLength, ETag: strings.Trim(resp.Header.Get("ETag"), `"`), ContentType: resp.Header.Get("Content-Type")}
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		info.LastModified = lm
 	}

@@ -251,13 +251,13 @@ func (s *Store) CredentialsExpiry(ctx context.Context) (time.Time, error) {
 // the SDK's middleware stack and signer cost about 35 µs of CPU per
 // HeadObject here. Head sends a HEAD presigned by sigv4 (about 2 µs) over
 // plain net/http and reads the answer's headers itself.
-func (s *Store) Head(ctx context.Context, bucket, key string) (ObjectInfo, error) {
+func (s *Store) Head(ctx context.Context, bucket, key string) (filegate.ObjectInfo, error) {
 	const op = "store.Head"
 	ctx, span := s.tracer.Start(ctx, "S3.HeadObject", trace.WithSpanKind(trace.SpanKindClient))
 	defer span.End()
 	u, err := s.direct.Presign(ctx, &sigv4.Request{Method: http.MethodHead, Op: "HeadObject", Bucket: bucket, Key: key, Expires: time.Minute}, time.Now())
 	if err != nil {
-		return ObjectInfo{}, filegate.NewError(filegate.Internal, op, "", "").WithKey(key).Wrap(err)
+		return filegate.ObjectInfo{}, filegate.NewError(filegate.Internal, op, "", "").WithKey(key).Wrap(err)
 	}
 	ctx, cancel := s.short(ctx)
 	defer cancel()
@@ -266,13 +266,13 @@ func (s *Store) Head(ctx context.Context, bucket, key string) (ObjectInfo, error
 		if se, ok := err.(statusError); !ok || se >= 500 {
 			span.SetStatus(codes.Error, "store call failed")
 		}
-		return ObjectInfo{}, translateRaw(op, key, err)
+		return filegate.ObjectInfo{}, translateRaw(op, key, err)
 	}
 	resp.Body.Close()
 	if span.IsRecording() {
 		span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
 	}
-	info := ObjectInfo{Key: key, Size: resp.ContentLength, ETag: strings.Trim(resp.Header.Get("ETag"), `"`), ContentType: resp.Header.Get("Content-Type")}
+	info := filegate.ObjectInfo{Key: key, Size: resp.ContentLength, ETag: strings.Trim(resp.Header.Get("ETag"), `"`), ContentType: resp.Header.Get("Content-Type")}
 	if lm, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
 		info.LastModified = lm
 	}
@@ -280,7 +280,7 @@ func (s *Store) Head(ctx context.Context, bucket, key string) (ObjectInfo, error
 }
 
 // List returns one page of the objects under in.Prefix.
-func (s *Store) List(ctx context.Context, bucket string, in ListInput) (ListPage, error) {
+func (s *Store) List(ctx context.Context, bucket string, in filegate.ListInput) (filegate.ListPage, error) {
 	// Keys come URL-encoded: XML 1.0 cannot carry control characters, and
 	// stores answer U+FFFD for them otherwise, a key nobody can fetch.
 	req := &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(in.Prefix), EncodingType: types.EncodingTypeUrl}
@@ -297,15 +297,15 @@ func (s *Store) List(ctx context.Context, bucket string, in ListInput) (ListPage
 	defer cancel()
 	out, err := s.api.ListObjectsV2(ctx, req)
 	if err != nil {
-		return ListPage{}, translate("store.List", in.Prefix, err)
+		return filegate.ListPage{}, translate("store.List", in.Prefix, err)
 	}
-	page := ListPage{Objects: make([]ObjectInfo, 0, len(out.Contents))}
+	page := filegate.ListPage{Objects: make([]filegate.ObjectInfo, 0, len(out.Contents))}
 	for _, o := range out.Contents {
 		key, err := urlDecoded(o.Key, out.EncodingType)
 		if err != nil {
-			return ListPage{}, filegate.NewError(filegate.Internal, "store.List", "", "").WithKey(aws.ToString(o.Key)).Wrap(err)
+			return filegate.ListPage{}, filegate.NewError(filegate.Internal, "store.List", "", "").WithKey(aws.ToString(o.Key)).Wrap(err)
 		}
-		page.Objects = append(page.Objects, ObjectInfo{
+		page.Objects = append(page.Objects, filegate.ObjectInfo{
 			Key:          key,
 			Size:         aws.ToInt64(o.Size),
 			ETag:         strings.Trim(aws.ToString(o.ETag), `"`),
@@ -315,7 +315,7 @@ func (s *Store) List(ctx context.Context, bucket string, in ListInput) (ListPage
 	for _, p := range out.CommonPrefixes {
 		f, err := urlDecoded(p.Prefix, out.EncodingType)
 		if err != nil {
-			return ListPage{}, filegate.NewError(filegate.Internal, "store.List", "", "").WithKey(aws.ToString(p.Prefix)).Wrap(err)
+			return filegate.ListPage{}, filegate.NewError(filegate.Internal, "store.List", "", "").WithKey(aws.ToString(p.Prefix)).Wrap(err)
 		}
 		page.Folders = append(page.Folders, f)
 	}

@@ -17,13 +17,13 @@ import (
 
 // PresignPut signs a PUT of exactly opts.ContentLength bytes of
 // opts.ContentType to bucket/key.
-func (s *Store) PresignPut(ctx context.Context, bucket, key string, opts PutOptions) (Grant, error) {
+func (s *Store) PresignPut(ctx context.Context, bucket, key string, opts filegate.PutOptions) (filegate.Grant, error) {
 	g, err := s.presign(ctx, "store.PresignPut", &sigv4.Request{
 		Method: "PUT", Op: "PutObject", Bucket: bucket, Key: key, Expires: opts.Expires,
 		ContentType: opts.ContentType, ContentLength: opts.ContentLength, SignLength: true, Metadata: opts.Metadata,
 	})
 	if err != nil {
-		return Grant{}, err
+		return filegate.Grant{}, err
 	}
 	g.Header = http.Header{}
 	if opts.ContentType != "" {
@@ -50,7 +50,7 @@ func (s *Store) CreateUpload(ctx context.Context, bucket, key, contentType strin
 
 // PresignPart signs the upload of one part of a multipart upload, of
 // exactly size bytes: the length is signed.
-func (s *Store) PresignPart(ctx context.Context, bucket, key, uploadID string, number int32, size int64, expires time.Duration) (Grant, error) {
+func (s *Store) PresignPart(ctx context.Context, bucket, key, uploadID string, number int32, size int64, expires time.Duration) (filegate.Grant, error) {
 	return s.presign(ctx, "store.PresignPart", &sigv4.Request{
 		Method: "PUT", Op: "UploadPart", Bucket: bucket, Key: key, Expires: expires,
 		PartNumber: number, UploadID: uploadID, ContentLength: size, SignLength: true,
@@ -59,10 +59,10 @@ func (s *Store) PresignPart(ctx context.Context, bucket, key, uploadID string, n
 
 // ListParts returns every part stored so far, in order. NotFound when the
 // upload does not exist (completed, aborted or never made).
-func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string) ([]Part, error) {
+func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string) ([]filegate.Part, error) {
 	ctx, cancel := s.short(ctx)
 	defer cancel()
-	var parts []Part
+	var parts []filegate.Part
 	var marker *string
 	for {
 		out, err := s.api.ListParts(ctx, &s3.ListPartsInput{Bucket: &bucket, Key: &key, UploadId: &uploadID, PartNumberMarker: marker})
@@ -70,7 +70,7 @@ func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string) ([]
 			return nil, translate("store.ListParts", key, err)
 		}
 		for _, p := range out.Parts {
-			parts = append(parts, Part{Number: aws.ToInt32(p.PartNumber), ETag: strings.Trim(aws.ToString(p.ETag), `"`), Size: aws.ToInt64(p.Size)})
+			parts = append(parts, filegate.Part{Number: aws.ToInt32(p.PartNumber), ETag: strings.Trim(aws.ToString(p.ETag), `"`), Size: aws.ToInt64(p.Size)})
 		}
 		if !aws.ToBool(out.IsTruncated) || out.NextPartNumberMarker == nil || aws.ToString(out.NextPartNumberMarker) == aws.ToString(marker) {
 			break
@@ -82,7 +82,7 @@ func (s *Store) ListParts(ctx context.Context, bucket, key, uploadID string) ([]
 }
 
 // CompleteUpload assembles the parts into the object.
-func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []Part) (ObjectInfo, error) {
+func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string, parts []filegate.Part) (filegate.ObjectInfo, error) {
 	cctx, cancel := context.WithTimeout(ctx, longTimeout)
 	defer cancel()
 	cp := make([]types.CompletedPart, len(parts))
@@ -94,7 +94,7 @@ func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: cp},
 	})
 	if err != nil {
-		return ObjectInfo{}, translate("store.CompleteUpload", key, err)
+		return filegate.ObjectInfo{}, translate("store.CompleteUpload", key, err)
 	}
 	return s.Head(ctx, bucket, key)
 }
@@ -117,7 +117,7 @@ func (s *Store) AbortUpload(ctx context.Context, bucket, key, uploadID string) e
 // PresignPost signs a POST policy. The signature covers the key, policy and
 // X-Amz-* fields; the fields for filegate's own conditions are added here so
 // the answer holds every field the browser must send.
-func (s *Store) PresignPost(ctx context.Context, bucket string, o PostOptions) (Post, error) {
+func (s *Store) PresignPost(ctx context.Context, bucket string, o filegate.PostOptions) (filegate.Post, error) {
 	key := o.Key
 	var conds []sigv4.Condition
 	fields := map[string]string{}
@@ -156,20 +156,20 @@ func (s *Store) PresignPost(ctx context.Context, bucket string, o PostOptions) (
 	now := signingTime()
 	p, err := s.signer.PresignPost(ctx, bucket, key, conds, o.Expires, now)
 	if err != nil {
-		return Post{}, filegate.NewError(filegate.Internal, "store.PresignPost", "", "").WithKey(key).Wrap(err)
+		return filegate.Post{}, filegate.NewError(filegate.Internal, "store.PresignPost", "", "").WithKey(key).Wrap(err)
 	}
 	for k, v := range p.Fields {
 		fields[k] = v
 	}
-	return Post{URL: p.URL, Fields: fields, Expires: now.Add(o.Expires)}, nil
+	return filegate.Post{URL: p.URL, Fields: fields, Expires: now.Add(o.Expires)}, nil
 }
 
 // ListUploads returns every multipart upload in progress under prefix,
 // following the listing's pages (at most 100,000 uploads). The prefix is
 // applied here, not by the store: MinIO lists uploads only by exact key or
 // all of them (see docs/stores.md).
-func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]Upload, error) {
-	var out []Upload
+func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]filegate.Upload, error) {
+	var out []filegate.Upload
 	var keyMarker, idMarker *string
 	for len(out) < 100_000 {
 		cctx, cancel := s.short(ctx)
@@ -184,7 +184,7 @@ func (s *Store) ListUploads(ctx context.Context, bucket, prefix string) ([]Uploa
 			if !strings.HasPrefix(aws.ToString(u.Key), prefix) {
 				continue
 			}
-			out = append(out, Upload{Key: aws.ToString(u.Key), ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
+			out = append(out, filegate.Upload{Key: aws.ToString(u.Key), ID: aws.ToString(u.UploadId), Initiated: aws.ToTime(u.Initiated)})
 		}
 		if !aws.ToBool(page.IsTruncated) || page.NextKeyMarker == nil ||
 			(aws.ToString(page.NextKeyMarker) == aws.ToString(keyMarker) && aws.ToString(page.NextUploadIdMarker) == aws.ToString(idMarker)) {

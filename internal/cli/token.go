@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -12,13 +11,20 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/auth"
+	"github.com/filegate/filegate/datadir"
 )
 
 func tokenCmd(stdout io.Writer) *cobra.Command {
 	var data string
 	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke bearer tokens"}
 	cmd.PersistentFlags().StringVar(&data, "data", "./filegate-data", "filegate's data directory")
-	open := func() *auth.Tokens { return auth.Open(filepath.Join(data, "tokens.json")) }
+	open := func() (*auth.Tokens, error) {
+		d, err := datadir.Open(data)
+		if err != nil {
+			return nil, err
+		}
+		return d.Tokens(), nil
+	}
 
 	var name, prefix string
 	var allow []string
@@ -37,7 +43,11 @@ func tokenCmd(stdout io.Writer) *cobra.Command {
 				}
 				actions = append(actions, act)
 			}
-			tok, _, err := open().Create(auth.NewSpec{Name: name, Actions: actions, Prefix: prefix, TTL: ttl, MaxSize: int64(maxSize)})
+			tokens, err := open()
+			if err != nil {
+				return err
+			}
+			tok, _, err := tokens.Create(auth.NewSpec{Name: name, Actions: actions, Prefix: prefix, TTL: ttl, MaxSize: int64(maxSize)})
 			if err != nil {
 				return err
 			}
@@ -57,7 +67,11 @@ func tokenCmd(stdout io.Writer) *cobra.Command {
 		Short: "List tokens (never their secrets)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			recs, err := open().List()
+			tokens, err := open()
+			if err != nil {
+				return err
+			}
+			recs, err := tokens.List()
 			if err != nil {
 				return err
 			}
@@ -86,7 +100,11 @@ func tokenCmd(stdout io.Writer) *cobra.Command {
 		Short: "Revoke a token; a running server refuses it from the next request on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, err := open().Revoke(args[0])
+			tokens, err := open()
+			if err != nil {
+				return err
+			}
+			r, err := tokens.Revoke(args[0])
 			if err != nil {
 				return err
 			}
