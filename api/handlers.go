@@ -194,3 +194,27 @@ func handleObjectRedirect(g *grant.Service, m *telemetry.Metrics, log *slog.Logg
 func invalid(op, code, msg string) error {
 	return filegate.NewError(filegate.Invalid, op, code, msg)
 }
+
+type whoamiJSON struct {
+	Name      string            `json:"name"`
+	Actions   []filegate.Action `json:"actions"`
+	Prefix    string            `json:"prefix"`
+	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
+	MaxSize   int64             `json:"max_size,omitempty"`
+}
+
+// handleWhoami describes the calling token (never its secret or id).
+func handleWhoami() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := Principal(r.Context())
+		out := whoamiJSON{Name: p.Name, Actions: p.Actions, Prefix: p.Prefix, MaxSize: p.MaxSize}
+		if out.Actions == nil {
+			out.Actions = []filegate.Action{}
+		}
+		if !p.Expires.IsZero() {
+			t := p.Expires.UTC()
+			out.ExpiresAt = &t
+		}
+		WriteJSON(w, http.StatusOK, out)
+	})
+}

@@ -17,6 +17,7 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /openapi.yaml", handleOpenAPI(filegate.OpenAPI))
 
+	mux.Handle("GET /v1/whoami", authed(handleWhoami()))
 	mux.Handle("GET /v1/objects", authed(handleList(d.Browse, d.Log)))
 	mux.Handle("GET /v1/objects/{key...}", authed(handleObjectRedirect(d.Grants, d.Metrics, d.Log)))
 	mux.Handle("POST /v1/downloads", authed(handleDownload(d.Grants, d.Metrics, d.Log)))

@@ -4,12 +4,16 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/filegate/filegate/client"
 )
 
 // Version is set at build time with
@@ -34,8 +38,75 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
 	root.AddCommand(serveCmd(getenv, stdout, stderr), tokenCmd(stdout))
-	return root.ExecuteContext(ctx)
+	root.AddCommand(clientCmds(getenv, stdin, stdout, stderr)...)
+	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command") {
+		err = usageErr(err)
+	}
+	return err
+}
+
+// The exit statuses of the filegate command, documented in README.
+const (
+	ExitOK          = 0
+	ExitFailed      = 1   // the work failed: network, store, verification
+	ExitUsage       = 2   // bad arguments or flags
+	ExitRefused     = 3   // the token is missing, invalid, expired or not allowed (401, 403)
+	ExitNotFound    = 4   // no such object, prefix or session (404)
+	ExitInterrupted = 130 // stopped by a signal
+)
+
+// ExitCode is the exit status for an error Run returned.
+func ExitCode(err error) int {
+	var ue usageError
+	var nf notFoundError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.As(err, &ue):
+		return ExitUsage
+	case errors.As(err, &nf):
+		return ExitNotFound
+	case errors.Is(err, context.Canceled):
+		return ExitInterrupted
+	}
+	switch client.StatusOf(err) {
+	case 401, 403:
+		return ExitRefused
+	case 404:
+		return ExitNotFound
+	}
+	return ExitFailed
+}
+
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func usageErr(err error) error { return usageError{err} }
+
+type notFoundError struct{ error }
+
+func (e notFoundError) Unwrap() error { return e.error }
+
+func notFoundErr(err error) error { return notFoundError{err} }
+
+// usageArgs marks an argument-count error as a usage error.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageErr(fmt.Errorf("%w\nUsage: %s", err, cmd.UseLine()))
+		}
+		return nil
+	}
+}
+
+func jsonOut(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
 }
 
 // applyEnv gives every flag an environment twin: --bundle-bucket is also
