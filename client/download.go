@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,29 +239,39 @@ func (t *Transfer) chunkFor(size int64, etag string) int64 {
 }
 
 // partSizeOf guesses the part size of a multipart object from its size and
-// the part count in its ETag: the size most uploaders use (whole MiB, the
-// same for every part but the last). 0 when the ETag is not multipart or no
+// the part count in its ETag: the first of the sizes uploaders commonly use
+// (8 MiB as the aws CLI and filegate do, 5 MiB, 16 MiB, then the smallest
+// whole MiB) that gives that count. 0 when the ETag is not multipart or no
 // such size fits.
 func partSizeOf(size int64, etag string) int64 {
+	if c := partSizes(size, etag); len(c) > 0 {
+		return c[0]
+	}
+	return 0
+}
+
+func partSizes(size int64, etag string) []int64 {
 	e := strings.Trim(etag, `"`)
 	i := strings.LastIndexByte(e, '-')
 	if i < 0 {
-		return 0
+		return nil
 	}
 	parts, err := strconv.ParseInt(e[i+1:], 10, 64)
 	if err != nil || parts < 1 || parts > 10000 {
-		return 0
+		return nil
 	}
 	if parts == 1 {
-		return max(size, 1)
+		return []int64{max(size, 1)}
 	}
 	const mib = 1 << 20
-	lo := (size + parts - 1) / parts // the smallest size that fits
-	ps := (lo + mib - 1) / mib * mib
-	if (size+ps-1)/ps != parts {
-		return 0
+	lo := (size + parts - 1) / parts
+	var out []int64
+	for _, ps := range []int64{8 * mib, 5 * mib, 16 * mib, (lo + mib - 1) / mib * mib, lo} {
+		if ps > 0 && (size+ps-1)/ps == parts && !slices.Contains(out, ps) {
+			out = append(out, ps)
+		}
 	}
-	return ps
+	return out
 }
 
 // fetchRange GETs size bytes at start into f, returning their MD5.
@@ -324,13 +335,30 @@ func verify(f *os.File, size int64, etag string, chunk int64, sums [][]byte) (bo
 	e := strings.Trim(etag, `"`)
 	switch {
 	case strings.Contains(e, "-"):
-		if partSizeOf(size, etag) != chunk {
-			return false, nil
+		if partSizeOf(size, etag) == chunk && multipartETag(sums) == e {
+			return true, nil
 		}
-		if got := multipartETag(sums); got != e {
-			return false, fmt.Errorf("downloaded content does not match the store's ETag %s (got %s)", e, got)
+		// The part size was guessed: try the other sizes that give the same
+		// part count, hashing the file again.
+		for _, ps := range partSizes(size, etag) {
+			if ps == chunk {
+				continue
+			}
+			var s [][]byte
+			for off := int64(0); off < size; off += ps {
+				h := md5.New()
+				if _, err := io.Copy(h, io.NewSectionReader(f, off, min(ps, size-off))); err != nil {
+					return false, err
+				}
+				s = append(s, h.Sum(nil))
+			}
+			if multipartETag(s) == e {
+				return true, nil
+			}
 		}
-		return true, nil
+		// Either the object was uploaded with parts of another size, or
+		// the content is wrong: the ETag cannot tell which.
+		return false, nil
 	case len(e) == 32:
 		var sum []byte
 		if len(sums) == 1 {

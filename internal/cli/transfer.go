@@ -270,8 +270,8 @@ func (e *clientEnv) cat(ctx context.Context, c *client.Client, key string) error
 }
 
 func zipCmd(e *clientEnv) *cobra.Command {
-	var out, name string
-	var store, compress bool
+	var out, name, compression string
+	var store bool
 	cmd := &cobra.Command{
 		Use:   "zip KEY|PREFIX/... -o OUT.zip",
 		Short: "Zip objects (a list of keys, or one prefix) into a local file, or with --store into the bundle bucket",
@@ -281,10 +281,7 @@ func zipCmd(e *clientEnv) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			req := client.BundleRequest{Name: name}
-			if compress {
-				req.Compression = "deflate"
-			}
+			req := client.BundleRequest{Name: name, Compression: compression}
 			if len(args) == 1 && strings.HasSuffix(args[0], "/") {
 				req.Prefix = args[0]
 			} else {
@@ -336,7 +333,7 @@ func zipCmd(e *clientEnv) *cobra.Command {
 	cmd.Flags().StringVarP(&out, "output", "o", "", "the zip file to write (- for standard output)")
 	cmd.Flags().BoolVar(&store, "store", false, "build the zip in the bundle bucket and print its link instead")
 	cmd.Flags().StringVar(&name, "name", "", "the zip's file name in the link (default: OUT's)")
-	cmd.Flags().BoolVar(&compress, "deflate", false, "compress entries (default: stored as they are)")
+	cmd.Flags().StringVar(&compression, "compression", "", `"store", "deflate", or "auto" (the server's default: deflate what compresses)`)
 	e.clientFlags(cmd, true)
 	return cmd
 }
