@@ -538,3 +538,61 @@ func TestClientGetResumes(t *testing.T) {
 		t.Fatal("the partial file is left behind")
 	}
 }
+
+// TestClientProgressBarInTmux runs put in a real terminal (tmux) and reads
+// the screen while it runs: a bar per file and a total bar, with sizes,
+// percentages and rates.
+func TestClientProgressBarInTmux(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("tmux"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("tmux is not installed (.ci/run installs it)")
+		}
+		t.Skip("tmux is not installed")
+	}
+	e := harness.Start(t, "embedded", smallParts...)
+	u := newUser(t, e, e.Admin)
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "src", "one.bin"), harness.RandomBytes(300<<20))
+	writeFile(t, filepath.Join(dir, "src", "two.bin"), harness.RandomBytes(100<<20))
+	script := filepath.Join(dir, "run.sh")
+	writeFile(t, script, []byte(fmt.Sprintf("#!/bin/sh\nexport FILEGATE_TEST_AS_MAIN=1 HOME=%q FILEGATE_URL=%q FILEGATE_TOKEN=%q\n%q put --concurrency 2 %q tty/\necho EXIT=$?\nsleep 60\n",
+		u.home, e.Base, e.Admin, os.Args[0], filepath.Join(dir, "src"))))
+	sock := fmt.Sprintf("filegate-test-%d", os.Getpid())
+	tmux := func(args ...string) string {
+		out, err := exec.Command("tmux", append([]string{"-L", sock}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	tmux("new-session", "-d", "-s", "fg", "-x", "150", "-y", "20", "sh "+script)
+	t.Cleanup(func() { _ = exec.Command("tmux", "-L", sock, "kill-server").Run() })
+	var sawBar, sawTotal bool
+	var screen string
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		screen = tmux("capture-pane", "-p", "-t", "fg")
+		for _, line := range strings.Split(screen, "\n") {
+			if strings.Contains(line, "one.bin") && strings.Contains(line, "MiB / 300.0 MiB") && strings.Contains(line, "%") && strings.Contains(line, "MiB/s") && strings.Contains(line, "[") {
+				sawBar = true
+			}
+			if strings.Contains(line, "total 0/2 files") || strings.Contains(line, "total 1/2 files") {
+				sawTotal = true
+			}
+		}
+		if strings.Contains(screen, "EXIT=") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(screen, "EXIT=0") {
+		t.Fatalf("put did not finish well; the screen:\n%s", screen)
+	}
+	if !sawBar || !sawTotal {
+		t.Fatalf("no progress bar seen (bar %v, total %v); the last screen:\n%s", sawBar, sawTotal, screen)
+	}
+	if got, _ := e.Object("tty/one.bin"); len(got) != 300<<20 {
+		t.Fatal("tty/one.bin was not stored")
+	}
+}
