@@ -42,6 +42,8 @@ type benchOptions struct {
 	debugAddr   string
 	bundleGiB   int
 	loadgen     string
+	clientMiB   int
+	clientFiles int
 }
 
 // Command filegate-bench measures filegate against what users would pick
@@ -77,8 +79,10 @@ func benchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&o.rounds, "rounds", 5, "rounds per measurement; the table shows medians")
 	f.DurationVar(&o.duration, "duration", 2*time.Second, "length of each load round")
 	f.IntVar(&o.concurrency, "concurrency", 64, "concurrent connections of the load generator")
-	f.StringVar(&o.only, "only", "", `run one section: "startup", "sign", "http", "bundle", "caption", or "hostile" (peak memory under hostile mixes; only when named)`)
+	f.StringVar(&o.only, "only", "", `run one section: "startup", "sign", "http", "bundle", "caption", "client" (against aws s3 cp), or "hostile" (peak memory under hostile mixes; only when named)`)
 	f.StringVar(&o.loadgen, "loadgen", "auto", `HTTP load generator: "wrk" (Debian's wrk), "go" (a Go client in this process), or "auto" (wrk when on PATH)`)
+	f.IntVar(&o.clientMiB, "client-mib", 1024, "size of the client benchmark's large file, in MiB")
+	f.IntVar(&o.clientFiles, "client-files", 1000, "number of 16 KiB files in the client benchmark's directory")
 	f.IntVar(&o.bundleGiB, "bundle-gib", 1, "size of the large bundle benchmark, in GiB (as 100 × 10 MiB objects per GiB)")
 	f.StringVar(&o.bareServer, "bare-server", "", "internal: serve the bare handler on this address")
 	_ = f.MarkHidden("bare-server")
@@ -142,6 +146,13 @@ func bench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error 
 	}
 	if o.only == "" || o.only == "caption" {
 		r, err := benchCaption(ctx, o, stderr)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	if o.only == "" || o.only == "client" {
+		r, err := benchClient(ctx, o, stderr)
 		if err != nil {
 			return err
 		}
