@@ -129,3 +129,20 @@ type Upload struct {
 	ID        string
 	Initiated time.Time
 }
+
+// AssumeRequest asks a store's STS for temporary credentials limited by an
+// inline session policy.
+type AssumeRequest struct {
+	RoleARN     string // the role to assume (Amazon); MinIO ignores it
+	SessionName string
+	Policy      string // IAM policy JSON; the credentials can do no more than it allows
+	Duration    time.Duration
+}
+
+// TempCredentials are temporary store credentials.
+type TempCredentials struct {
+	AccessKeyID     string
+	SecretAccessKey string
+	SessionToken    string
+	Expires         time.Time
+}

@@ -29,6 +29,7 @@ const (
 	Unavailable                 // the store (or another dependency) cannot be reached
 	Expired                     // a grant or session that has expired
 	Busy                        // a bounded resource is in use; try again shortly
+	NotImplemented              // the configured store or deployment cannot do this
 )
 
 var kindNames = [...]string{
@@ -43,6 +44,7 @@ var kindNames = [...]string{
 	Unavailable:     "unavailable",
 	Expired:         "expired",
 	Busy:            "busy",
+	NotImplemented:  "not_implemented",
 }
 
 // String returns the stable, machine-readable name of the kind. It is the

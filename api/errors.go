@@ -24,6 +24,7 @@ var statusOf = map[filegate.Kind]int{
 	filegate.Unavailable:     http.StatusServiceUnavailable,
 	filegate.Expired:         http.StatusGone,
 	filegate.Busy:            http.StatusTooManyRequests,
+	filegate.NotImplemented:  http.StatusNotImplemented,
 }
 
 // Problem is an RFC 9457 problem-details body with filegate's stable code.

@@ -36,4 +36,5 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("GET /v1/bundles/{id}", authed(handleBundleJob(d.Bundles, d.Log)))
 
 	mux.Handle("POST /v1/captions", authed(handleCaption(d.Captions, d.Metrics, d.Log)))
+	mux.Handle("POST /v1/credentials", authed(handleCredentials(d.Credentials, d.Metrics, d.Log)))
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/filegate/filegate/caption"
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/telemetry"
+	"github.com/filegate/filegate/tempcreds"
 	"github.com/filegate/filegate/upload"
 )
 
@@ -33,6 +34,8 @@ type Deps struct {
 	Uploads  *upload.Service
 	Bundles  *bundle.Service
 	Captions *caption.Service
+	// Credentials issues STS credentials (POST /v1/credentials).
+	Credentials *tempcreds.Service
 	// Extensions add routes beside the native API (package compat).
 	Extensions []Extension
 	Ready      func(context.Context) error // nil error when the store answers

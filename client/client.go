@@ -453,3 +453,27 @@ func storeErr(err error) error {
 	}
 	return err
 }
+
+// Credentials are temporary store credentials confined to the token's scope.
+type Credentials struct {
+	AccessKeyID     string    `json:"access_key_id"`
+	SecretAccessKey string    `json:"secret_access_key"`
+	SessionToken    string    `json:"session_token"`
+	Expiration      time.Time `json:"expiration"`
+	Region          string    `json:"region"`
+	Endpoint        string    `json:"endpoint,omitempty"`
+	Bucket          string    `json:"bucket"`
+	Prefix          string    `json:"prefix"`
+}
+
+// Credentials asks for temporary store credentials (STS), valid for
+// expiresIn seconds (0: the server's default).
+func (c *Client) Credentials(ctx context.Context, expiresIn int64) (Credentials, error) {
+	var out Credentials
+	var in any = struct{}{}
+	if expiresIn > 0 {
+		in = map[string]int64{"expires_in": expiresIn}
+	}
+	err := c.call(ctx, http.MethodPost, "/v1/credentials", in, &out)
+	return out, err
+}

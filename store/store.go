@@ -84,6 +84,9 @@ type Store struct {
 	region     string
 	retryer    aws.Retryer
 	timeout    time.Duration
+	awsCfg     aws.Config // for the STS client (sts.go)
+	endpoint   string     // "" for Amazon S3
+	public     string     // the endpoint clients use
 	Bucket     string
 	Bundles    string
 }
@@ -200,6 +203,9 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		region:     awsCfg.Region,
 		retryer:    retryer,
 		timeout:    cfg.Timeout,
+		awsCfg:     awsCfg,
+		endpoint:   endpoint,
+		public:     public,
 		Bucket:     cfg.Bucket,
 		Bundles:    cfg.BundleBucket,
 	}, nil
@@ -231,6 +237,9 @@ func (t *transports) closeIdle() {
 
 // Region returns the region requests are signed for.
 func (s *Store) Region() string { return s.region }
+
+// PublicEndpoint is the endpoint clients reach the store at ("" for Amazon S3).
+func (s *Store) PublicEndpoint() string { return s.public }
 
 // CredentialsExpiry returns when the signing credentials expire, or the zero
 // time if they do not. A grant must never outlive the credentials that sign it.

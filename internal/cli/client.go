@@ -136,7 +136,7 @@ func clientCmds(getenv func(string) string, stdin io.Reader, stdout, stderr io.W
 	}
 	return []*cobra.Command{
 		loginCmd(newEnv()), logoutCmd(newEnv()), whoamiCmd(newEnv()), lsCmd(newEnv()), urlCmd(newEnv()),
-		putCmd(newEnv()), getCmd(newEnv()), zipCmd(newEnv()), captionCmd(newEnv()), sessionsCmd(newEnv()),
+		putCmd(newEnv()), getCmd(newEnv()), zipCmd(newEnv()), captionCmd(newEnv()), sessionsCmd(newEnv()), credentialsCmd(newEnv()),
 	}
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/store"
 	"github.com/filegate/filegate/sweep"
+	"github.com/filegate/filegate/tempcreds"
 	"github.com/filegate/filegate/telemetry"
 	"github.com/filegate/filegate/upload"
 )
@@ -37,6 +38,9 @@ type serveOptions struct {
 	data             string
 	endpoint         string
 	publicEndpoint   string
+	stsRoleARN       string
+	stsEndpoint      string
+	stsMaxDuration   time.Duration
 	region           string
 	pathStyle        bool
 	bucket           string
@@ -118,6 +122,9 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.DurationVar(&o.storeTimeout, "store-timeout", store.DefaultTimeout, "deadline of a store call that moves no object body, retries included; a stuck store gives 503 after it")
 	f.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "longest a client may take to send a whole request (filegate receives no file bodies, only JSON)")
 	f.IntVar(&o.maxConns, "max-connections", 1024, "most client connections served at once; more wait to be accepted")
+	f.StringVar(&o.stsRoleARN, "sts-role-arn", "", "role that POST /v1/credentials assumes (required on Amazon S3; MinIO ignores it)")
+	f.StringVar(&o.stsEndpoint, "sts-endpoint", "", "STS endpoint (default: the store's endpoint for S3-compatible stores, Amazon's regional STS otherwise)")
+	f.DurationVar(&o.stsMaxDuration, "sts-max-duration", time.Hour, "longest temporary credentials (the role's maximum session; at least 15m)")
 	f.Int64Var(&o.partSize, "part-size", 8<<20, "smallest multipart part size in bytes (at least 5 MiB)")
 	return cmd
 }
@@ -159,7 +166,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		return err
 	}
 	defer closeStore()
-	handler, closeServices, err := wire(o, data, st, tp, log, stdout)
+	handler, closeServices, err := wire(o, data, st, child != nil, tp, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -214,6 +221,8 @@ func (o serveOptions) check() (slog.Level, error) {
 		return level, fmt.Errorf("--max-expiry must be between 1s and %s", grant.MaxExpiry)
 	case o.defaultExpiry < time.Second || o.defaultExpiry > o.maxExpiry:
 		return level, errors.New("--default-expiry must be between 1s and --max-expiry")
+	case o.stsMaxDuration < tempcreds.MinDuration || o.stsMaxDuration > 12*time.Hour:
+		return level, errors.New("--sts-max-duration must be between 15m and 12h")
 	case o.sweepAfter < time.Second:
 		return level, errors.New("--sweep-after must be at least 1s")
 	case o.readTimeout < 100*time.Millisecond || o.maxConns < 1:
@@ -279,7 +288,7 @@ func openStore(ctx context.Context, o serveOptions, getenv func(string) string, 
 
 // wire builds the services over the store's buckets and the HTTP handler
 // over them; the returned function stops the bundle jobs.
-func wire(o serveOptions, data datadir.Dir, st *store.Store, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer) (http.Handler, func(), error) {
+func wire(o serveOptions, data datadir.Dir, st *store.Store, embeddedStore bool, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer) (http.Handler, func(), error) {
 	tokens := data.Tokens()
 	if err := data.BootstrapAdmin(tokens, stdout); err != nil {
 		return nil, nil, err
@@ -317,8 +326,22 @@ func wire(o serveOptions, data datadir.Dir, st *store.Store, tp trace.TracerProv
 	handler := api.NewServer(api.Deps{
 		Tokens: tokens, Browse: services.Browse, Grants: grants, Uploads: uploads, Bundles: bundles, Captions: services.Captions,
 		Extensions: extensions, Ready: st.Ping, Log: log, Metrics: metrics, Tracing: tp,
+		Credentials: credentialService(o, st, embeddedStore),
 	})
 	return handler, bundles.Close, nil
+}
+
+// credentialService issues STS credentials through the store's STS, except
+// on the embedded store, which has none.
+func credentialService(o serveOptions, st *store.Store, embeddedStore bool) *tempcreds.Service {
+	cfg := tempcreds.Config{RoleARN: o.stsRoleARN, Bucket: st.Bucket, Region: st.Region(), Endpoint: st.PublicEndpoint(), MaxDuration: o.stsMaxDuration}
+	switch {
+	case embeddedStore:
+		cfg.Unavailable = "the embedded store has no STS: temporary credentials need MinIO or Amazon S3 (--endpoint)"
+	case st.PublicEndpoint() == "" && o.stsRoleARN == "":
+		cfg.Unavailable = "temporary credentials on Amazon S3 need a role to assume: start filegate with --sts-role-arn"
+	}
+	return tempcreds.New(st.STS(o.stsEndpoint), cfg)
 }
 
 // httpServer bounds what clients may hold. They send small JSON bodies only
