@@ -28,8 +28,8 @@ import (
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/store"
 	"github.com/filegate/filegate/sweep"
-	"github.com/filegate/filegate/tempcreds"
 	"github.com/filegate/filegate/telemetry"
+	"github.com/filegate/filegate/tempcreds"
 	"github.com/filegate/filegate/upload"
 )
 
