@@ -110,6 +110,10 @@ type downloadRequestJSON struct {
 	Disposition string `json:"disposition,omitempty"`
 	// Check, when false, skips the existence check (no HEAD to the store).
 	Check *bool `json:"check,omitempty"`
+	// Via picks the grant: "s3" or "cloudfront" ("": the server's default).
+	Via       string    `json:"via,omitempty"`
+	SourceIP  string    `json:"source_ip,omitempty"`
+	NotBefore time.Time `json:"not_before,omitzero"`
 }
 
 type downloadJSON struct {
@@ -140,6 +144,7 @@ func handleDownload(g *grant.Service, m *telemetry.Metrics, log *slog.Logger) ht
 		d, err := g.Download(r.Context(), Principal(r.Context()), grant.DownloadRequest{
 			Key: in.Key, ExpiresIn: in.ExpiresIn.d, Filename: in.Filename, Disposition: in.Disposition,
 			SkipCheck: in.Check != nil && !*in.Check,
+			Via:       in.Via, SourceIP: in.SourceIP, NotBefore: in.NotBefore,
 		})
 		if err != nil {
 			writeError(w, r, log, err)

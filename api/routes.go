@@ -37,4 +37,5 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 
 	mux.Handle("POST /v1/captions", authed(handleCaption(d.Captions, d.Metrics, d.Log)))
 	mux.Handle("POST /v1/credentials", authed(handleCredentials(d.Credentials, d.Metrics, d.Log)))
+	mux.Handle("POST /v1/cookies", authed(handleCookies(d.Grants, d.Metrics, d.Log)))
 }

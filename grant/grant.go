@@ -8,10 +8,13 @@ package grant
 import (
 	"context"
 	"mime"
+	"net/netip"
+	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/cloudfront"
 )
 
 // MaxExpiry is the longest a SigV4 presigned URL may be valid.
@@ -28,6 +31,16 @@ type Service struct {
 	src    filegate.Bucket
 	limits Limits
 	now    func() time.Time
+	cdn    *cloudfront.Signer
+	viaCDN bool // downloads go through the CDN unless a request says "s3"
+}
+
+// WithCDN makes s sign downloads through a CloudFront distribution when a
+// request asks for it, or by default when byDefault is set; it also enables
+// Cookies. Call it before s is used.
+func (s *Service) WithCDN(c *cloudfront.Signer, byDefault bool) *Service {
+	s.cdn, s.viaCDN = c, byDefault
+	return s
 }
 
 // New returns a Service signing with st. Zero limits take their defaults.
@@ -84,6 +97,12 @@ type DownloadRequest struct {
 	// SkipCheck signs without checking that the object exists (no HEAD);
 	// Size and ETag are then unknown.
 	SkipCheck bool
+	// Via is "s3" (a presigned S3 URL), "cloudfront" (a CloudFront signed
+	// URL), or "" for the server's default.
+	Via string
+	// SourceIP and NotBefore narrow a CloudFront URL (custom policy).
+	SourceIP  string
+	NotBefore time.Time
 }
 
 // Download is a signed download grant.
@@ -109,6 +128,10 @@ func (s *Service) Download(ctx context.Context, p *filegate.Principal, req Downl
 	if err != nil {
 		return Download{}, err
 	}
+	cdn, err := s.via(op, req)
+	if err != nil {
+		return Download{}, err
+	}
 	exp, err := s.Expiry(ctx, op, req.ExpiresIn)
 	if err != nil {
 		return Download{}, err
@@ -120,11 +143,82 @@ func (s *Service) Download(ctx context.Context, p *filegate.Principal, req Downl
 			return Download{}, err
 		}
 	}
+	if cdn {
+		expires := s.now().Add(exp).Truncate(time.Second)
+		u, err := s.cdn.SignURL(req.Key, disp, expires, cloudfront.Conditions{SourceIP: req.SourceIP, NotBefore: req.NotBefore})
+		if err != nil {
+			return Download{}, filegate.NewError(filegate.Internal, op, "", "").Wrap(err)
+		}
+		return Download{URL: u, Method: "GET", ExpiresAt: expires, Size: info.Size, ETag: info.ETag}, nil
+	}
 	g, err := s.src.PresignGet(ctx, req.Key, filegate.GetOptions{Expires: exp, ContentDisposition: disp})
 	if err != nil {
 		return Download{}, err
 	}
 	return Download{URL: g.URL, Method: g.Method, ExpiresAt: g.Expires, Size: info.Size, ETag: info.ETag}, nil
+}
+
+// via resolves where a download goes: true for the CDN.
+func (s *Service) via(op string, req DownloadRequest) (bool, error) {
+	var cdn bool
+	switch req.Via {
+	case "":
+		cdn = s.viaCDN
+	case "s3":
+	case "cloudfront":
+		if s.cdn == nil {
+			return false, filegate.NewError(filegate.NotImplemented, op, "cloudfront_unavailable", "no CloudFront distribution is configured (serve --cloudfront-domain)")
+		}
+		cdn = true
+	default:
+		return false, filegate.NewError(filegate.Invalid, op, "invalid_via", `via must be "s3" or "cloudfront"`)
+	}
+	if !cdn && (req.SourceIP != "" || !req.NotBefore.IsZero()) {
+		return false, filegate.NewError(filegate.Invalid, op, "invalid_condition", "source_ip and not_before apply to CloudFront URLs only")
+	}
+	if req.SourceIP != "" {
+		if _, err := netip.ParsePrefix(req.SourceIP); err != nil {
+			return false, filegate.NewError(filegate.Invalid, op, "invalid_source_ip", "source_ip must be a CIDR range, such as 192.0.2.0/24")
+		}
+	}
+	return cdn, nil
+}
+
+// CookieRequest asks for CloudFront signed cookies.
+type CookieRequest struct {
+	Prefix    string // "" for the caller's whole prefix; must lie inside it
+	ExpiresIn time.Duration
+}
+
+// Cookies signs CloudFront cookies covering every key under a prefix inside
+// the caller's scope, so that a browser fetches many files with one grant.
+func (s *Service) Cookies(ctx context.Context, p *filegate.Principal, req CookieRequest) (cloudfront.Cookies, error) {
+	const op = "grant.Cookies"
+	if s.cdn == nil {
+		return cloudfront.Cookies{}, filegate.NewError(filegate.NotImplemented, op, "cloudfront_unavailable", "no CloudFront distribution is configured (serve --cloudfront-domain)")
+	}
+	prefix := req.Prefix
+	if prefix == "" {
+		prefix = p.Prefix
+	}
+	if err := filegate.ValidatePrefix(op, prefix); err != nil {
+		return cloudfront.Cookies{}, err
+	}
+	if err := p.Authorize(op, filegate.ActDownload, prefix); err != nil {
+		return cloudfront.Cookies{}, err
+	}
+	if strings.ContainsAny(prefix, "*?") {
+		return cloudfront.Cookies{}, filegate.NewError(filegate.Invalid, op, "prefix_not_expressible", "a prefix holding * or ? would widen a CloudFront policy")
+	}
+	exp, err := s.Expiry(ctx, op, req.ExpiresIn)
+	if err != nil {
+		return cloudfront.Cookies{}, err
+	}
+	c, err := s.cdn.SignCookies(prefix, s.now().Add(exp).Truncate(time.Second))
+	if err != nil {
+		return cloudfront.Cookies{}, filegate.NewError(filegate.Internal, op, "", "").Wrap(err)
+	}
+	return c, nil
 }
 
 // contentDisposition builds the response-content-disposition value. Non-ASCII

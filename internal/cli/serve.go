@@ -11,8 +11,11 @@ import (
 	"net/http/pprof"
 	"net/url"
 	"runtime/debug"
+	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/net/netutil"
@@ -22,6 +25,7 @@ import (
 	"github.com/filegate/filegate/browse"
 	"github.com/filegate/filegate/bundle"
 	"github.com/filegate/filegate/caption"
+	"github.com/filegate/filegate/cloudfront"
 	"github.com/filegate/filegate/compat"
 	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/embedded"
@@ -39,6 +43,12 @@ type serveOptions struct {
 	endpoint         string
 	publicEndpoint   string
 	stsRoleARN       string
+	cfDomain         string
+	cfKeyID          string
+	cfKey            string
+	cfPathPrefix     string
+	cfCookieDomain   string
+	downloadsVia     string
 	stsEndpoint      string
 	stsMaxDuration   time.Duration
 	region           string
@@ -122,6 +132,12 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.DurationVar(&o.storeTimeout, "store-timeout", store.DefaultTimeout, "deadline of a store call that moves no object body, retries included; a stuck store gives 503 after it")
 	f.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "longest a client may take to send a whole request (filegate receives no file bodies, only JSON)")
 	f.IntVar(&o.maxConns, "max-connections", 1024, "most client connections served at once; more wait to be accepted")
+	f.StringVar(&o.cfDomain, "cloudfront-domain", "", "CloudFront distribution in front of the bucket, for signed URLs and cookies (such as d111111abcdef8.cloudfront.net)")
+	f.StringVar(&o.cfKeyID, "cloudfront-key-id", "", "id of the public key (in the distribution's key group) matching --cloudfront-private-key")
+	f.StringVar(&o.cfKey, "cloudfront-private-key", "", "PEM RSA private key signing CloudFront grants: a file, or ssm:NAME for an SSM SecureString parameter")
+	f.StringVar(&o.cfPathPrefix, "cloudfront-path-prefix", "", `path under which the distribution serves the bucket's keys, such as "files/" (default: the root)`)
+	f.StringVar(&o.cfCookieDomain, "cloudfront-cookie-domain", "", "Domain attribute of signed cookies (default: --cloudfront-domain; a parent domain shared with filegate's host lets browsers keep them)")
+	f.StringVar(&o.downloadsVia, "downloads-via", "s3", `default grant of POST /v1/downloads: "s3" or "cloudfront"`)
 	f.StringVar(&o.stsRoleARN, "sts-role-arn", "", "role that POST /v1/credentials assumes (required on Amazon S3; MinIO ignores it)")
 	f.StringVar(&o.stsEndpoint, "sts-endpoint", "", "STS endpoint (default: the store's endpoint for S3-compatible stores, Amazon's regional STS otherwise)")
 	f.DurationVar(&o.stsMaxDuration, "sts-max-duration", time.Hour, "longest temporary credentials (the role's maximum session; at least 15m)")
@@ -153,6 +169,11 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		_ = stopTracing(c)
 	}()
 
+	cdn, err := cdnSigner(ctx, o)
+	if err != nil {
+		return err
+	}
+
 	// Listen first, so the UI origin (for CORS) is known when port 0 is asked.
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
@@ -166,7 +187,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		return err
 	}
 	defer closeStore()
-	handler, closeServices, err := wire(o, data, st, child != nil, tp, log, stdout)
+	handler, closeServices, err := wire(o, data, st, child != nil, cdn, tp, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -288,7 +309,7 @@ func openStore(ctx context.Context, o serveOptions, getenv func(string) string, 
 
 // wire builds the services over the store's buckets and the HTTP handler
 // over them; the returned function stops the bundle jobs.
-func wire(o serveOptions, data datadir.Dir, st *store.Store, embeddedStore bool, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer) (http.Handler, func(), error) {
+func wire(o serveOptions, data datadir.Dir, st *store.Store, embeddedStore bool, cdn *cloudfront.Signer, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer) (http.Handler, func(), error) {
 	tokens := data.Tokens()
 	if err := data.BootstrapAdmin(tokens, stdout); err != nil {
 		return nil, nil, err
@@ -303,6 +324,9 @@ func wire(o serveOptions, data datadir.Dir, st *store.Store, embeddedStore bool,
 	}
 	src, out := st.Source(), st.Output()
 	grants := grant.New(src, grant.Limits{DefaultExpiry: o.defaultExpiry, MaxExpiry: o.maxExpiry})
+	if cdn != nil {
+		grants.WithCDN(cdn, o.downloadsVia == "cloudfront")
+	}
 	uploads, err := upload.New(src, grants, sealer, upload.Config{Threshold: o.threshold, PartSize: o.partSize, MaxObjectSize: int64(o.maxUploadSize)})
 	if err != nil {
 		return nil, nil, err
@@ -329,6 +353,42 @@ func wire(o serveOptions, data datadir.Dir, st *store.Store, embeddedStore bool,
 		Credentials: credentialService(o, st, embeddedStore),
 	})
 	return handler, bundles.Close, nil
+}
+
+// cdnSigner loads the CloudFront key and returns the signer, or nil when no
+// distribution is configured.
+func cdnSigner(ctx context.Context, o serveOptions) (*cloudfront.Signer, error) {
+	switch o.downloadsVia {
+	case "s3", "cloudfront":
+	default:
+		return nil, fmt.Errorf("--downloads-via %q: want s3 or cloudfront", o.downloadsVia)
+	}
+	if o.cfDomain == "" {
+		if o.cfKeyID != "" || o.cfKey != "" || o.downloadsVia == "cloudfront" {
+			return nil, errors.New("--cloudfront-key-id, --cloudfront-private-key and --downloads-via cloudfront need --cloudfront-domain")
+		}
+		return nil, nil
+	}
+	if o.cfKeyID == "" || o.cfKey == "" {
+		return nil, errors.New("--cloudfront-domain needs --cloudfront-key-id and --cloudfront-private-key")
+	}
+	var params cloudfront.ParameterStore
+	if strings.HasPrefix(o.cfKey, "ssm:") {
+		var opts []func(*config.LoadOptions) error
+		if o.region != "" {
+			opts = append(opts, config.WithRegion(o.region))
+		}
+		awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("--cloudfront-private-key: %w", err)
+		}
+		params = ssm.NewFromConfig(awsCfg)
+	}
+	key, err := cloudfront.LoadKey(ctx, o.cfKey, params)
+	if err != nil {
+		return nil, err
+	}
+	return cloudfront.New(cloudfront.Config{Domain: o.cfDomain, KeyID: o.cfKeyID, Key: key, PathPrefix: o.cfPathPrefix, CookieDomain: o.cfCookieDomain})
 }
 
 // credentialService issues STS credentials through the store's STS, except
