@@ -2,6 +2,9 @@ package client
 
 import (
 	"crypto/md5"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 )
 
@@ -13,7 +16,12 @@ func TestIsLocalPath(t *testing.T) {
 			t.Errorf("IsLocalPath(%q) = true", rel)
 		}
 	}
-	for _, rel := range []string{"x", "a/b/c.txt", "été/☀.txt", "a/./b"} {
+	for _, rel := range []string{"a/..", "a/./b", "a//b"} {
+		if IsLocalPath(rel) {
+			t.Errorf("IsLocalPath(%q) = true", rel)
+		}
+	}
+	for _, rel := range []string{"x", "a/b/c.txt", "été/☀.txt", "..a/b..", ".hidden"} {
 		if !IsLocalPath(rel) {
 			t.Errorf("IsLocalPath(%q) = false", rel)
 		}
@@ -69,4 +77,39 @@ func hexOf(b []byte) string {
 		out = append(out, digits[c>>4], digits[c&15])
 	}
 	return string(out)
+}
+
+// FuzzStoreAnswers feeds the parsers of what a store or server sends back:
+// an ETag (part size guess), a key under a downloaded prefix (local path),
+// and an error body.
+func FuzzStoreAnswers(f *testing.F) {
+	f.Add(int64(60<<20), `"abc-12"`, "users/a.txt", `{"title":"Not Found","detail":"x"}`)
+	f.Add(int64(1), "-1", "../x", "<Error><Code>AccessDenied</Code><Message>no</Message></Error>")
+	f.Fuzz(func(t *testing.T, size int64, etag, rel, body string) {
+		if size < 0 {
+			size = -size
+		}
+		size %= 5 << 40
+		for _, ps := range partSizes(size, etag) {
+			if ps <= 0 {
+				t.Fatalf("partSizes(%d, %q) gave %d", size, etag, ps)
+			}
+		}
+		if IsLocalPath(rel) {
+			for _, seg := range strings.Split(rel, "/") {
+				if seg == ".." {
+					t.Fatalf("IsLocalPath(%q) with a .. segment", rel)
+				}
+			}
+			if strings.HasPrefix(rel, "/") {
+				t.Fatalf("IsLocalPath(%q) absolute", rel)
+			}
+		}
+		for _, ct := range []string{"application/problem+json", "application/xml"} {
+			resp := &http.Response{StatusCode: 403, Header: http.Header{"Content-Type": {ct}}, Body: io.NopCloser(strings.NewReader(body))}
+			if p := problemFrom(resp); p.Status != 403 || p.Error() == "" {
+				t.Fatalf("problemFrom: %+v", p)
+			}
+		}
+	})
 }

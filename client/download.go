@@ -383,8 +383,14 @@ func verify(f *os.File, size int64, etag string, chunk int64, sums [][]byte) (bo
 }
 
 // IsLocalPath reports whether rel, a key relative to a downloaded prefix,
-// names a file inside the destination directory: a key with dot segments
-// or an absolute form never writes outside it.
+// names a file strictly inside the destination directory: no empty, "."
+// or ".." segment (even one that resolves inside, such as "a/.."), no
+// absolute form, no NUL.
 func IsLocalPath(rel string) bool {
-	return rel != "" && filepath.IsLocal(filepath.FromSlash(rel)) && !strings.HasSuffix(rel, "/")
+	for _, seg := range strings.Split(rel, "/") {
+		if seg == "" || seg == "." || seg == ".." || strings.ContainsRune(seg, 0) {
+			return false
+		}
+	}
+	return filepath.IsLocal(filepath.FromSlash(rel))
 }
