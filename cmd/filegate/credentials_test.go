@@ -234,3 +234,40 @@ func TestCredentialsOnTheEmbeddedStore(t *testing.T) {
 		t.Fatalf("filegate credentials on the embedded store: exit %d %s", res.code, res.stderr)
 	}
 }
+
+// TestCredentialsExpireOnMinio waits out the shortest credentials STS
+// issues (15 minutes) and checks that MinIO then refuses them. It runs when
+// FILEGATE_TEST_STS_EXPIRY=1 (CI sets it for the run without the race
+// detector), in parallel with the other tests.
+func TestCredentialsExpireOnMinio(t *testing.T) {
+	t.Parallel()
+	needMinio(t)
+	if os.Getenv("FILEGATE_TEST_STS_EXPIRY") != "1" {
+		t.Skip("waits 15 minutes: set FILEGATE_TEST_STS_EXPIRY=1 (CI does)")
+	}
+	e := harness.Start(t, "minio")
+	e.Put("users/alice/a.txt", []byte("a"))
+	alice := e.Token("alice", "users/alice/", 0, "download")
+	r := e.Call(alice, "POST", "/v1/credentials", map[string]any{"expires_in": 900})
+	harness.MustStatus(t, r, 200)
+	var c issuedCreds
+	r.JSON(t, &c)
+	s3c, bucket, key := c.client(), e.Bucket, "users/alice/a.txt"
+	get := func() error {
+		out, err := s3c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: &bucket, Key: &key})
+		if err == nil {
+			out.Body.Close()
+		}
+		return err
+	}
+	if err := get(); err != nil {
+		t.Fatalf("fresh credentials: %v", err)
+	}
+	time.Sleep(time.Until(c.Expiration) + 5*time.Second)
+	err := get()
+	var ae smithy.APIError
+	if err == nil || !errors.As(err, &ae) {
+		t.Fatalf("expired credentials: %v, want a refusal", err)
+	}
+	t.Logf("expired credentials refused: %s", ae.ErrorCode())
+}
