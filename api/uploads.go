@@ -16,6 +16,7 @@ type uploadRequestJSON struct {
 	ContentType string            `json:"content_type,omitempty"`
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	ExpiresIn   expiry            `json:"expires_in,omitzero"`
+	Via         string            `json:"via,omitempty"`
 }
 
 type partURLJSON struct {
@@ -58,7 +59,7 @@ func handleUploadStart(u *upload.Service, m *telemetry.Metrics, log *slog.Logger
 			return
 		}
 		b, err := u.Start(r.Context(), Principal(r.Context()), upload.Request{
-			Key: in.Key, Size: *in.Size, ContentType: in.ContentType, Metadata: in.Metadata, ExpiresIn: in.ExpiresIn.d,
+			Key: in.Key, Size: *in.Size, ContentType: in.ContentType, Metadata: in.Metadata, ExpiresIn: in.ExpiresIn.d, Via: in.Via,
 		})
 		if err != nil {
 			writeError(w, r, log, err)

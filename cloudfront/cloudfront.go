@@ -131,3 +131,20 @@ func (s *Signer) SignCookies(prefix string, expires time.Time) (Cookies, error) 
 	}
 	return out, nil
 }
+
+// LengthParam is the query parameter of a CloudFront PUT URL that carries
+// the exact body length. It is part of the signed resource, so a client
+// cannot change it; the distribution's viewer-request function
+// (deploy/template.yaml) refuses a PUT whose Content-Length differs, and
+// removes the parameter before the request reaches the bucket.
+const LengthParam = "x-filegate-length"
+
+// SignPut signs a PUT of exactly size bytes to key until expires (custom
+// policy on the one URL). CloudFront signatures do not cover the method or
+// the body: the length is enforced by the distribution's function, which
+// must be deployed with the distribution (see docs/cloudfront.md).
+func (s *Signer) SignPut(key string, size int64, expires time.Time) (string, error) {
+	u := s.ObjectURL(key) + "?" + LengthParam + "=" + fmt.Sprint(size)
+	p := &sign.Policy{Statements: []sign.Statement{{Resource: u, Condition: sign.Condition{DateLessThan: sign.NewAWSEpochTime(expires)}}}}
+	return s.urls.SignWithPolicy(u, p)
+}

@@ -113,6 +113,15 @@ func verifyURL(t *testing.T, signed string) (verifiedURL, error) {
 	var policy []byte
 	if p := u.Query().Get("Policy"); p != "" {
 		policy = cfDecode(t, p)
+		// CloudFront serves the request only if its URL matches the
+		// policy's resource (wildcards allowed).
+		var doc struct{ Statement []struct{ Resource string } }
+		if err := json.Unmarshal(policy, &doc); err != nil || len(doc.Statement) != 1 {
+			return verifiedURL{}, fmt.Errorf("policy %s", policy)
+		}
+		if !matches(doc.Statement[0].Resource, resource) {
+			return verifiedURL{}, fmt.Errorf("URL %s is outside the policy's resource %s", resource, doc.Statement[0].Resource)
+		}
 	} else {
 		var exp int64
 		fmt.Sscan(u.Query().Get("Expires"), &exp)
@@ -321,5 +330,30 @@ func TestLoadKeyFromSSM(t *testing.T) {
 	}
 	if _, err := LoadKey(ctx, "ssm:/filegate/missing", client); err == nil || !strings.Contains(err.Error(), "/filegate/missing") {
 		t.Fatalf("a missing parameter: %v", err)
+	}
+}
+
+func TestSignedPutCarriesItsLength(t *testing.T) {
+	s := newSigner(t, "")
+	exp := time.Now().Add(10 * time.Minute).Truncate(time.Second)
+	signed, err := s.SignPut("users/alice/up.bin", 1234, exp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := verifyURL(t, signed)
+	if err != nil {
+		t.Fatalf("signature does not verify: %v", err)
+	}
+	if v.base != "https://d111.cloudfront.net/users/alice/up.bin?x-filegate-length=1234" || !strings.Contains(string(v.policy), `"Resource":"`+v.base+`"`) {
+		t.Fatalf("resource %s, policy %s", v.base, v.policy)
+	}
+	// Another length, or another key, breaks the signature.
+	for _, bad := range []string{
+		strings.Replace(signed, "x-filegate-length=1234", "x-filegate-length=99999999", 1),
+		strings.Replace(signed, "up.bin", "up2.bin", 1),
+	} {
+		if _, err := verifyURL(t, bad); err == nil {
+			t.Errorf("a tampered PUT URL verifies: %s", bad)
+		}
 	}
 }

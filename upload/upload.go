@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/cloudfront"
 	"github.com/filegate/filegate/grant"
 )
 
@@ -54,6 +55,14 @@ type Service struct {
 	sealer *Sealer
 	cfg    Config
 	now    func() time.Time
+	cdn    *cloudfront.Signer // uploads through CloudFront, when enabled
+}
+
+// WithCDN lets requests ask for single PUTs through a CloudFront
+// distribution (Request.Via "cloudfront"). Call it before s is used.
+func (s *Service) WithCDN(c *cloudfront.Signer) *Service {
+	s.cdn = c
+	return s
 }
 
 // New returns a Service.
@@ -93,6 +102,9 @@ type Request struct {
 	ContentType string // default application/octet-stream
 	Metadata    map[string]string
 	ExpiresIn   time.Duration
+	// Via "cloudfront" asks for a CloudFront signed PUT (one request, up to
+	// 5 GiB) instead of a presigned S3 PUT or multipart session.
+	Via string
 }
 
 // Put is a single presigned PUT: send Header with exactly Size bytes.
@@ -156,6 +168,13 @@ func (s *Service) Start(ctx context.Context, p *filegate.Principal, req Request)
 	if err != nil {
 		return Begin{}, err
 	}
+	switch req.Via {
+	case "", "s3":
+	case "cloudfront":
+		return s.cdnPut(op, req, ct, exp)
+	default:
+		return Begin{}, filegate.NewError(filegate.Invalid, op, "invalid_via", `via must be "s3" or "cloudfront"`)
+	}
 	if req.Size <= s.cfg.Threshold {
 		g, err := s.src.PresignPut(ctx, req.Key, filegate.PutOptions{
 			Expires: exp, ContentType: ct, ContentLength: req.Size, Metadata: req.Metadata,
@@ -196,6 +215,27 @@ func (s *Service) Start(ctx context.Context, p *filegate.Principal, req Request)
 		expires = s.now().Add(exp)
 	}
 	return Begin{Key: req.Key, Multipart: &Multipart{ID: id, PartSize: partSize, PartCount: count, Parts: parts, Expires: expires}}, nil
+}
+
+// cdnPut signs a single PUT through CloudFront; its length is in the signed
+// URL and enforced by the distribution's function.
+func (s *Service) cdnPut(op string, req Request, ct string, exp time.Duration) (Begin, error) {
+	if s.cdn == nil {
+		return Begin{}, filegate.NewError(filegate.NotImplemented, op, "cloudfront_unavailable", "uploads through CloudFront are not enabled (serve --cloudfront-uploads)")
+	}
+	if req.Size > MaxPutSize {
+		return Begin{}, filegate.NewError(filegate.TooLarge, op, "object_too_large", "an upload through CloudFront is one PUT of at most 5 GiB")
+	}
+	if len(req.Metadata) > 0 {
+		return Begin{}, filegate.NewError(filegate.Invalid, op, "invalid_metadata", "metadata is not carried by uploads through CloudFront")
+	}
+	expires := s.now().Add(exp).Truncate(time.Second)
+	u, err := s.cdn.SignPut(req.Key, req.Size, expires)
+	if err != nil {
+		return Begin{}, filegate.NewError(filegate.Internal, op, "", "").Wrap(err)
+	}
+	h := map[string]string{"Content-Length": fmt.Sprint(req.Size), "Content-Type": ct}
+	return Begin{Key: req.Key, Put: &Put{URL: u, Method: "PUT", Header: h, Expires: expires}}, nil
 }
 
 // limit is the largest object p may upload: the server's limit, lowered by

@@ -144,3 +144,42 @@ func TestCloudFrontByDefaultAndUnconfigured(t *testing.T) {
 		t.Fatalf("cookies without a distribution: %d %s", status, body)
 	}
 }
+
+func TestCloudFrontUploads(t *testing.T) {
+	t.Parallel()
+	e := harness.Start(t, "embedded", cloudfrontFlags(t, "--cloudfront-uploads")...)
+	alice := e.Token("alice", "users/alice/", 0, "upload")
+	r := e.Call(alice, "POST", "/v1/uploads", map[string]any{"key": "users/alice/v.mp4", "size": 200 << 20, "content_type": "video/mp4", "via": "cloudfront"})
+	harness.MustStatus(t, r, 200)
+	var up struct {
+		Type    string            `json:"type"`
+		Method  string            `json:"method"`
+		URL     string            `json:"url"`
+		Headers map[string]string `json:"headers"`
+	}
+	r.JSON(t, &up)
+	u, err := url.Parse(up.URL)
+	if err != nil || up.Type != "put" || up.Method != "PUT" || u.Host != "d111.cloudfront.net" || u.Path != "/users/alice/v.mp4" ||
+		u.Query().Get("x-filegate-length") != "209715200" || u.Query().Get("Policy") == "" {
+		t.Fatalf("CloudFront PUT grant %+v", up)
+	}
+	if up.Headers["Content-Length"] != "209715200" || up.Headers["Content-Type"] != "video/mp4" {
+		t.Fatalf("headers %v", up.Headers)
+	}
+	for _, c := range []struct {
+		body map[string]any
+		want int
+	}{
+		{map[string]any{"key": "users/bob/v.mp4", "size": 10, "via": "cloudfront"}, 403},
+		{map[string]any{"key": "users/alice/big.bin", "size": 6 << 30, "via": "cloudfront"}, 413},
+		{map[string]any{"key": "users/alice/m.bin", "size": 10, "via": "cloudfront", "metadata": map[string]string{"a": "b"}}, 400},
+	} {
+		if r := e.Call(alice, "POST", "/v1/uploads", c.body); r.Status != c.want {
+			t.Errorf("%v: %d, want %d: %s", c.body, r.Status, c.want, r.Body)
+		}
+	}
+	off := harness.Start(t, "embedded", cloudfrontFlags(t)...)
+	if r := off.Call(off.Admin, "POST", "/v1/uploads", map[string]any{"key": "x.bin", "size": 10, "via": "cloudfront"}); r.Status != 501 {
+		t.Fatalf("without --cloudfront-uploads: %d %s", r.Status, r.Body)
+	}
+}

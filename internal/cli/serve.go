@@ -49,6 +49,7 @@ type serveOptions struct {
 	cfPathPrefix     string
 	cfCookieDomain   string
 	downloadsVia     string
+	cfUploads        bool
 	stsEndpoint      string
 	stsMaxDuration   time.Duration
 	region           string
@@ -137,6 +138,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.StringVar(&o.cfKey, "cloudfront-private-key", "", "PEM RSA private key signing CloudFront grants: a file, or ssm:NAME for an SSM SecureString parameter")
 	f.StringVar(&o.cfPathPrefix, "cloudfront-path-prefix", "", `path under which the distribution serves the bucket's keys, such as "files/" (default: the root)`)
 	f.StringVar(&o.cfCookieDomain, "cloudfront-cookie-domain", "", "Domain attribute of signed cookies (default: --cloudfront-domain; a parent domain shared with filegate's host lets browsers keep them)")
+	f.BoolVar(&o.cfUploads, "cloudfront-uploads", false, `let POST /v1/uploads ask for "via": "cloudfront" (one PUT up to 5 GiB); the distribution must run filegate's length-checking function (docs/cloudfront.md)`)
 	f.StringVar(&o.downloadsVia, "downloads-via", "s3", `default grant of POST /v1/downloads: "s3" or "cloudfront"`)
 	f.StringVar(&o.stsRoleARN, "sts-role-arn", "", "role that POST /v1/credentials assumes (required on Amazon S3; MinIO ignores it)")
 	f.StringVar(&o.stsEndpoint, "sts-endpoint", "", "STS endpoint (default: the store's endpoint for S3-compatible stores, Amazon's regional STS otherwise)")
@@ -331,6 +333,9 @@ func wire(o serveOptions, data datadir.Dir, st *store.Store, embeddedStore bool,
 	if err != nil {
 		return nil, nil, err
 	}
+	if cdn != nil && o.cfUploads {
+		uploads.WithCDN(cdn)
+	}
 	metrics := telemetry.NewMetrics()
 	bundles := bundle.New(src, out, grants, bundle.Config{
 		MaxKeys: o.bundleMaxKeys, MemoryBudget: int64(o.bundleMemory), Tracer: tp.Tracer("github.com/filegate/filegate/bundle"),
@@ -364,8 +369,8 @@ func cdnSigner(ctx context.Context, o serveOptions) (*cloudfront.Signer, error) 
 		return nil, fmt.Errorf("--downloads-via %q: want s3 or cloudfront", o.downloadsVia)
 	}
 	if o.cfDomain == "" {
-		if o.cfKeyID != "" || o.cfKey != "" || o.downloadsVia == "cloudfront" {
-			return nil, errors.New("--cloudfront-key-id, --cloudfront-private-key and --downloads-via cloudfront need --cloudfront-domain")
+		if o.cfKeyID != "" || o.cfKey != "" || o.downloadsVia == "cloudfront" || o.cfUploads {
+			return nil, errors.New("--cloudfront-key-id, --cloudfront-private-key, --cloudfront-uploads and --downloads-via cloudfront need --cloudfront-domain")
 		}
 		return nil, nil
 	}
