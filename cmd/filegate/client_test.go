@@ -10,10 +10,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,6 +123,10 @@ func TestClientRoundTrips(t *testing.T) {
 				if head == nil || !bytes.Equal(got, want) {
 					t.Fatalf("store: rt/%s has %d bytes, want %d", rel, len(got), len(want))
 				}
+			}
+			// Content types were guessed from the names.
+			if _, head := e.Object("rt/données/été ☀ 日本語.txt"); head == nil || !strings.HasPrefix(*head.ContentType, "text/plain") {
+				t.Fatalf("content type of a .txt: %v", head)
 			}
 			// The 60 MiB file went up in 12 parts.
 			if _, head := e.Object("rt/big/sixty.bin"); !strings.HasSuffix(strings.Trim(*head.ETag, `"`), "-12") {
@@ -594,5 +604,57 @@ func TestClientProgressBarInTmux(t *testing.T) {
 	}
 	if got, _ := e.Object("tty/one.bin"); len(got) != 300<<20 {
 		t.Fatal("tty/one.bin was not stored")
+	}
+}
+
+// TestClientRetriesTransientStoreErrors puts a proxy in front of the store
+// (grants are signed for it with --public-endpoint) that answers the first
+// attempt at every part PUT and every ranged GET with 503 SlowDown: the
+// client's retries still move every byte.
+func TestClientRetriesTransientStoreErrors(t *testing.T) {
+	t.Parallel()
+	var target atomic.Pointer[url.URL]
+	var injected atomic.Int64
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.SetURL(target.Load())
+		r.Out.Host = r.In.Host // the signature covers the host the client used
+	}}
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Method + " " + r.URL.Path + " " + r.URL.Query().Get("partNumber") + " " + r.Header.Get("Range")
+		mu.Lock()
+		first := !seen[id]
+		seen[id] = true
+		mu.Unlock()
+		if first && (r.Method == http.MethodPut || r.Method == http.MethodGet) {
+			injected.Add(1)
+			_, _ = io.Copy(io.Discard, r.Body)
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(503)
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer proxy.Close()
+	e := harness.Start(t, "embedded", append([]string{"--public-endpoint", proxy.URL}, smallParts...)...)
+	u0, _ := url.Parse(harness.StoreFileOf(t, e.Data).Endpoint)
+	target.Store(u0)
+	u := newUser(t, e, e.Admin)
+	data := harness.RandomBytes(23 << 20) // 5 parts, the last short
+	src := filepath.Join(t.TempDir(), "flaky.bin")
+	writeFile(t, src, data)
+	u.run("put", src, "flaky/x.bin").ok(t)
+	if got, _ := e.Object("flaky/x.bin"); !bytes.Equal(got, data) {
+		t.Fatal("stored bytes differ")
+	}
+	dst := filepath.Join(t.TempDir(), "back.bin")
+	u.run("get", "flaky/x.bin", dst).ok(t)
+	if !bytes.Equal(harness.MustRead(t, dst), data) {
+		t.Fatal("downloaded bytes differ")
+	}
+	if n := injected.Load(); n < 10 { // 5 part PUTs and 5 ranged GETs, each refused once
+		t.Fatalf("only %d failures injected", n)
 	}
 }
