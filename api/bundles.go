@@ -52,6 +52,7 @@ type bundleJSON struct {
 	Entries   int       `json:"entries"`
 	Skipped   []string  `json:"skipped,omitempty"`
 	Reused    bool      `json:"reused"`
+	Note      string    `json:"note,omitempty"`
 }
 
 type jobJSON struct {
@@ -79,6 +80,12 @@ func toJobJSON(j *bundle.Job) jobJSON {
 }
 
 func handleBundle(b *bundle.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
+	return bundleHandler(b, m, log, "")
+}
+
+// bundleHandler stores a bundle and answers with its link; note, when set,
+// is added to the answer (the stream route's fallback on Lambda).
+func bundleHandler(b *bundle.Service, m *telemetry.Metrics, log *slog.Logger, note string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		in, plan, ok := prepareBundle(w, r, b, log, "api.bundle", false)
 		if !ok {
@@ -101,7 +108,7 @@ func handleBundle(b *bundle.Service, m *telemetry.Metrics, log *slog.Logger) htt
 		}
 		m.Grants.WithLabelValues("bundle").Inc()
 		WriteJSON(w, http.StatusOK, bundleJSON{Key: res.Key, URL: res.URL, ExpiresAt: res.ExpiresAt.UTC(), Size: res.Size,
-			Entries: res.Entries, Skipped: res.Skipped, Reused: res.Reused})
+			Entries: res.Entries, Skipped: res.Skipped, Reused: res.Reused, Note: note})
 	})
 }
 

@@ -63,6 +63,7 @@ type captionJSON struct {
 	ContentType   string    `json:"content_type"`
 	Data          string    `json:"data,omitempty"`
 	MissingGlyphs int       `json:"missing_glyphs,omitempty"`
+	Note          string    `json:"note,omitempty"`
 }
 
 func handleCaption(c *caption.Service, m *telemetry.Metrics, log *slog.Logger) http.Handler {
@@ -82,7 +83,7 @@ func handleCaption(c *caption.Service, m *telemetry.Metrics, log *slog.Logger) h
 			return
 		}
 		m.Grants.WithLabelValues("caption").Inc()
-		out := captionJSON{Key: res.Key, URL: res.URL, ExpiresAt: res.ExpiresAt.UTC(), ContentType: res.ContentType, MissingGlyphs: res.MissingGlyphs}
+		out := captionJSON{Key: res.Key, URL: res.URL, ExpiresAt: res.ExpiresAt.UTC(), ContentType: res.ContentType, MissingGlyphs: res.MissingGlyphs, Note: res.Note}
 		if res.Data != nil {
 			out.Data = base64.StdEncoding.EncodeToString(res.Data)
 		}

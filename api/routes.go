@@ -10,7 +10,7 @@ import (
 
 // addRoutes is the whole HTTP surface of filegate in one place.
 func addRoutes(mux *http.ServeMux, d Deps) {
-	authed := requireAuth(d.Tokens, d.Tracing, d.Metrics, d.Log)
+	authed := requireAuth(d.Tokens, d.Vouched, d.Tracing, d.Metrics, d.Log)
 
 	mux.Handle("GET /healthz", handleHealth())
 	mux.Handle("GET /readyz", handleReady(d.Ready, d.Log))
@@ -32,7 +32,12 @@ func addRoutes(mux *http.ServeMux, d Deps) {
 	mux.Handle("POST /v1/forms", authed(handleForm(d.Uploads, d.Metrics, d.Log)))
 
 	mux.Handle("POST /v1/bundles", authed(handleBundle(d.Bundles, d.Metrics, d.Log)))
-	mux.Handle("POST /v1/bundles/stream", authed(handleBundleStream(d.Bundles, d.Log)))
+	if d.NoStreaming {
+		mux.Handle("POST /v1/bundles/stream", authed(bundleHandler(d.Bundles, d.Metrics, d.Log,
+			"responses here cannot stream (API Gateway carries at most 6 MB): the zip was stored and is given as a link")))
+	} else {
+		mux.Handle("POST /v1/bundles/stream", authed(handleBundleStream(d.Bundles, d.Log)))
+	}
 	mux.Handle("GET /v1/bundles/{id}", authed(handleBundleJob(d.Bundles, d.Log)))
 
 	mux.Handle("POST /v1/captions", authed(handleCaption(d.Captions, d.Metrics, d.Log)))

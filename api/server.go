@@ -21,6 +21,11 @@ import (
 	"github.com/filegate/filegate/upload"
 )
 
+// Vouched returns the principal a trusted front (an API Gateway Lambda
+// authorizer) already authenticated for r: ok is false when r carries none,
+// and bearer tokens are then checked as usual.
+type Vouched func(r *http.Request) (p *filegate.Principal, ok bool, err error)
+
 // Authenticator turns a bearer token into a principal.
 type Authenticator interface {
 	Authenticate(token string) (*filegate.Principal, error)
@@ -36,6 +41,11 @@ type Deps struct {
 	Captions *caption.Service
 	// Credentials issues STS credentials (POST /v1/credentials).
 	Credentials *tempcreds.Service
+	// NoStreaming answers POST /v1/bundles/stream with a stored bundle's
+	// link (Lambda behind API Gateway, whose responses are buffered).
+	NoStreaming bool
+	// Vouched, when set, admits principals a trusted authorizer vouched for.
+	Vouched Vouched
 	// Extensions add routes beside the native API (package compat).
 	Extensions []Extension
 	Ready      func(context.Context) error // nil error when the store answers
@@ -58,7 +68,7 @@ type Extension interface {
 func NewServer(d Deps) http.Handler {
 	mux := http.NewServeMux()
 	addRoutes(mux, d)
-	authed := requireAuth(d.Tokens, d.Tracing, d.Metrics, d.Log)
+	authed := requireAuth(d.Tokens, d.Vouched, d.Tracing, d.Metrics, d.Log)
 	for _, e := range d.Extensions {
 		e.Register(mux, authed)
 	}

@@ -43,6 +43,10 @@ type Config struct {
 	// result returned in the response body (default 8 MiB).
 	MaxOutput int64
 	MaxInline int64
+	// InlineFallback answers an inline request whose result exceeds
+	// MaxInline with the link and a note instead of 413 (Lambda, whose
+	// responses cannot exceed 6 MB).
+	InlineFallback bool
 	Tracer    trace.Tracer
 }
 
@@ -115,6 +119,9 @@ type Result struct {
 	ContentType   string
 	Data          []byte // with Inline
 	MissingGlyphs int
+	// Note explains an answer that differs from the request (an inline
+	// result too large for the response, given as a link).
+	Note string
 }
 
 func invalid(op, code, msg string) error {
@@ -382,7 +389,7 @@ func (s *Service) encode(ctx context.Context, op string, req Request, pic *Pictu
 	case err != nil:
 		return nil, filegate.NewError(filegate.Internal, op, "", "").Wrap(err)
 	}
-	if req.Inline && int64(buf.Len()) > s.cfg.MaxInline {
+	if req.Inline && int64(buf.Len()) > s.cfg.MaxInline && !s.cfg.InlineFallback {
 		return nil, filegate.NewError(filegate.TooLarge, op, "inline_too_large",
 			fmt.Sprintf("the captioned image is %d bytes, more than the %d a response carries inline; ask without inline for a link", buf.Len(), s.cfg.MaxInline)).WithKey(req.Key)
 	}
@@ -415,7 +422,10 @@ func (s *Service) store(ctx context.Context, op string, p *filegate.Principal, r
 		return Result{}, err
 	}
 	res := Result{Key: outKey, URL: g.URL, ExpiresAt: g.Expires, ContentType: ContentType(out), MissingGlyphs: missing}
-	if req.Inline {
+	switch {
+	case req.Inline && int64(buf.Len()) > s.cfg.MaxInline:
+		res.Note = fmt.Sprintf("the captioned image is %d bytes, more than the %d a response carries here; it is given as a link", buf.Len(), s.cfg.MaxInline)
+	case req.Inline:
 		res.Data = buf.Bytes()
 	}
 	return res, nil

@@ -34,6 +34,9 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 			return applyEnv(cmd, getenv)
 		},
 	}
+	if getenv("AWS_LAMBDA_RUNTIME_API") != "" && len(args) <= 1 {
+		args = []string{args[0], "serve"} // the Lambda runtime starts the bootstrap with no arguments
+	}
 	root.SetArgs(args[1:])
 	root.SetIn(stdin)
 	root.SetOut(stdout)

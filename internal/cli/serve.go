@@ -49,6 +49,8 @@ type serveOptions struct {
 	cfPathPrefix     string
 	cfCookieDomain   string
 	downloadsVia     string
+	lambda           bool        // running as a Lambda function (lambda.go)
+	vouched          api.Vouched // principals a trusted authorizer vouched for (Lambda)
 	cfUploads        bool
 	stsEndpoint      string
 	stsMaxDuration   time.Duration
@@ -148,6 +150,9 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 }
 
 func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdout, stderr io.Writer) error {
+	if getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		return runLambda(ctx, o, getenv, stderr)
+	}
 	start := time.Now()
 	level, err := o.check()
 	if err != nil {
@@ -313,8 +318,10 @@ func openStore(ctx context.Context, o serveOptions, getenv func(string) string, 
 // over them; the returned function stops the bundle jobs.
 func wire(o serveOptions, data datadir.Dir, st *store.Store, embeddedStore bool, cdn *cloudfront.Signer, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer) (http.Handler, func(), error) {
 	tokens := data.Tokens()
-	if err := data.BootstrapAdmin(tokens, stdout); err != nil {
-		return nil, nil, err
+	if !o.lambda { // on Lambda, tokens are made with `filegate token create` beforehand
+		if err := data.BootstrapAdmin(tokens, stdout); err != nil {
+			return nil, nil, err
+		}
 	}
 	key, err := data.SessionKey(o.sessionKey, upload.KeySize)
 	if err != nil {
@@ -346,6 +353,7 @@ func wire(o serveOptions, data datadir.Dir, st *store.Store, embeddedStore bool,
 		Captions: caption.New(src, grants, caption.Config{
 			MaxBytes: o.captionMaxBytes, MaxPixels: o.captionMaxPixels, MemoryBudget: int64(o.captionMemory),
 			MaxOutput: int64(o.captionMaxOutput), MaxInline: int64(o.captionMaxInline), Tracer: tp.Tracer("github.com/filegate/filegate/caption"),
+			InlineFallback: o.lambda,
 		}),
 	}
 	var extensions []api.Extension
@@ -356,6 +364,7 @@ func wire(o serveOptions, data datadir.Dir, st *store.Store, embeddedStore bool,
 		Tokens: tokens, Browse: services.Browse, Grants: grants, Uploads: uploads, Bundles: bundles, Captions: services.Captions,
 		Extensions: extensions, Ready: st.Ping, Log: log, Metrics: metrics, Tracing: tp,
 		Credentials: credentialService(o, st, embeddedStore),
+		NoStreaming: o.lambda, Vouched: o.vouched,
 	})
 	return handler, bundles.Close, nil
 }
