@@ -47,7 +47,7 @@ type Config struct {
 	// MaxInline with the link and a note instead of 413 (Lambda, whose
 	// responses cannot exceed 6 MB).
 	InlineFallback bool
-	Tracer    trace.Tracer
+	Tracer         trace.Tracer
 }
 
 // Service captions stored images. It is safe for concurrent use.
