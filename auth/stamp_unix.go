@@ -5,7 +5,14 @@ package auth
 import (
 	"io/fs"
 	"syscall"
+	"time"
 )
+
+type fileStamp struct {
+	mod  time.Time
+	size int64
+	ino  uint64
+}
 
 func stampOf(fi fs.FileInfo) fileStamp {
 	st := fileStamp{mod: fi.ModTime(), size: fi.Size()}

@@ -12,6 +12,7 @@
 package auth
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -50,26 +51,48 @@ type fileFormat struct {
 	Tokens  []Record `json:"tokens"`
 }
 
-// Tokens is the token file. It is safe for concurrent use.
+// Tokens is a token store. It is safe for concurrent use.
 type Tokens struct {
-	path string
-	now  func() time.Time
+	doc Document
+	ttl time.Duration // how long a read is trusted before the document is checked again
+	now func() time.Time
 
 	mu      sync.Mutex
-	stamp   fileStamp
+	version string
+	checked time.Time
 	records map[string]Record
 }
 
-type fileStamp struct {
-	mod  time.Time
-	size int64
-	ino  uint64
+// Document holds the token records, as JSON: a local file (FileDocument),
+// an object in a bucket (store.Document), an SSM parameter (params.Document).
+type Document interface {
+	// Load returns the content and its version. When known is still the
+	// current version, Load may answer (nil, known, nil) without the
+	// content. A document that does not exist yet is (nil, "", nil).
+	Load(ctx context.Context, known string) (content []byte, version string, err error)
+	// Save replaces the content if the stored version is still version
+	// ("": the document must not exist), and returns the new version. When
+	// another writer came first it fails with an error of kind Conflict,
+	// and the caller reads again and retries.
+	Save(ctx context.Context, content []byte, version string) (string, error)
+	// String names the document for messages (never a secret).
+	String() string
 }
 
-// Open returns the token file at path; it need not exist yet.
+// Open returns the token file at path; it need not exist yet. The file is
+// checked for changes on every use (a stat).
 func Open(path string) *Tokens {
-	return &Tokens{path: path, now: time.Now}
+	return &Tokens{doc: FileDocument(path), now: time.Now}
 }
+
+// OpenDocument returns the tokens kept in doc, re-read at most every ttl
+// (a revocation reaches every replica within ttl).
+func OpenDocument(doc Document, ttl time.Duration) *Tokens {
+	return &Tokens{doc: doc, ttl: ttl, now: time.Now}
+}
+
+// Location names where the tokens are kept.
+func (t *Tokens) Location() string { return t.doc.String() }
 
 // NewSpec says what a new token may do.
 type NewSpec struct {
@@ -168,6 +191,7 @@ func (t *Tokens) Revoke(idOrName string) (Record, error) {
 func (t *Tokens) List() ([]Record, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	t.checked = time.Time{} // a listing is always fresh
 	if err := t.reloadLocked(); err != nil {
 		return nil, err
 	}
@@ -229,76 +253,150 @@ func hashSecret(secret string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// reloadLocked re-reads the file when its size, inode or mtime changed.
+// reloadLocked re-reads the document when it may have changed: on every
+// call for a file (a stat tells), after ttl for remote documents.
 func (t *Tokens) reloadLocked() error {
-	fi, err := os.Stat(t.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		t.records = map[string]Record{}
-		t.stamp = fileStamp{}
+	if t.records != nil && t.ttl > 0 && t.now().Sub(t.checked) < t.ttl {
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("auth: %w", err)
+	known := t.version
+	if t.records == nil {
+		known = ""
 	}
-	st := stampOf(fi)
-	if t.records != nil && st == t.stamp {
+	content, v, err := t.doc.Load(context.Background(), known)
+	if err != nil {
+		return fmt.Errorf("auth: read %s: %w", t.doc, err)
+	}
+	t.checked = t.now()
+	if content == nil && (v == known && t.records != nil) {
 		return nil
 	}
-	b, err := os.ReadFile(t.path)
+	recs, err := parseDocument(content)
 	if err != nil {
-		return fmt.Errorf("auth: %w", err)
+		return fmt.Errorf("auth: %s is damaged: %w", t.doc, err)
 	}
-	var f fileFormat
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("auth: token file %s is damaged: %w", t.path, err)
-	}
-	recs := make(map[string]Record, len(f.Tokens))
-	for _, r := range f.Tokens {
-		recs[r.ID] = r
-	}
-	t.records, t.stamp = recs, st
+	t.records, t.version = recs, v
 	return nil
 }
 
-// update applies fn to the records and writes the file atomically: a
-// temporary file in the same directory, fsynced, then renamed over the old.
-//
-// Writers in other processes (`filegate token create` beside a running
-// server, or several at once) are serialized by an exclusive lock on
-// <path>.lock held from the read to the rename, so no update is lost.
+func parseDocument(content []byte) (map[string]Record, error) {
+	recs := map[string]Record{}
+	if len(content) == 0 {
+		return recs, nil
+	}
+	var f fileFormat
+	if err := json.Unmarshal(content, &f); err != nil {
+		return nil, err
+	}
+	for _, r := range f.Tokens {
+		recs[r.ID] = r
+	}
+	return recs, nil
+}
+
+// update applies fn to the current records and saves them with a
+// conditional write: when another writer (another process, another
+// replica) saved in between, it reads again and re-applies fn, so no
+// update is lost.
 func (t *Tokens) update(fn func(map[string]Record) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	unlock, err := lockFile(t.path + ".lock")
+	ctx := context.Background()
+	for attempt := 0; attempt < 20; attempt++ {
+		content, v, err := t.doc.Load(ctx, "")
+		if err != nil {
+			return fmt.Errorf("auth: read %s: %w", t.doc, err)
+		}
+		recs, err := parseDocument(content)
+		if err != nil {
+			return fmt.Errorf("auth: %s is damaged: %w", t.doc, err)
+		}
+		if err := fn(recs); err != nil {
+			return err
+		}
+		f := fileFormat{Version: 1, Tokens: make([]Record, 0, len(recs))}
+		for _, r := range recs {
+			f.Tokens = append(f.Tokens, r)
+		}
+		sort.Slice(f.Tokens, func(i, j int) bool { return f.Tokens[i].ID < f.Tokens[j].ID })
+		b, err := json.MarshalIndent(f, "", "  ")
+		if err != nil {
+			return err
+		}
+		nv, err := t.doc.Save(ctx, append(b, '\n'), v)
+		if filegate.KindOf(err) == filegate.Conflict {
+			time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("auth: write %s: %w", t.doc, err)
+		}
+		t.records, t.version, t.checked = recs, nv, t.now()
+		return nil
+	}
+	return filegate.Errorf(filegate.Conflict, op+".update", "%s keeps changing under concurrent writers; try again", t.doc)
+}
+
+// fileDocument is the local token file (mode 0600). Writers in other
+// processes (`filegate token create` beside a running server, or several
+// at once) are serialized by an exclusive lock on <path>.lock held from
+// the version check to the rename.
+type fileDocument string
+
+// FileDocument is the token file at path.
+func FileDocument(path string) Document { return fileDocument(path) }
+
+func (f fileDocument) String() string { return string(f) }
+
+func (f fileDocument) stamp() (string, error) {
+	fi, err := os.Stat(string(f))
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
 	if err != nil {
-		return fmt.Errorf("auth: lock the token file: %w", err)
+		return "", err
+	}
+	st := stampOf(fi)
+	return fmt.Sprintf("%d-%d-%d", st.mod.UnixNano(), st.size, st.ino), nil
+}
+
+func (f fileDocument) Load(_ context.Context, known string) ([]byte, string, error) {
+	v, err := f.stamp()
+	if err != nil || v == "" || v == known {
+		return nil, v, err
+	}
+	b, err := os.ReadFile(string(f))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, "", nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	// A writer may have replaced the file between the stat and the read:
+	// the version must describe what was read.
+	if v2, err := f.stamp(); err != nil || v2 != v {
+		return f.Load(context.Background(), "")
+	}
+	return b, v, nil
+}
+
+func (f fileDocument) Save(_ context.Context, content []byte, version string) (string, error) {
+	unlock, err := lockFile(string(f) + ".lock")
+	if err != nil {
+		return "", fmt.Errorf("lock the token file: %w", err)
 	}
 	defer unlock()
-	t.records = nil // another process may have written within the same stamp
-	if err := t.reloadLocked(); err != nil {
-		return err
-	}
-	recs := make(map[string]Record, len(t.records)+1)
-	for k, v := range t.records {
-		recs[k] = v
-	}
-	if err := fn(recs); err != nil {
-		return err
-	}
-	f := fileFormat{Version: 1, Tokens: make([]Record, 0, len(recs))}
-	for _, r := range recs {
-		f.Tokens = append(f.Tokens, r)
-	}
-	sort.Slice(f.Tokens, func(i, j int) bool { return f.Tokens[i].ID < f.Tokens[j].ID })
-	b, err := json.MarshalIndent(f, "", "  ")
+	cur, err := f.stamp()
 	if err != nil {
-		return err
+		return "", err
 	}
-	if err := WriteFileAtomic(t.path, append(b, '\n'), 0o600); err != nil {
-		return fmt.Errorf("auth: %w", err)
+	if cur != version {
+		return "", filegate.NewError(filegate.Conflict, op+".save", "", "the token file changed")
 	}
-	t.records = nil // force a re-read with the new stamp
-	return t.reloadLocked()
+	if err := WriteFileAtomic(string(f), content, 0o600); err != nil {
+		return "", err
+	}
+	return f.stamp()
 }
 
 // lockFile takes an exclusive advisory lock (flock) on path, creating it,
@@ -328,13 +426,10 @@ func lockFile(path string) (func(), error) {
 	}, nil
 }
 
-// Exists reports whether the token file exists (even with no token in it).
+// Exists reports whether the token document exists (even with no token in it).
 func (t *Tokens) Exists() (bool, error) {
-	_, err := os.Stat(t.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	return err == nil, err
+	_, v, err := t.doc.Load(context.Background(), "")
+	return v != "", err
 }
 
 // WriteFileAtomic writes data to path so that readers see the old content or
@@ -365,4 +460,33 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// SecretMatcher checks a presented shared secret (params.Secret).
+type SecretMatcher interface {
+	Matches(ctx context.Context, presented string) (bool, error)
+}
+
+// SharedSecret is seed 001's authorizer mode: one shared secret, kept in
+// SSM, that stands for list and download on the whole bucket. Tokens of
+// filegate's own form ("fg_…") go to the token store as usual.
+type SharedSecret struct {
+	Secret SecretMatcher
+	Next   interface {
+		Authenticate(token string) (*filegate.Principal, error)
+	}
+}
+
+// Authenticate checks the token against the shared secret, then the store.
+func (s SharedSecret) Authenticate(token string) (*filegate.Principal, error) {
+	if !strings.HasPrefix(token, "fg_") && token != "" {
+		ok, err := s.Secret.Matches(context.Background(), token)
+		if err != nil {
+			return nil, filegate.NewError(filegate.Unavailable, op+".SharedSecret", "", "the shared secret cannot be read").Wrap(err)
+		}
+		if ok {
+			return &filegate.Principal{ID: "shared-secret", Name: "shared-secret", Actions: []filegate.Action{filegate.ActDownload, filegate.ActList}}, nil
+		}
+	}
+	return s.Next.Authenticate(token)
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -30,14 +31,23 @@ func runLambda(ctx context.Context, o serveOptions, getenv func(string) string, 
 		return err
 	}
 	log := telemetry.Logger(stderr, level)
-	data, err := datadir.Open(o.data)
-	if err != nil {
-		return err
+	// The data directory holds only a token file; with an s3:// or ssm:
+	// token store (the usual on Lambda, whose code directory is read-only)
+	// none is opened.
+	var data datadir.Dir
+	if o.tokens == "" || strings.HasPrefix(o.tokens, "file:") {
+		if data, err = datadir.Open(o.data); err != nil {
+			return err
+		}
 	}
 	role := getenv("FILEGATE_LAMBDA_ROLE")
 	switch role {
 	case "authorizer":
-		a := &serverless.Authorizer{Tokens: data.Tokens()}
+		_, authn, err := o.openAuth(ctx, data, nil)
+		if err != nil {
+			return err
+		}
+		a := &serverless.Authorizer{Tokens: authn}
 		log.Info("lambda ready", "role", role)
 		lambda.StartWithOptions(a.Invoke, lambda.WithContext(ctx))
 		return nil
@@ -81,7 +91,11 @@ func runLambda(ctx context.Context, o serveOptions, getenv func(string) string, 
 		return err
 	}
 	defer closeStore()
-	handler, closeServices, err := wire(o, data, st, false, cdn, tp, log, io.Discard)
+	tokens, authn, err := o.openAuth(ctx, data, st)
+	if err != nil {
+		return err
+	}
+	handler, closeServices, err := wire(o, data, tokens, authn, st, false, cdn, tp, log, io.Discard)
 	if err != nil {
 		return err
 	}

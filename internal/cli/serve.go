@@ -22,6 +22,7 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/api"
+	"github.com/filegate/filegate/auth"
 	"github.com/filegate/filegate/browse"
 	"github.com/filegate/filegate/bundle"
 	"github.com/filegate/filegate/caption"
@@ -30,6 +31,7 @@ import (
 	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/embedded"
 	"github.com/filegate/filegate/grant"
+	"github.com/filegate/filegate/params"
 	"github.com/filegate/filegate/store"
 	"github.com/filegate/filegate/sweep"
 	"github.com/filegate/filegate/telemetry"
@@ -43,6 +45,9 @@ type serveOptions struct {
 	endpoint         string
 	publicEndpoint   string
 	stsRoleARN       string
+	tokens           string
+	tokenCache       time.Duration
+	sharedSecretSSM  string
 	cfDomain         string
 	cfKeyID          string
 	cfKey            string
@@ -142,6 +147,9 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.StringVar(&o.cfCookieDomain, "cloudfront-cookie-domain", "", "Domain attribute of signed cookies (default: --cloudfront-domain; a parent domain shared with filegate's host lets browsers keep them)")
 	f.BoolVar(&o.cfUploads, "cloudfront-uploads", false, `let POST /v1/uploads ask for "via": "cloudfront" (one PUT up to 5 GiB); the distribution must run filegate's length-checking function (docs/cloudfront.md)`)
 	f.StringVar(&o.downloadsVia, "downloads-via", "s3", `default grant of POST /v1/downloads: "s3" or "cloudfront"`)
+	f.StringVar(&o.tokens, "tokens", "", "token store: file:PATH (default <data>/tokens.json), s3://BUCKET/KEY (shared by replicas, conditional writes) or ssm:NAME")
+	f.DurationVar(&o.tokenCache, "token-cache", 30*time.Second, "how long an s3:// or ssm: token store is trusted before it is read again (at most 1m: revocations reach every replica within it)")
+	f.StringVar(&o.sharedSecretSSM, "shared-secret-ssm", "", "SSM SecureString parameter holding seed 001's shared secret, which grants list and download on the whole bucket")
 	f.StringVar(&o.stsRoleARN, "sts-role-arn", "", "role that POST /v1/credentials assumes (required on Amazon S3; MinIO ignores it)")
 	f.StringVar(&o.stsEndpoint, "sts-endpoint", "", "STS endpoint (default: the store's endpoint for S3-compatible stores, Amazon's regional STS otherwise)")
 	f.DurationVar(&o.stsMaxDuration, "sts-max-duration", time.Hour, "longest temporary credentials (the role's maximum session; at least 15m)")
@@ -194,7 +202,11 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 		return err
 	}
 	defer closeStore()
-	handler, closeServices, err := wire(o, data, st, child != nil, cdn, tp, log, stdout)
+	tokens, authn, err := o.openAuth(ctx, data, st)
+	if err != nil {
+		return err
+	}
+	handler, closeServices, err := wire(o, data, tokens, authn, st, child != nil, cdn, tp, log, stdout)
 	if err != nil {
 		return err
 	}
@@ -316,8 +328,7 @@ func openStore(ctx context.Context, o serveOptions, getenv func(string) string, 
 
 // wire builds the services over the store's buckets and the HTTP handler
 // over them; the returned function stops the bundle jobs.
-func wire(o serveOptions, data datadir.Dir, st *store.Store, embeddedStore bool, cdn *cloudfront.Signer, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer) (http.Handler, func(), error) {
-	tokens := data.Tokens()
+func wire(o serveOptions, data datadir.Dir, tokens *auth.Tokens, authn api.Authenticator, st *store.Store, embeddedStore bool, cdn *cloudfront.Signer, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer) (http.Handler, func(), error) {
 	if !o.lambda { // on Lambda, tokens are made with `filegate token create` beforehand
 		if err := data.BootstrapAdmin(tokens, stdout); err != nil {
 			return nil, nil, err
@@ -361,12 +372,30 @@ func wire(o serveOptions, data datadir.Dir, st *store.Store, embeddedStore bool,
 		extensions = append(extensions, compat.New(services, log))
 	}
 	handler := api.NewServer(api.Deps{
-		Tokens: tokens, Browse: services.Browse, Grants: grants, Uploads: uploads, Bundles: bundles, Captions: services.Captions,
+		Tokens: authn, Browse: services.Browse, Grants: grants, Uploads: uploads, Bundles: bundles, Captions: services.Captions,
 		Extensions: extensions, Ready: st.Ping, Log: log, Metrics: metrics, Tracing: tp,
 		Credentials: credentialService(o, st, embeddedStore),
 		NoStreaming: o.lambda, Vouched: o.vouched,
 	})
 	return handler, bundles.Close, nil
+}
+
+// openAuth opens the token store (--tokens) and the authenticator in front
+// of it: the store, or seed 001's shared secret in SSM and then the store.
+func (o serveOptions) openAuth(ctx context.Context, data datadir.Dir, st *store.Store) (*auth.Tokens, api.Authenticator, error) {
+	acc := awsAccess{endpoint: o.endpoint, region: o.region, accessKeyID: o.accessKeyID, secretAccessKey: o.secretAccessKey}
+	tokens, err := openTokens(ctx, o.tokens, data, o.tokenCache, st, acc)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.sharedSecretSSM == "" {
+		return tokens, tokens, nil
+	}
+	c, err := awsAccess{region: o.region}.ssmClient(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	return tokens, auth.SharedSecret{Secret: params.NewSecret(c, o.sharedSecretSSM, o.tokenCache), Next: tokens}, nil
 }
 
 // cdnSigner loads the CloudFront key and returns the signer, or nil when no

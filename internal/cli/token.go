@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -15,15 +16,25 @@ import (
 )
 
 func tokenCmd(stdout io.Writer) *cobra.Command {
-	var data string
+	var data, spec string
+	var acc awsAccess
 	cmd := &cobra.Command{Use: "token", Short: "Create, list and revoke bearer tokens"}
-	cmd.PersistentFlags().StringVar(&data, "data", "./filegate-data", "filegate's data directory")
+	pf := cmd.PersistentFlags()
+	pf.StringVar(&data, "data", "./filegate-data", "filegate's data directory")
+	pf.StringVar(&spec, "tokens", "", "token store: file:PATH (default <data>/tokens.json), s3://BUCKET/KEY or ssm:NAME")
+	pf.StringVar(&acc.endpoint, "endpoint", "", "S3 endpoint of an s3:// token store (default: Amazon S3)")
+	pf.StringVar(&acc.region, "region", "", "AWS region (default: AWS_REGION or the AWS profile)")
+	pf.StringVar(&acc.accessKeyID, "access-key-id", "", "static access key for an s3:// or ssm: token store (default: the AWS credential chain)")
+	pf.StringVar(&acc.secretAccessKey, "secret-access-key", "", "static secret key")
 	open := func() (*auth.Tokens, error) {
+		if spec != "" && !strings.HasPrefix(spec, "file:") {
+			return openTokens(context.Background(), spec, datadir.Dir{}, time.Second, nil, acc)
+		}
 		d, err := datadir.Open(data)
 		if err != nil {
 			return nil, err
 		}
-		return d.Tokens(), nil
+		return openTokens(context.Background(), spec, d, time.Second, nil, acc)
 	}
 
 	var name, prefix string
