@@ -226,6 +226,13 @@ func build(ctx context.Context, method, path, rawQuery string, h http.Header, bo
 	if err != nil {
 		return nil, err
 	}
+	// The Lambda runtime hands each invocation the X-Ray trace it belongs
+	// to; API Gateway's header carries it too, but not on every event.
+	if h.Get("X-Amzn-Trace-Id") == "" {
+		if id, _ := ctx.Value("x-amzn-trace-id").(string); id != "" {
+			h.Set("X-Amzn-Trace-Id", id)
+		}
+	}
 	req.Header = h
 	req.Host = h.Get("Host")
 	req.ContentLength = int64(len(b))

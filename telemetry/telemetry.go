@@ -5,6 +5,8 @@
 package telemetry
 
 import (
+	"strings"
+
 	"context"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"go.opentelemetry.io/contrib/propagators/aws/xray"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
@@ -53,9 +56,37 @@ func Tracing(ctx context.Context, getenv func(string) string, version string) (t
 		// the SDK's default sampler (or OTEL_TRACES_SAMPLER) applies.
 		opts = append(opts, sdktrace.WithSampler(sdktrace.NeverSample()))
 	}
+	prop, err := propagators(getenv("OTEL_PROPAGATORS"))
+	if err != nil {
+		return nil, nil, err
+	}
 	tp := sdktrace.NewTracerProvider(opts...)
-	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	otel.SetTextMapPropagator(prop)
 	return tp, tp.Shutdown, nil
+}
+
+// propagators builds the propagators OTEL_PROPAGATORS names (default
+// "tracecontext,baggage"): tracecontext, baggage, xray (the X-Amzn-Trace-Id
+// header of API Gateway, Lambda and X-Ray, as seed 001 uses), none.
+func propagators(list string) (propagation.TextMapPropagator, error) {
+	if strings.TrimSpace(list) == "" {
+		list = "tracecontext,baggage"
+	}
+	var ps []propagation.TextMapPropagator
+	for _, name := range strings.Split(list, ",") {
+		switch strings.TrimSpace(name) {
+		case "tracecontext":
+			ps = append(ps, propagation.TraceContext{})
+		case "baggage":
+			ps = append(ps, propagation.Baggage{})
+		case "xray":
+			ps = append(ps, xray.Propagator{})
+		case "none", "":
+		default:
+			return nil, fmt.Errorf("OTEL_PROPAGATORS: %q is not supported (want tracecontext, baggage, xray or none)", name)
+		}
+	}
+	return propagation.NewCompositeTextMapPropagator(ps...), nil
 }
 
 // spanExporter picks the exporter the standard variables name; nil for

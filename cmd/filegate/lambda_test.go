@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
@@ -9,11 +11,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
 	"github.com/filegate/filegate/internal/harness"
 	"github.com/filegate/filegate/internal/lambdatest"
+	"github.com/filegate/filegate/internal/motoserver"
 )
 
 // lambdaFn is filegate running as a Lambda function (the test binary as
@@ -21,6 +30,25 @@ import (
 type lambdaFn struct {
 	rt       *lambdatest.Runtime
 	initTime time.Duration
+	stdout   *syncBuf
+	logs     *syncBuf
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) Bytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.b.Bytes())
 }
 
 // startLambda runs filegate as a Lambda function over e's store and token
@@ -39,8 +67,9 @@ func startLambda(t *testing.T, e *harness.Env, extra ...string) *lambdaFn {
 		"FILEGATE_SESSION_KEY="+base64.StdEncoding.EncodeToString(key), "AWS_LAMBDA_FUNCTION_NAME=filegate",
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST", "AWS_REGION=us-east-1")
 	cmd.Env = append(cmd.Env, extra...)
-	var logs strings.Builder
-	cmd.Stderr = &logs
+	logs := &syncBuf{}
+	out := &syncBuf{}
+	cmd.Stderr, cmd.Stdout = logs, out
 	t0 := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -48,9 +77,9 @@ func startLambda(t *testing.T, e *harness.Env, extra ...string) *lambdaFn {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	initErr, err := rt.Ready(20 * time.Second)
 	if err != nil || initErr != nil {
-		t.Fatalf("the function did not start: %v %s\n%s", err, initErr, logs.String())
+		t.Fatalf("the function did not start: %v %s\n%s", err, initErr, logs.Bytes())
 	}
-	return &lambdaFn{rt: rt, initTime: time.Since(t0)}
+	return &lambdaFn{rt: rt, initTime: time.Since(t0), stdout: out, logs: logs}
 }
 
 // event loads an event from testdata (aws-lambda-go's test events).
@@ -300,4 +329,80 @@ func cliRevoke(e *harness.Env, name string) error {
 	cmd := exec.Command(os.Args[0], "token", "revoke", "--data", e.Data, name)
 	cmd.Env = append(os.Environ(), "FILEGATE_TEST_AS_MAIN=1")
 	return cmd.Run()
+}
+
+// TestLambdaContinuesTheXRayTrace: with OTEL_PROPAGATORS=xray (seed 001's
+// setting), the trace API Gateway started (X-Amzn-Trace-Id) continues into
+// filegate's spans and into its store calls, and spans are flushed before
+// the invocation answers.
+func TestLambdaContinuesTheXRayTrace(t *testing.T) {
+	t.Parallel()
+	e := harness.Start(t, "embedded")
+	e.Put("users/alice/a.txt", []byte("x"))
+	alice := e.Token("alice", "users/alice/", 0, "download")
+	fn := startLambda(t, e, "OTEL_PROPAGATORS=xray", "OTEL_TRACES_EXPORTER=console")
+	ev := httpEvent(t, "http", "POST", "/v1/downloads", "", alice, `{"key":"users/alice/a.txt"}`)
+	ev["headers"].(map[string]any)["x-amzn-trace-id"] = "Root=1-5e9f0c65-1de4d666d4dd26aced652b6c;Parent=53995c3f42cd8ad8;Sampled=1"
+	if r := fn.call(t, ev); r.StatusCode != 200 {
+		t.Fatalf("%d %s", r.StatusCode, r.Body)
+	}
+	const traceID = "5e9f0c651de4d666d4dd26aced652b6c"
+	names := map[string]bool{}
+	var store bool
+	// The spans were written before the answer; the pipe from the child
+	// may deliver them a moment later.
+	for range 100 {
+		dec := json.NewDecoder(bytes.NewReader(fn.stdout.Bytes()))
+		for {
+			var span struct {
+				Name        string
+				SpanContext struct{ TraceID string }
+			}
+			if err := dec.Decode(&span); err != nil {
+				break
+			}
+			if span.SpanContext.TraceID == traceID {
+				names[span.Name] = true
+				store = store || strings.HasPrefix(span.Name, "S3.")
+			}
+		}
+		if names["auth.Authenticate"] && store {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !names["auth.Authenticate"] || !store {
+		t.Fatalf("spans in the X-Ray trace: %v (output %.1500s)\nlogs: %s", names, fn.stdout.Bytes(), fn.logs.Bytes())
+	}
+}
+
+// TestLambdaAuthorizerSharedSecret is seed 001's mode: one shared secret
+// in an SSM SecureString (served by moto_server) that the authorizer
+// accepts, beside filegate's own tokens.
+func TestLambdaAuthorizerSharedSecret(t *testing.T) {
+	t.Parallel()
+	moto := motoserver.Start(t)
+	c := ssm.New(ssm.Options{Region: "us-east-1", BaseEndpoint: aws.String(moto), Credentials: credentials.NewStaticCredentialsProvider("testing", "testing", "")})
+	if _, err := c.PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String("/seed001/token"), Value: aws.String("s3cr3t-from-ssm"), Type: ssmtypes.ParameterTypeSecureString}); err != nil {
+		t.Fatal(err)
+	}
+	e := harness.Start(t, "embedded")
+	alice := e.Token("alice", "users/alice/", 0, "download")
+	authz := startLambda(t, e, "FILEGATE_LAMBDA_ROLE=authorizer", "FILEGATE_SHARED_SECRET_SSM=/seed001/token",
+		"AWS_ENDPOINT_URL_SSM="+moto, "AWS_ACCESS_KEY_ID=testing", "AWS_SECRET_ACCESS_KEY=testing")
+	for tok, want := range map[string]string{"s3cr3t-from-ssm": "download,list", alice: "download"} {
+		ev := event(t, "apigw-custom-auth-request.json")
+		ev["authorizationToken"] = "Bearer " + tok
+		var pol struct {
+			Context map[string]any `json:"context"`
+		}
+		if res, err := authz.rt.InvokeJSON(ev, &pol); err != nil || res.Error || pol.Context["fg_actions"] != want {
+			t.Errorf("token %.6s…: %v %s, want actions %s", tok, err, res.Payload, want)
+		}
+	}
+	ev := event(t, "apigw-custom-auth-request.json")
+	ev["authorizationToken"] = "Bearer not-the-secret"
+	if res, err := authz.rt.Invoke([]byte(mustJSON(t, ev))); err != nil || !res.Error {
+		t.Fatalf("a wrong secret: %v %s", err, res.Payload)
+	}
 }

@@ -102,8 +102,15 @@ func runLambda(ctx context.Context, o serveOptions, getenv func(string) string, 
 	defer closeServices()
 	a := &serverless.Adapter{Handler: handler}
 	log.Info("lambda ready", "role", "api", "bucket", st.Bucket)
+	// Spans are flushed before each answer: a Lambda sandbox may be frozen
+	// right after it, with the batch still unsent.
+	flusher, _ := tp.(interface{ ForceFlush(context.Context) error })
 	lambda.StartWithOptions(func(ctx context.Context, ev json.RawMessage) (any, error) {
-		return a.Invoke(ctx, ev)
+		out, err := a.Invoke(ctx, ev)
+		if flusher != nil {
+			_ = flusher.ForceFlush(ctx)
+		}
+		return out, err
 	}, lambda.WithContext(ctx))
 	return nil
 }
