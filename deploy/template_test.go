@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -126,6 +127,139 @@ console.log(JSON.stringify(out));
 		}
 		if g.Allowed && len(g.QS) != 0 {
 			t.Errorf("%s: the length parameter is forwarded to the bucket: %v", c.name, g.QS)
+		}
+	}
+}
+
+// translate runs aws-sam-translator on the template, with the functions'
+// code already packaged (as `sam package` leaves it), and returns the
+// CloudFormation JSON.
+func translate(t *testing.T) map[string]any {
+	t.Helper()
+	py := need(t, "python3")
+	script := `
+import json, sys
+from samtranslator.translator.transform import transform
+from samtranslator.yaml_helper import yaml_parse
+from samtranslator.public.exceptions import InvalidDocumentException
+t = yaml_parse(open("template.yaml").read())
+for r in t["Resources"].values():
+    if r["Type"] == "AWS::Serverless::Function":
+        r["Properties"]["CodeUri"] = "s3://artifacts/filegate.zip"
+t.setdefault("Globals", {}).setdefault("Function", {})["CodeUri"] = "s3://artifacts/filegate.zip"
+try:
+    print(json.dumps(transform(t, {}, None)))
+except InvalidDocumentException as e:
+    print("\n".join(c.message for c in e.causes), file=sys.stderr)
+    sys.exit(1)
+`
+	cmd := exec.Command(py, "-c", script)
+	cmd.Env = append(os.Environ(), "AWS_DEFAULT_REGION=us-east-1")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if strings.Contains(stderr.String(), "No module named 'samtranslator'") {
+		if os.Getenv("CI") != "" {
+			t.Fatal("aws-sam-translator is not installed")
+		}
+		t.Skip("aws-sam-translator is not installed")
+	}
+	if err != nil {
+		t.Fatalf("aws-sam-translator: %v\n%s", err, stderr.String())
+	}
+	var cfn map[string]any
+	if err := json.Unmarshal(out, &cfn); err != nil {
+		t.Fatal(err)
+	}
+	return cfn
+}
+
+// s3Actions maps each S3 operation filegate calls, or signs a grant for, to
+// the IAM action it needs. An operation missing here fails the test, so a
+// new call cannot ship without its permission being decided.
+var s3Actions = map[string]string{
+	"GetObject": "s3:GetObject", "HeadObject": "s3:GetObject",
+	"PutObject": "s3:PutObject", "UploadPart": "s3:PutObject", "CreateMultipartUpload": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject",
+	"AbortMultipartUpload": "s3:AbortMultipartUpload", "ListParts": "s3:ListMultipartUploadParts",
+	"ListMultipartUploads": "s3:ListBucketMultipartUploads", "ListObjectsV2": "s3:ListBucket", "HeadBucket": "s3:ListBucket",
+	"DeleteObject": "s3:DeleteObject",
+	// Never on Lambda: buckets come from the template (no --create-buckets),
+	// and POST /v1/credentials needs --sts-role-arn, which it does not set.
+	"CreateBucket": "", "PutBucketCors": "", "AssumeRole": "",
+}
+
+// codeCalls lists the S3 operations in the store adapter: SDK calls and
+// the operations of requests it signs itself.
+func codeCalls(t *testing.T) map[string]bool {
+	t.Helper()
+	files, _ := filepath.Glob("../store/*.go")
+	sdk := regexp.MustCompile(`\.api\.([A-Z][A-Za-z0-9]+)\(`)
+	signed := regexp.MustCompile(`Op: *"([A-Z][A-Za-z0-9]+)"`)
+	ops := map[string]bool{}
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, re := range []*regexp.Regexp{sdk, signed} {
+			for _, m := range re.FindAllSubmatch(b, -1) {
+				ops[string(m[1])] = true
+			}
+		}
+	}
+	if !ops["GetObject"] || !ops["UploadPart"] {
+		t.Fatalf("found only %v in the store adapter", ops)
+	}
+	return ops
+}
+
+func TestTemplateGrantsExactlyWhatTheCodeCalls(t *testing.T) {
+	cfn := translate(t)
+	need := map[string]bool{}
+	for op := range codeCalls(t) {
+		a, ok := s3Actions[op]
+		if !ok {
+			t.Errorf("the store adapter calls %s: add it to s3Actions and to the template", op)
+		}
+		if a != "" {
+			need[a] = true
+		}
+	}
+	res := cfn["Resources"].(map[string]any)
+	role, ok := res["ApiFunctionRole"].(map[string]any)
+	if !ok {
+		t.Fatal("no ApiFunctionRole in the translated template")
+	}
+	granted := map[string]bool{}
+	b, _ := json.Marshal(role["Properties"].(map[string]any)["Policies"])
+	for _, m := range regexp.MustCompile(`"(s3:[A-Za-z]+)"`).FindAllSubmatch(b, -1) {
+		granted[string(m[1])] = true
+	}
+	for a := range need {
+		if !granted[a] {
+			t.Errorf("the API function needs %s, which the template does not grant", a)
+		}
+	}
+	for a := range granted {
+		if !need[a] {
+			t.Errorf("the template grants %s, which no code path uses", a)
+		}
+	}
+	if strings.Contains(string(b), `"s3:*"`) || strings.Contains(string(b), `"Resource":"*"`) {
+		t.Errorf("a wildcard grant: %s", b)
+	}
+	// Tracing is on, the authorizer caches for at most a minute.
+	fn, _ := json.Marshal(res["ApiFunction"])
+	if !strings.Contains(string(fn), `"TracingConfig":{"Mode":"Active"}`) {
+		t.Errorf("tracing is not on: %s", fn)
+	}
+	api, _ := json.Marshal(res["Api"])
+	for _, want := range []string{`"authorizerResultTtlInSeconds":60`, `"enableSimpleResponses":true`, `"authorizerPayloadFormatVersion":"2.0"`} {
+		if !strings.Contains(string(api), want) {
+			t.Errorf("the HTTP API's authorizer lacks %s", want)
 		}
 	}
 }
