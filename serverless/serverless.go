@@ -229,7 +229,7 @@ func build(ctx context.Context, method, path, rawQuery string, h http.Header, bo
 	// The Lambda runtime hands each invocation the X-Ray trace it belongs
 	// to; API Gateway's header carries it too, but not on every event.
 	if h.Get("X-Amzn-Trace-Id") == "" {
-		if id, _ := ctx.Value("x-amzn-trace-id").(string); id != "" {
+		if id := TraceID(ctx); id != "" {
 			h.Set("X-Amzn-Trace-Id", id)
 		}
 	}

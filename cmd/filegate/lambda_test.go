@@ -406,3 +406,22 @@ func TestLambdaAuthorizerSharedSecret(t *testing.T) {
 		t.Fatalf("a wrong secret: %v %s", err, res.Payload)
 	}
 }
+
+// TestLambdaInitError: a function that cannot start says why through the
+// Runtime API's init error, as Lambda expects.
+func TestLambdaInitError(t *testing.T) {
+	t.Parallel()
+	e := harness.Start(t, "embedded")
+	rt := lambdatest.Start()
+	t.Cleanup(rt.Close)
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), "FILEGATE_TEST_AS_MAIN=1", "AWS_LAMBDA_RUNTIME_API="+rt.Address, "FILEGATE_DATA="+e.Data, "FILEGATE_BUCKET=filegate")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	initErr, err := rt.Ready(20 * time.Second)
+	if err != nil || !strings.Contains(string(initErr), "FILEGATE_SESSION_KEY must be set") || !strings.Contains(string(initErr), `"errorType":"InitError"`) {
+		t.Fatalf("init error: %v %s", err, initErr)
+	}
+}

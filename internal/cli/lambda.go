@@ -10,8 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambda"
-
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/serverless"
@@ -26,9 +24,23 @@ const maxInlineOnLambda = 4 << 20
 // the default) or the API Gateway authorizer (FILEGATE_LAMBDA_ROLE=
 // authorizer). The configuration is serve's, from the FILEGATE_* variables.
 func runLambda(ctx context.Context, o serveOptions, getenv func(string) string, stderr io.Writer) error {
+	api := getenv("AWS_LAMBDA_RUNTIME_API")
+	h, cleanup, err := lambdaHandler(ctx, o, getenv, stderr)
+	if err != nil {
+		serverless.InitError(api, err) // Lambda shows it as the init failure
+		return err
+	}
+	defer cleanup()
+	return serverless.Serve(ctx, api, h)
+}
+
+// lambdaHandler builds the handler of the configured role; cleanup
+// releases what it holds.
+func lambdaHandler(ctx context.Context, o serveOptions, getenv func(string) string, stderr io.Writer) (h serverless.Handler, cleanup func(), err error) {
+	cleanup = func() {}
 	level, err := o.check()
 	if err != nil {
-		return err
+		return nil, cleanup, err
 	}
 	log := telemetry.Logger(stderr, level)
 	// The data directory holds only a token file; with an s3:// or ssm:
@@ -37,7 +49,7 @@ func runLambda(ctx context.Context, o serveOptions, getenv func(string) string, 
 	var data datadir.Dir
 	if o.tokens == "" || strings.HasPrefix(o.tokens, "file:") {
 		if data, err = datadir.Open(o.data); err != nil {
-			return err
+			return nil, cleanup, err
 		}
 	}
 	role := getenv("FILEGATE_LAMBDA_ROLE")
@@ -45,21 +57,20 @@ func runLambda(ctx context.Context, o serveOptions, getenv func(string) string, 
 	case "authorizer":
 		_, authn, err := o.openAuth(ctx, data, nil)
 		if err != nil {
-			return err
+			return nil, cleanup, err
 		}
 		a := &serverless.Authorizer{Tokens: authn}
 		log.Info("lambda ready", "role", role)
-		lambda.StartWithOptions(a.Invoke, lambda.WithContext(ctx))
-		return nil
+		return a.Invoke, cleanup, nil
 	case "", "api":
 	default:
-		return fmt.Errorf("FILEGATE_LAMBDA_ROLE=%q: want api or authorizer", role)
+		return nil, cleanup, fmt.Errorf("FILEGATE_LAMBDA_ROLE=%q: want api or authorizer", role)
 	}
 	if o.bucket == "" {
-		return errors.New("on Lambda, FILEGATE_BUCKET names the bucket (there is no embedded store)")
+		return nil, cleanup, errors.New("on Lambda, FILEGATE_BUCKET names the bucket (there is no embedded store)")
 	}
 	if o.sessionKey == "" {
-		return errors.New("on Lambda, FILEGATE_SESSION_KEY must be set: every instance seals upload sessions with the same key")
+		return nil, cleanup, errors.New("on Lambda, FILEGATE_SESSION_KEY must be set: every instance seals upload sessions with the same key")
 	}
 	o.lambda = true
 	o.captionMaxInline = sizeFlag(min(int64(o.captionMaxInline), maxInlineOnLambda))
@@ -79,38 +90,39 @@ func runLambda(ctx context.Context, o serveOptions, getenv func(string) string, 
 	}
 	tp, stopTracing, err := telemetry.Tracing(ctx, getenv, Version)
 	if err != nil {
-		return fmt.Errorf("tracing: %w", err)
+		return nil, cleanup, fmt.Errorf("tracing: %w", err)
 	}
-	defer func() { _ = stopTracing(context.WithoutCancel(ctx)) }()
+	cleanup = func() { _ = stopTracing(context.WithoutCancel(ctx)) }
 	cdn, err := cdnSigner(ctx, o)
 	if err != nil {
-		return err
+		return nil, cleanup, err
 	}
 	st, _, closeStore, err := openStore(ctx, o, getenv, data, "", tp, log)
 	if err != nil {
-		return err
+		return nil, cleanup, err
 	}
-	defer closeStore()
+	stopTracingOnly := cleanup
+	cleanup = func() { closeStore(); stopTracingOnly() }
 	tokens, authn, err := o.openAuth(ctx, data, st)
 	if err != nil {
-		return err
+		return nil, cleanup, err
 	}
 	handler, closeServices, err := wire(o, data, tokens, authn, st, false, cdn, tp, log, io.Discard)
 	if err != nil {
-		return err
+		return nil, cleanup, err
 	}
-	defer closeServices()
+	closeAll := cleanup
+	cleanup = func() { closeServices(); closeAll() }
 	a := &serverless.Adapter{Handler: handler}
 	log.Info("lambda ready", "role", "api", "bucket", st.Bucket)
 	// Spans are flushed before each answer: a Lambda sandbox may be frozen
 	// right after it, with the batch still unsent.
 	flusher, _ := tp.(interface{ ForceFlush(context.Context) error })
-	lambda.StartWithOptions(func(ctx context.Context, ev json.RawMessage) (any, error) {
+	return func(ctx context.Context, ev json.RawMessage) (any, error) {
 		out, err := a.Invoke(ctx, ev)
 		if flusher != nil {
 			_ = flusher.ForceFlush(ctx)
 		}
 		return out, err
-	}, lambda.WithContext(ctx))
-	return nil
+	}, cleanup, nil
 }
