@@ -31,6 +31,7 @@ import (
 	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/embedded"
 	"github.com/filegate/filegate/grant"
+	"github.com/filegate/filegate/jwtauth"
 	"github.com/filegate/filegate/params"
 	"github.com/filegate/filegate/store"
 	"github.com/filegate/filegate/sweep"
@@ -48,6 +49,10 @@ type serveOptions struct {
 	tokens           string
 	tokenCache       time.Duration
 	sharedSecretSSM  string
+	jwksURL          string
+	jwtIssuer        string
+	jwtAudience      string
+	jwtLeeway        time.Duration
 	cfDomain         string
 	cfKeyID          string
 	cfKey            string
@@ -149,6 +154,10 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.StringVar(&o.downloadsVia, "downloads-via", "s3", `default grant of POST /v1/downloads: "s3" or "cloudfront"`)
 	f.StringVar(&o.tokens, "tokens", "", "token store: file:PATH (default <data>/tokens.json), s3://BUCKET/KEY (shared by replicas, conditional writes) or ssm:NAME")
 	f.DurationVar(&o.tokenCache, "token-cache", 30*time.Second, "how long an s3:// or ssm: token store is trusted before it is read again (at most 1m: revocations reach every replica within it)")
+	f.StringVar(&o.jwksURL, "jwks-url", "", "accept JWT/OIDC bearer tokens signed by the keys at this JWKS URL (claims mapped as README says)")
+	f.StringVar(&o.jwtIssuer, "jwt-issuer", "", `the "iss" JWTs must carry (required with --jwks-url)`)
+	f.StringVar(&o.jwtAudience, "jwt-audience", "", `an "aud" JWTs must carry (required with --jwks-url)`)
+	f.DurationVar(&o.jwtLeeway, "jwt-leeway", time.Minute, "clock skew allowed on a JWT's exp, nbf and iat")
 	f.StringVar(&o.sharedSecretSSM, "shared-secret-ssm", "", "SSM SecureString parameter holding seed 001's shared secret, which grants list and download on the whole bucket")
 	f.StringVar(&o.stsRoleARN, "sts-role-arn", "", "role that POST /v1/credentials assumes (required on Amazon S3; MinIO ignores it)")
 	f.StringVar(&o.stsEndpoint, "sts-endpoint", "", "STS endpoint (default: the store's endpoint for S3-compatible stores, Amazon's regional STS otherwise)")
@@ -388,14 +397,22 @@ func (o serveOptions) openAuth(ctx context.Context, data datadir.Dir, st *store.
 	if err != nil {
 		return nil, nil, err
 	}
-	if o.sharedSecretSSM == "" {
-		return tokens, tokens, nil
+	var authn api.Authenticator = tokens
+	if o.sharedSecretSSM != "" {
+		c, err := awsAccess{region: o.region}.ssmClient(ctx)
+		if err != nil {
+			return nil, nil, err
+		}
+		authn = auth.SharedSecret{Secret: params.NewSecret(c, o.sharedSecretSSM, o.tokenCache), Next: authn}
 	}
-	c, err := awsAccess{region: o.region}.ssmClient(ctx)
-	if err != nil {
-		return nil, nil, err
+	if o.jwksURL != "" {
+		v, err := jwtauth.New(ctx, jwtauth.Config{JWKSURL: o.jwksURL, Issuer: o.jwtIssuer, Audience: o.jwtAudience, Leeway: o.jwtLeeway})
+		if err != nil {
+			return nil, nil, err
+		}
+		authn = jwtauth.Chain{JWT: v, Next: authn}
 	}
-	return tokens, auth.SharedSecret{Secret: params.NewSecret(c, o.sharedSecretSSM, o.tokenCache), Next: tokens}, nil
+	return tokens, authn, nil
 }
 
 // cdnSigner loads the CloudFront key and returns the signer, or nil when no
