@@ -9,6 +9,7 @@ package bundle
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -48,6 +49,20 @@ type Config struct {
 	// OnEntry, when set, is told the size of every entry written (metrics).
 	OnEntry func(bytes int64)
 	Tracer  trace.Tracer
+
+	// Jobs keeps async job records with conditional writes (package
+	// store's Documents over the bundle bucket); default: plain writes to
+	// the bundle bucket, which cannot arbitrate between replicas.
+	Jobs Documents
+	// Lease is how long a replica may go without renewing a running job
+	// before another takes it over (default 30 s); Holder names this
+	// replica in job records (default random).
+	Lease  time.Duration
+	Holder string
+	// Dispatch, when set, runs an accepted job elsewhere (on Lambda: an
+	// asynchronous invocation of the function, which calls Resume) instead
+	// of in this process.
+	Dispatch func(ctx context.Context, id string) error
 }
 
 // Service makes bundles. It is safe for concurrent use.
@@ -92,6 +107,17 @@ func New(src, out filegate.Bucket, g *grant.Service, cfg Config) *Service {
 	if cfg.Tracer == nil {
 		cfg.Tracer = noop.NewTracerProvider().Tracer("")
 	}
+	if cfg.Jobs == nil {
+		cfg.Jobs = plainDocuments{out}
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = 30 * time.Second
+	}
+	if cfg.Holder == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		cfg.Holder = hex.EncodeToString(b)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{src: src, out: out, grants: g, cfg: cfg, base: ctx, stop: cancel, memory: semaphore.NewWeighted(cfg.MemoryBudget)}
 }
@@ -118,6 +144,7 @@ type Plan struct {
 	SizeKnown bool
 	principal *filegate.Principal
 	expires   time.Duration
+	req       Request // what Prepare was asked, for a job another replica takes over
 }
 
 // Prepare checks the request and resolves the selection: every source
@@ -161,7 +188,7 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 		entries = append(entries, e)
 		fmt.Fprintf(fp, "%s\x00%s\x00%s\x00%d\x00", e.Key, e.Name, e.ETag, e.Size)
 	}
-	plan := &Plan{Entries: entries, Skipped: skipped, Name: name, principal: p, expires: exp,
+	plan := &Plan{Entries: entries, Skipped: skipped, Name: name, principal: p, expires: exp, req: req,
 		Key: p.Prefix + "bundles/" + hex.EncodeToString(fp.Sum(nil))[:32] + "/" + name}
 	plan.Size, plan.SizeKnown = ExactSize(entries)
 	return plan, nil

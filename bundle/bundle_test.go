@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -140,26 +141,85 @@ func TestNoDebrisOnFailure(t *testing.T) {
 	}
 }
 
-func TestStaleJobReportedFailed(t *testing.T) {
+// TestJobsSurviveTheirReplica: a job nobody runs (dispatched to a replica
+// that died) or whose holder stopped renewing its lease is taken over by
+// another replica, exactly once, and completes.
+func TestJobsSurviveTheirReplica(t *testing.T) {
 	t.Parallel()
 	st := realStore(t)
-	svc := New(st.Source(), st.Output(), grant.New(st.Source(), grant.Limits{}), Config{})
-	defer svc.Close()
 	ctx := context.Background()
-	j := &Job{ID: "0123456789abcdef0123456789abcdef", Owner: admin.ID, State: "running", Key: "k", Name: "n.zip"}
-	if err := svc.saveJob(ctx, j); err != nil {
+	for i := range 6 {
+		if err := st.Source().Put(ctx, fmt.Sprintf("jobs/%d.bin", i), "application/octet-stream", bytes.Repeat([]byte{byte(i)}, 1<<20)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var written atomic.Int64
+	replica := func(dispatch func(context.Context, string) error) *Service {
+		svc := New(st.Source(), st.Output(), grant.New(st.Source(), grant.Limits{}), Config{
+			Jobs: st.Documents("dst"), Lease: 300 * time.Millisecond, Dispatch: dispatch,
+			OnEntry: func(int64) { written.Add(1) },
+		})
+		t.Cleanup(svc.Close)
+		return svc
+	}
+	dead := replica(func(context.Context, string) error { return nil }) // accepts, never runs
+	b, c := replica(nil), replica(nil)
+	plan, err := dead.Prepare(ctx, admin, Request{Prefix: "jobs/", Compression: Store})
+	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := svc.Job(ctx, admin, j.ID)
-	if err != nil || got.State != "running" {
-		t.Fatalf("fresh job: %+v, %v", got, err)
+	j, err := dead.Start(ctx, plan)
+	if err != nil {
+		t.Fatal(err)
 	}
-	old := staleAfter
-	staleAfter = 0
-	defer func() { staleAfter = old }()
-	got, err = svc.Job(ctx, admin, j.ID)
-	if err != nil || got.State != "failed" || !strings.Contains(got.Error, "interrupted") {
-		t.Fatalf("silent job: %+v, %v; want failed", got, err)
+	// Two replicas race to take it up: one runs it.
+	errs := make(chan error, 2)
+	for _, r := range []*Service{b, c} {
+		go func() { errs <- r.Resume(ctx, j.ID) }()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := b.Job(ctx, admin, j.ID)
+	if err != nil || got.State != "done" || got.URL == "" || got.Attempts != 1 || written.Load() != 6 {
+		t.Fatalf("after the takeover: %+v, %v; %d entries written (want 6, once)", got, err, written.Load())
+	}
+
+	// A holder that stopped renewing: the next status read takes over.
+	stale := &Job{ID: "0123456789abcdef0123456789abcdef", Owner: admin.ID, State: "running", Key: plan.Key + ".2", Name: "n.zip",
+		Holder: "gone", LeaseUntil: time.Now().Add(-time.Minute), Attempts: 1, EntriesTotal: 6,
+		Request: jobRequest{Prefix: "jobs/", Compression: Store}, Principal: jobPrincipal{ID: admin.ID, Name: admin.Name, Actions: admin.Actions, Prefix: admin.Prefix}}
+	if _, err := b.save(ctx, stale, ""); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err = c.Job(ctx, admin, stale.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.State != "running" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if got.State != "done" || got.Attempts != 2 {
+		t.Fatalf("a stale job: %+v", got)
+	}
+
+	// A job abandoned too often fails instead of looping.
+	worn := *stale
+	worn.ID, worn.State, worn.Attempts = "fedcba9876543210fedcba9876543210", "running", maxAttempts
+	if _, err := b.save(ctx, &worn, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Resume(ctx, worn.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := c.Job(ctx, admin, worn.ID); got.State != "failed" || !strings.Contains(got.Error, "interrupted") {
+		t.Fatalf("an exhausted job: %+v", got)
 	}
 }
 

@@ -95,3 +95,23 @@ func (d *Document) Save(ctx context.Context, content []byte, version string) (st
 		return "", translate(op, d.key, err)
 	}
 }
+
+// Documents are the objects of one bucket used as documents (bundle job
+// records).
+type Documents struct {
+	s      *Store
+	bucket string
+}
+
+// Documents returns bucket's objects as Documents.
+func (s *Store) Documents(bucket string) Documents { return Documents{s: s, bucket: bucket} }
+
+// Load is Document.Load for key.
+func (d Documents) Load(ctx context.Context, key, known string) ([]byte, string, error) {
+	return d.s.Document(d.bucket, key).Load(ctx, known)
+}
+
+// Save is Document.Save for key.
+func (d Documents) Save(ctx context.Context, key string, content []byte, version string) (string, error) {
+	return d.s.Document(d.bucket, key).Save(ctx, content, version)
+}

@@ -3,6 +3,9 @@ package main
 import (
 	"archive/zip"
 	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -12,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/filegate/filegate/internal/harness"
 )
 
@@ -281,4 +286,77 @@ func testBundleAsync(t *testing.T, e *harness.Env) {
 	if string(files["1.txt"]) != "one" || string(files["2.txt"]) != "two" {
 		t.Errorf("async archive holds %v", keysOf(files))
 	}
+}
+
+// TestAsyncBundleSurvivesItsReplica runs two filegate processes over one
+// store; the one running an async bundle is killed mid-way, and the other
+// takes the job over (its lease expired) and completes it.
+func TestAsyncBundleSurvivesItsReplica(t *testing.T) {
+	t.Parallel()
+	backend := harness.Start(t, "embedded")
+	for i := range 40 {
+		backend.Put(fmt.Sprintf("big/%02d.bin", i), harness.RandomBytes(8<<20))
+	}
+	sf := harness.StoreFileOf(t, backend.Data)
+	data := t.TempDir()
+	flags := []string{"--endpoint", sf.Endpoint, "--bucket", "filegate", "--bundle-bucket", "filegate-bundles",
+		"--access-key-id", sf.AccessKeyID, "--secret-access-key", sf.SecretAccessKey, "--region", "us-east-1", "--job-lease", "1s"}
+	a := harness.StartProcessIn(t, data, flags...)
+	b := harness.StartProcessIn(t, data, flags...)
+	status, body := a.Request(t, "POST", "/v1/bundles", `{"prefix":"big/","compression":"store","async":true}`)
+	if status != 202 {
+		t.Fatalf("async bundle: %d %s", status, body)
+	}
+	var job struct {
+		ID          string `json:"id"`
+		State       string `json:"state"`
+		EntriesDone int    `json:"entries_done"`
+		Size        int64  `json:"size"`
+		URL         string `json:"url"`
+	}
+	if err := json.Unmarshal([]byte(body), &job); err != nil {
+		t.Fatal(err)
+	}
+	// Kill the replica running it once it has made progress.
+	deadline := time.Now().Add(30 * time.Second)
+	for job.EntriesDone == 0 && job.State == "running" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		_, body = b.Request(t, "GET", "/v1/bundles/"+job.ID, "")
+		_ = json.Unmarshal([]byte(body), &job)
+	}
+	if job.State != "running" {
+		t.Fatalf("the job ended before the kill: %s", body)
+	}
+	_ = a.Cmd.Process.Kill()
+	_ = a.Cmd.Wait()
+	deadline = time.Now().Add(60 * time.Second)
+	for job.State == "running" && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		_, body = b.Request(t, "GET", "/v1/bundles/"+job.ID, "")
+		_ = json.Unmarshal([]byte(body), &job)
+	}
+	if job.State != "done" || job.EntriesDone != 40 || job.URL == "" {
+		t.Fatalf("after the kill: %s", body)
+	}
+	head, err := backend.S3.HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("filegate-bundles"), Key: aws.String(jobKeyOf(t, backend, job.ID))})
+	if err != nil || *head.ContentLength != job.Size || job.Size < 40*(8<<20) {
+		t.Fatalf("the bundle object: %v, size %d", err, job.Size)
+	}
+}
+
+// jobKeyOf reads a job record's bundle key from the bundle bucket.
+func jobKeyOf(t *testing.T, e *harness.Env, id string) string {
+	out, err := e.S3.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String("filegate-bundles"), Key: aws.String(".filegate/jobs/" + id + ".json")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Body.Close()
+	var rec struct {
+		Key      string `json:"key"`
+		Attempts int    `json:"attempts"`
+	}
+	if err := json.NewDecoder(out.Body).Decode(&rec); err != nil || rec.Attempts != 2 {
+		t.Fatalf("job record: %+v %v (want 2 attempts)", rec, err)
+	}
+	return rec.Key
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"os/exec"
@@ -65,7 +66,9 @@ func startLambda(t *testing.T, e *harness.Env, extra ...string) *lambdaFn {
 		"FILEGATE_DATA="+e.Data, "FILEGATE_ENDPOINT="+sf.Endpoint, "FILEGATE_BUCKET=filegate", "FILEGATE_BUNDLE_BUCKET=filegate-bundles",
 		"FILEGATE_ACCESS_KEY_ID="+sf.AccessKeyID, "FILEGATE_SECRET_ACCESS_KEY="+sf.SecretAccessKey, "FILEGATE_REGION=us-east-1",
 		"FILEGATE_SESSION_KEY="+base64.StdEncoding.EncodeToString(key), "AWS_LAMBDA_FUNCTION_NAME=filegate",
-		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST", "AWS_REGION=us-east-1")
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=512", "AWS_LAMBDA_FUNCTION_VERSION=$LATEST", "AWS_REGION=us-east-1",
+		// The Invoke API of async jobs goes to the double too; it checks no signature.
+		"AWS_ENDPOINT_URL_LAMBDA="+rt.URL(), "AWS_ACCESS_KEY_ID=test", "AWS_SECRET_ACCESS_KEY=test")
 	cmd.Env = append(cmd.Env, extra...)
 	logs := &syncBuf{}
 	out := &syncBuf{}
@@ -423,5 +426,48 @@ func TestLambdaInitError(t *testing.T) {
 	initErr, err := rt.Ready(20 * time.Second)
 	if err != nil || !strings.Contains(string(initErr), "FILEGATE_SESSION_KEY must be set") || !strings.Contains(string(initErr), `"errorType":"InitError"`) {
 		t.Fatalf("init error: %v %s", err, initErr)
+	}
+}
+
+// TestLambdaAsyncBundleRunsInItsOwnInvocation: on Lambda, an accepted async
+// bundle runs in an asynchronous invocation of the function (Invoke API,
+// Event type), not after the answer, and completes there.
+func TestLambdaAsyncBundleRunsInItsOwnInvocation(t *testing.T) {
+	t.Parallel()
+	e := harness.Start(t, "embedded")
+	for i := range 5 {
+		e.Put(fmt.Sprintf("users/alice/%d.bin", i), harness.RandomBytes(1<<20))
+	}
+	alice := e.Token("alice", "users/alice/", 0, "list", "download", "bundle")
+	fn := startLambda(t, e)
+	r := fn.call(t, httpEvent(t, "http", "POST", "/v1/bundles", "", alice, `{"prefix":"users/alice/","async":true}`))
+	if r.StatusCode != 202 {
+		t.Fatalf("async bundle: %d %s", r.StatusCode, r.Body)
+	}
+	var job struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+		URL   string `json:"url"`
+	}
+	if err := json.Unmarshal([]byte(r.Body), &job); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for job.State != "done" && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		r = fn.call(t, httpEvent(t, "http", "GET", "/v1/bundles/"+job.ID, "", alice, ""))
+		if err := json.Unmarshal([]byte(r.Body), &job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if job.State != "done" || job.URL == "" {
+		t.Fatalf("job %+v", job)
+	}
+	async := fn.rt.AsyncEvents()
+	if len(async) != 1 || !strings.Contains(string(async[0]), `"filegate_job":"`+job.ID+`"`) {
+		t.Fatalf("async invocations: %q", async)
+	}
+	if st, body, _ := harness.Fetch(t, job.URL); st != 200 || !bytes.HasPrefix(body, []byte("PK")) {
+		t.Fatalf("the bundle link: %d", st)
 	}
 }

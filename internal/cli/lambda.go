@@ -10,11 +10,19 @@ import (
 	"strings"
 	"time"
 
+	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
+	lambdatypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
+
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/serverless"
 	"github.com/filegate/filegate/telemetry"
 )
+
+// jobEvent is the payload of the asynchronous invocation running a job.
+type jobEvent struct {
+	Job string `json:"filegate_job"`
+}
 
 // maxInlineOnLambda keeps an inline caption, base64-encoded in a JSON
 // answer, under API Gateway's 6 MB.
@@ -107,18 +115,45 @@ func lambdaHandler(ctx context.Context, o serveOptions, getenv func(string) stri
 	if err != nil {
 		return nil, cleanup, err
 	}
-	handler, closeServices, err := wire(o, data, tokens, authn, st, false, cdn, tp, log, io.Discard)
+	fn := getenv("AWS_LAMBDA_FUNCTION_NAME")
+	if fn == "" {
+		return nil, cleanup, errors.New("AWS_LAMBDA_FUNCTION_NAME is not set (Lambda sets it)")
+	}
+	acc := awsAccess{region: o.region}
+	awsCfg, err := acc.config(ctx)
+	if err != nil {
+		return nil, cleanup, err
+	}
+	invoker := awslambda.NewFromConfig(awsCfg)
+	// An async bundle job runs in its own asynchronous invocation of this
+	// function (up to its timeout, 15 minutes at most), not after the answer.
+	o.dispatch = func(ctx context.Context, id string) error {
+		payload, _ := json.Marshal(jobEvent{Job: id})
+		_, err := invoker.Invoke(ctx, &awslambda.InvokeInput{FunctionName: &fn, InvocationType: lambdatypes.InvocationTypeEvent, Payload: payload})
+		return err
+	}
+	handler, bundles, err := wire(o, data, tokens, authn, st, false, cdn, tp, log, io.Discard)
 	if err != nil {
 		return nil, cleanup, err
 	}
 	closeAll := cleanup
-	cleanup = func() { closeServices(); closeAll() }
+	cleanup = func() { bundles.Close(); closeAll() }
 	a := &serverless.Adapter{Handler: handler}
 	log.Info("lambda ready", "role", "api", "bucket", st.Bucket)
 	// Spans are flushed before each answer: a Lambda sandbox may be frozen
 	// right after it, with the batch still unsent.
 	flusher, _ := tp.(interface{ ForceFlush(context.Context) error })
 	return func(ctx context.Context, ev json.RawMessage) (any, error) {
+		var job jobEvent
+		if json.Unmarshal(ev, &job) == nil && job.Job != "" {
+			// An error makes Lambda retry the invocation, by then with the
+			// lease of a dead attempt expired.
+			err := bundles.Resume(ctx, job.Job)
+			if flusher != nil {
+				_ = flusher.ForceFlush(ctx)
+			}
+			return map[string]string{"job": job.Job}, err
+		}
 		out, err := a.Invoke(ctx, ev)
 		if flusher != nil {
 			_ = flusher.ForceFlush(ctx)

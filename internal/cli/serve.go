@@ -59,8 +59,10 @@ type serveOptions struct {
 	cfPathPrefix     string
 	cfCookieDomain   string
 	downloadsVia     string
-	lambda           bool        // running as a Lambda function (lambda.go)
-	vouched          api.Vouched // principals a trusted authorizer vouched for (Lambda)
+	lambda           bool // running as a Lambda function (lambda.go)
+	jobLease         time.Duration
+	dispatch         func(context.Context, string) error // runs async jobs elsewhere (Lambda)
+	vouched          api.Vouched                         // principals a trusted authorizer vouched for (Lambda)
 	cfUploads        bool
 	stsEndpoint      string
 	stsMaxDuration   time.Duration
@@ -152,6 +154,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.StringVar(&o.cfCookieDomain, "cloudfront-cookie-domain", "", "Domain attribute of signed cookies (default: --cloudfront-domain; a parent domain shared with filegate's host lets browsers keep them)")
 	f.BoolVar(&o.cfUploads, "cloudfront-uploads", false, `let POST /v1/uploads ask for "via": "cloudfront" (one PUT up to 5 GiB); the distribution must run filegate's length-checking function (docs/cloudfront.md)`)
 	f.StringVar(&o.downloadsVia, "downloads-via", "s3", `default grant of POST /v1/downloads: "s3" or "cloudfront"`)
+	f.DurationVar(&o.jobLease, "job-lease", 30*time.Second, "how long an async bundle job may go without its replica renewing it before another replica takes it over")
 	f.StringVar(&o.tokens, "tokens", "", "token store: file:PATH (default <data>/tokens.json), s3://BUCKET/KEY (shared by replicas, conditional writes) or ssm:NAME")
 	f.DurationVar(&o.tokenCache, "token-cache", 30*time.Second, "how long an s3:// or ssm: token store is trusted before it is read again (at most 1m: revocations reach every replica within it)")
 	f.StringVar(&o.jwksURL, "jwks-url", "", "accept JWT/OIDC bearer tokens signed by the keys at this JWKS URL (claims mapped as README says)")
@@ -215,11 +218,11 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	handler, closeServices, err := wire(o, data, tokens, authn, st, child != nil, cdn, tp, log, stdout)
+	handler, bundles, err := wire(o, data, tokens, authn, st, child != nil, cdn, tp, log, stdout)
 	if err != nil {
 		return err
 	}
-	defer closeServices()
+	defer bundles.Close()
 	srv := httpServer(ctx, o, handler, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(netutil.LimitListener(ln, o.maxConns)) }()
@@ -243,6 +246,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	}
 	sweeper := sweep.New(sweep.Config{Bundles: st.Output(), Source: st.Source(), BundleAge: o.sweepAfter, SessionAge: upload.MaxSessionAge, Log: log})
 	go sweeper.Run(background)
+	go bundles.Adopt(background) // jobs whose replica died
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
@@ -337,7 +341,7 @@ func openStore(ctx context.Context, o serveOptions, getenv func(string) string, 
 
 // wire builds the services over the store's buckets and the HTTP handler
 // over them; the returned function stops the bundle jobs.
-func wire(o serveOptions, data datadir.Dir, tokens *auth.Tokens, authn api.Authenticator, st *store.Store, embeddedStore bool, cdn *cloudfront.Signer, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer) (http.Handler, func(), error) {
+func wire(o serveOptions, data datadir.Dir, tokens *auth.Tokens, authn api.Authenticator, st *store.Store, embeddedStore bool, cdn *cloudfront.Signer, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer) (http.Handler, *bundle.Service, error) {
 	if !o.lambda { // on Lambda, tokens are made with `filegate token create` beforehand
 		if err := data.BootstrapAdmin(tokens, stdout); err != nil {
 			return nil, nil, err
@@ -365,6 +369,7 @@ func wire(o serveOptions, data datadir.Dir, tokens *auth.Tokens, authn api.Authe
 	}
 	metrics := telemetry.NewMetrics()
 	bundles := bundle.New(src, out, grants, bundle.Config{
+		Jobs: st.Documents(st.Bundles), Lease: o.jobLease, Dispatch: o.dispatch,
 		MaxKeys: o.bundleMaxKeys, MemoryBudget: int64(o.bundleMemory), Tracer: tp.Tracer("github.com/filegate/filegate/bundle"),
 		OnEntry: func(n int64) { metrics.BundleBytes.Add(float64(n)); metrics.BundleEntries.Inc() },
 	})
@@ -386,7 +391,7 @@ func wire(o serveOptions, data datadir.Dir, tokens *auth.Tokens, authn api.Authe
 		Credentials: credentialService(o, st, embeddedStore),
 		NoStreaming: o.lambda, Vouched: o.vouched,
 	})
-	return handler, bundles.Close, nil
+	return handler, bundles, nil
 }
 
 // openAuth opens the token store (--tokens) and the authenticator in front

@@ -48,6 +48,14 @@ type Runtime struct {
 	firstPoll chan struct{}
 	pollOnce  sync.Once
 	initErr   chan []byte
+	async     [][]byte
+}
+
+// AsyncEvents returns the events invoked asynchronously (Event type).
+func (r *Runtime) AsyncEvents() [][]byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([][]byte(nil), r.async...)
 }
 
 // Start serves the double on a loopback port.
@@ -67,8 +75,19 @@ func Start() *Runtime {
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = io.WriteString(w, `{"status":"OK"}`)
 	})
-	mux.HandleFunc("POST /2015-03-31/functions/function/invocations", func(w http.ResponseWriter, req *http.Request) {
+	// The Invoke API (POST /2015-03-31/functions/{name}/invocations): the
+	// emulator's "function" name, or any other; X-Amz-Invocation-Type: Event
+	// queues the invocation and answers 202 at once, as Lambda does.
+	mux.HandleFunc("POST /2015-03-31/functions/{name}/invocations", func(w http.ResponseWriter, req *http.Request) {
 		ev, _ := io.ReadAll(req.Body)
+		if req.Header.Get("X-Amz-Invocation-Type") == "Event" {
+			r.mu.Lock()
+			r.async = append(r.async, ev)
+			r.mu.Unlock()
+			go func() { _, _ = r.Invoke(ev) }()
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
 		res, err := r.Invoke(ev)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusGatewayTimeout)
