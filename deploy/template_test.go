@@ -229,27 +229,29 @@ func TestTemplateGrantsExactlyWhatTheCodeCalls(t *testing.T) {
 		}
 	}
 	res := cfn["Resources"].(map[string]any)
-	role, ok := res["ApiFunctionRole"].(map[string]any)
-	if !ok {
-		t.Fatal("no ApiFunctionRole in the translated template")
-	}
-	granted := map[string]bool{}
-	b, _ := json.Marshal(role["Properties"].(map[string]any)["Policies"])
-	for _, m := range regexp.MustCompile(`"(s3:[A-Za-z]+)"`).FindAllSubmatch(b, -1) {
-		granted[string(m[1])] = true
-	}
-	for a := range need {
-		if !granted[a] {
-			t.Errorf("the API function needs %s, which the template does not grant", a)
+	for _, name := range []string{"ApiFunctionRole", "StreamFunctionRole"} {
+		role, ok := res[name].(map[string]any)
+		if !ok {
+			t.Fatalf("no %s in the translated template", name)
 		}
-	}
-	for a := range granted {
-		if !need[a] {
-			t.Errorf("the template grants %s, which no code path uses", a)
+		granted := map[string]bool{}
+		b, _ := json.Marshal(role["Properties"].(map[string]any)["Policies"])
+		for _, m := range regexp.MustCompile(`"(s3:[A-Za-z]+)"`).FindAllSubmatch(b, -1) {
+			granted[string(m[1])] = true
 		}
-	}
-	if strings.Contains(string(b), `"s3:*"`) || strings.Contains(string(b), `"Resource":"*"`) {
-		t.Errorf("a wildcard grant: %s", b)
+		for a := range need {
+			if !granted[a] {
+				t.Errorf("%s: the function needs %s, which the template does not grant", name, a)
+			}
+		}
+		for a := range granted {
+			if !need[a] {
+				t.Errorf("%s: the template grants %s, which no code path uses", name, a)
+			}
+		}
+		if strings.Contains(string(b), `"s3:*"`) || strings.Contains(string(b), `"Resource":"*"`) {
+			t.Errorf("%s: a wildcard grant: %s", name, b)
+		}
 	}
 	// Tracing is on, the authorizer caches for at most a minute.
 	fn, _ := json.Marshal(res["ApiFunction"])

@@ -55,6 +55,9 @@ func Serve(ctx context.Context, api string, h Handler) error {
 		}
 		id := resp.Header.Get("Lambda-Runtime-Aws-Request-Id")
 		out, herr := invoke(ctx, resp.Header, event, h)
+		if errors.Is(herr, errStreamed) {
+			continue // the answer was streamed to the runtime already
+		}
 		if herr != nil {
 			body, _ := json.Marshal(map[string]string{"errorMessage": herr.Error(), "errorType": errorType(herr)})
 			if err := post(ctx, client, base+"/invocation/"+id+"/error", body, errorType(herr)); err != nil {
@@ -90,6 +93,7 @@ func invoke(ctx context.Context, h http.Header, event []byte, fn Handler) (out a
 		ctx, cancel = context.WithDeadline(ctx, time.UnixMilli(ms))
 		defer cancel()
 	}
+	ctx = context.WithValue(ctx, requestIDKey{}, h.Get("Lambda-Runtime-Aws-Request-Id"))
 	lc := &lambdacontext.LambdaContext{AwsRequestID: h.Get("Lambda-Runtime-Aws-Request-Id"), InvokedFunctionArn: h.Get("Lambda-Runtime-Invoked-Function-Arn")}
 	ctx = lambdacontext.NewContext(ctx, lc)
 	if trace := h.Get("Lambda-Runtime-Trace-Id"); trace != "" {

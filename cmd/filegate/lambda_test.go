@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -469,5 +470,45 @@ func TestLambdaAsyncBundleRunsInItsOwnInvocation(t *testing.T) {
 	}
 	if st, body, _ := harness.Fetch(t, job.URL); st != 200 || !bytes.HasPrefix(body, []byte("PK")) {
 		t.Fatalf("the bundle link: %d", st)
+	}
+}
+
+// TestLambdaFunctionURLStreaming: with FILEGATE_LAMBDA_STREAMING=1 (a
+// Function URL in RESPONSE_STREAM mode) a zip larger than the 6 MB of a
+// buffered answer streams through the Runtime API's streaming protocol.
+func TestLambdaFunctionURLStreaming(t *testing.T) {
+	t.Parallel()
+	e := harness.Start(t, "embedded")
+	for i := range 8 {
+		e.Put(fmt.Sprintf("users/alice/%d.bin", i), harness.RandomBytes(1<<20))
+	}
+	alice := e.Token("alice", "users/alice/", 0, "list", "download", "bundle")
+	fn := startLambda(t, e, "FILEGATE_LAMBDA_STREAMING=1")
+	res, err := fn.rt.Invoke([]byte(mustJSON(t, httpEvent(t, "url", "POST", "/v1/bundles/stream", "", alice, `{"prefix":"users/alice/","compression":"store"}`))))
+	if err != nil || res.Error || !res.Streamed {
+		t.Fatalf("stream: %v error=%v streamed=%v %.300s", err, res.Error, res.Streamed, res.Payload)
+	}
+	i := bytes.Index(res.Payload, make([]byte, 8))
+	if i < 0 {
+		t.Fatalf("no prelude separator in %.200q", res.Payload)
+	}
+	var prelude struct {
+		StatusCode int               `json:"statusCode"`
+		Headers    map[string]string `json:"headers"`
+	}
+	if err := json.Unmarshal(res.Payload[:i], &prelude); err != nil || prelude.StatusCode != 200 || prelude.Headers["Content-Type"] != "application/zip" {
+		t.Fatalf("prelude %s: %v", res.Payload[:i], err)
+	}
+	body := res.Payload[i+8:]
+	zr, err := zip.NewReader(bytes.NewReader(body), int64(len(body)))
+	if err != nil || len(zr.File) != 8 || len(body) < 8<<20 {
+		t.Fatalf("streamed zip: %d bytes, %v", len(body), err)
+	}
+	if res.Trailer.Get("Lambda-Runtime-Function-Error-Type") != "" {
+		t.Fatalf("error trailer on a good stream: %v", res.Trailer)
+	}
+	// Other events are refused by a streaming function.
+	if res, err := fn.rt.Invoke([]byte(mustJSON(t, httpEvent(t, "http", "GET", "/v1/whoami", "", alice, "")))); err != nil || !res.Error {
+		t.Fatalf("an HTTP API event on a streaming function: %v %s", err, res.Payload)
 	}
 }

@@ -81,7 +81,12 @@ func lambdaHandler(ctx context.Context, o serveOptions, getenv func(string) stri
 		return nil, cleanup, errors.New("on Lambda, FILEGATE_SESSION_KEY must be set: every instance seals upload sessions with the same key")
 	}
 	o.lambda = true
-	o.captionMaxInline = sizeFlag(min(int64(o.captionMaxInline), maxInlineOnLambda))
+	switch getenv("FILEGATE_LAMBDA_STREAMING") {
+	case "1", "true": // a Function URL with InvokeMode RESPONSE_STREAM
+		o.streaming = true
+	default:
+		o.captionMaxInline = sizeFlag(min(int64(o.captionMaxInline), maxInlineOnLambda))
+	}
 	switch getenv("FILEGATE_TRUST_AUTHORIZER") {
 	case "1", "true":
 		o.vouched = func(r *http.Request) (*filegate.Principal, bool, error) {
@@ -115,7 +120,12 @@ func lambdaHandler(ctx context.Context, o serveOptions, getenv func(string) stri
 	if err != nil {
 		return nil, cleanup, err
 	}
-	fn := getenv("AWS_LAMBDA_FUNCTION_NAME")
+	// Jobs run in an invocation of this function, or of the one
+	// FILEGATE_JOB_FUNCTION names (the streaming function hands them to the API's).
+	fn := getenv("FILEGATE_JOB_FUNCTION")
+	if fn == "" {
+		fn = getenv("AWS_LAMBDA_FUNCTION_NAME")
+	}
 	if fn == "" {
 		return nil, cleanup, errors.New("AWS_LAMBDA_FUNCTION_NAME is not set (Lambda sets it)")
 	}
@@ -138,7 +148,10 @@ func lambdaHandler(ctx context.Context, o serveOptions, getenv func(string) stri
 	}
 	closeAll := cleanup
 	cleanup = func() { bundles.Close(); closeAll() }
-	a := &serverless.Adapter{Handler: handler}
+	invoke := (&serverless.Adapter{Handler: handler}).Invoke
+	if o.streaming {
+		invoke = serverless.NewStreamingAdapter(handler, getenv("AWS_LAMBDA_RUNTIME_API")).Invoke
+	}
 	log.Info("lambda ready", "role", "api", "bucket", st.Bucket)
 	// Spans are flushed before each answer: a Lambda sandbox may be frozen
 	// right after it, with the batch still unsent.
@@ -154,7 +167,7 @@ func lambdaHandler(ctx context.Context, o serveOptions, getenv func(string) stri
 			}
 			return map[string]string{"job": job.Job}, err
 		}
-		out, err := a.Invoke(ctx, ev)
+		out, err := invoke(ctx, ev)
 		if flusher != nil {
 			_ = flusher.ForceFlush(ctx)
 		}

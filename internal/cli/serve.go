@@ -60,6 +60,7 @@ type serveOptions struct {
 	cfCookieDomain   string
 	downloadsVia     string
 	lambda           bool // running as a Lambda function (lambda.go)
+	streaming        bool // Lambda answers are streamed (Function URL, RESPONSE_STREAM)
 	jobLease         time.Duration
 	dispatch         func(context.Context, string) error // runs async jobs elsewhere (Lambda)
 	vouched          api.Vouched                         // principals a trusted authorizer vouched for (Lambda)
@@ -378,7 +379,7 @@ func wire(o serveOptions, data datadir.Dir, tokens *auth.Tokens, authn api.Authe
 		Captions: caption.New(src, grants, caption.Config{
 			MaxBytes: o.captionMaxBytes, MaxPixels: o.captionMaxPixels, MemoryBudget: int64(o.captionMemory),
 			MaxOutput: int64(o.captionMaxOutput), MaxInline: int64(o.captionMaxInline), Tracer: tp.Tracer("github.com/filegate/filegate/caption"),
-			InlineFallback: o.lambda,
+			InlineFallback: o.lambda && !o.streaming,
 		}),
 	}
 	var extensions []api.Extension
@@ -389,7 +390,7 @@ func wire(o serveOptions, data datadir.Dir, tokens *auth.Tokens, authn api.Authe
 		Tokens: authn, Browse: services.Browse, Grants: grants, Uploads: uploads, Bundles: bundles, Captions: services.Captions,
 		Extensions: extensions, Ready: st.Ping, Log: log, Metrics: metrics, Tracing: tp,
 		Credentials: credentialService(o, st, embeddedStore),
-		NoStreaming: o.lambda, Vouched: o.vouched,
+		NoStreaming: o.lambda && !o.streaming, Vouched: o.vouched,
 	})
 	return handler, bundles, nil
 }

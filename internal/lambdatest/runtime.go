@@ -23,6 +23,11 @@ type Result struct {
 	Payload   []byte // the response, or the error document
 	Error     bool   // the function reported an error (…/error)
 	ErrorType string // Lambda-Runtime-Function-Error-Type
+	// Streamed: the response came in streaming mode
+	// (Lambda-Runtime-Function-Response-Mode: streaming); Trailer holds
+	// its error trailers, if any.
+	Streamed bool
+	Trailer  http.Header
 }
 
 type invocation struct {
@@ -180,7 +185,8 @@ func (r *Runtime) respond(isErr bool) http.HandlerFunc {
 			return
 		}
 		b, _ := io.ReadAll(req.Body)
-		inv.done <- Result{Payload: b, Error: isErr, ErrorType: req.Header.Get("Lambda-Runtime-Function-Error-Type")}
+		inv.done <- Result{Payload: b, Error: isErr, ErrorType: req.Header.Get("Lambda-Runtime-Function-Error-Type"),
+			Streamed: req.Header.Get("Lambda-Runtime-Function-Response-Mode") == "streaming", Trailer: req.Trailer}
 		w.WriteHeader(http.StatusAccepted)
 		_, _ = io.WriteString(w, `{"status":"OK"}`)
 	}
