@@ -219,13 +219,15 @@ func TestSweepAfterKillMidBundle(t *testing.T) {
 	}
 	p.Cmd.Process.Kill()
 	p.Cmd.Wait()
-	p2 := harness.StartProcessIn(t, p.Data, "--sweep-after", "1s")
+	// Long enough that the orphan is still there when first looked at
+	// (a restart under the race detector takes seconds), short enough to wait.
+	p2 := harness.StartProcessIn(t, p.Data, "--sweep-after", "8s")
 	c2, _ := p2.Client(t)
 	c = c2
 	if n := uploads(); n < 1 {
 		t.Fatalf("after kill -9 the bundle bucket holds %d multipart uploads; the test needs the orphan", n)
 	}
-	deadline = time.Now().Add(15 * time.Second)
+	deadline = time.Now().Add(40 * time.Second)
 	for uploads() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("the sweeper left %d multipart uploads in the bundle bucket", uploads())
