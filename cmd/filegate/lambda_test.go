@@ -512,3 +512,28 @@ func TestLambdaFunctionURLStreaming(t *testing.T) {
 		t.Fatalf("an HTTP API event on a streaming function: %v %s", err, res.Payload)
 	}
 }
+
+// TestLambdaWithTokensInTheBucket is the template's setup: tokens in an
+// s3:// document, no writable data directory (Lambda's code directory is
+// read-only), for the API function and the authorizer alike.
+func TestLambdaWithTokensInTheBucket(t *testing.T) {
+	t.Parallel()
+	e := harness.Start(t, "embedded")
+	e.Put("users/alice/a.txt", []byte("from the bucket's tokens"))
+	sf := harness.StoreFileOf(t, e.Data)
+	spec := "s3://filegate-bundles/.filegate/tokens.json"
+	storeFlags := []string{"--tokens", spec, "--endpoint", sf.Endpoint, "--access-key-id", sf.AccessKeyID, "--secret-access-key", sf.SecretAccessKey, "--region", "us-east-1"}
+	tok := tokensCLI(t, storeFlags, "create", "--name", "alice", "--prefix", "users/alice/", "--allow", "download")
+	readOnly := "FILEGATE_DATA=/proc/filegate-has-no-data-here"
+	api := startLambda(t, e, "FILEGATE_TOKENS="+spec, readOnly)
+	r := api.call(t, httpEvent(t, "http", "POST", "/v1/downloads", "", tok, `{"key":"users/alice/a.txt"}`))
+	if r.StatusCode != 200 {
+		t.Fatalf("API with bucket tokens: %d %s", r.StatusCode, r.Body)
+	}
+	authz := startLambda(t, e, "FILEGATE_LAMBDA_ROLE=authorizer", "FILEGATE_TOKENS="+spec, readOnly)
+	ev := event(t, "apigw-custom-auth-request.json")
+	ev["authorizationToken"] = "Bearer " + tok
+	if res, err := authz.rt.Invoke([]byte(mustJSON(t, ev))); err != nil || res.Error || !strings.Contains(string(res.Payload), `"Effect":"Allow"`) {
+		t.Fatalf("authorizer with bucket tokens: %v %s", err, res.Payload)
+	}
+}
