@@ -64,8 +64,11 @@ func (a *Authorizer) Invoke(ctx context.Context, raw json.RawMessage) (any, erro
 			return nil, err
 		}
 		p, err := a.Tokens.Authenticate(bearer(header(ev.Headers, "Authorization")))
-		if err != nil {
+		switch {
+		case filegate.KindOf(err) == filegate.Unauthenticated:
 			return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: false}, nil
+		case err != nil:
+			return nil, err // the token store cannot be read: a 500, not a refusal
 		}
 		return events.APIGatewayV2CustomAuthorizerSimpleResponse{IsAuthorized: true, Context: contextOf(p)}, nil
 	}
@@ -74,8 +77,11 @@ func (a *Authorizer) Invoke(ctx context.Context, raw json.RawMessage) (any, erro
 
 func (a *Authorizer) policy(token, methodArn string) (any, error) {
 	p, err := a.Tokens.Authenticate(token)
-	if err != nil {
+	switch {
+	case filegate.KindOf(err) == filegate.Unauthenticated:
 		return nil, ErrUnauthorized
+	case err != nil:
+		return nil, err // the token store cannot be read: a 500, not a 401
 	}
 	return events.APIGatewayCustomAuthorizerResponse{
 		PrincipalID: p.ID,

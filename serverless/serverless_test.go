@@ -144,3 +144,27 @@ type denyAll struct{}
 func (denyAll) Authenticate(string) (*filegate.Principal, error) {
 	return nil, filegate.NewError(filegate.Unauthenticated, "test", "invalid_token", "no")
 }
+
+type brokenStore struct{}
+
+func (brokenStore) Authenticate(string) (*filegate.Principal, error) {
+	return nil, filegate.NewError(filegate.Unavailable, "test", "", "the token store does not answer")
+}
+
+// A token store that cannot be read is a server error (API Gateway answers
+// 500), not a refusal of the caller's token (401).
+func TestAuthorizerTellsOutagesFromRefusals(t *testing.T) {
+	for name, want := range map[string]error{"apigw-custom-auth-request.json": ErrUnauthorized} {
+		b, _ := os.ReadFile(filepath.Join("testdata", name))
+		if _, err := (&Authorizer{Tokens: denyAll{}}).Invoke(context.Background(), b); err != want {
+			t.Fatalf("refused token: %v", err)
+		}
+		if _, err := (&Authorizer{Tokens: brokenStore{}}).Invoke(context.Background(), b); err == nil || err == ErrUnauthorized {
+			t.Fatalf("outage: %v, want a server error", err)
+		}
+	}
+	b, _ := os.ReadFile(filepath.Join("testdata", "apigw-v2-custom-authorizer-v2-request.json"))
+	if _, err := (&Authorizer{Tokens: brokenStore{}}).Invoke(context.Background(), b); err == nil {
+		t.Fatal("HTTP API authorizer outage: no error")
+	}
+}
