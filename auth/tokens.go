@@ -294,14 +294,32 @@ func parseDocument(content []byte) (map[string]Record, error) {
 	return recs, nil
 }
 
+// exclusive is a Document whose writers can queue: Exclusive holds a lock
+// that every writer takes until unlock, and save is Save without taking it
+// again. The token file does this with flock, so many processes writing at
+// once wait their turn instead of retrying until one of them gives up.
+type exclusive interface {
+	Exclusive(ctx context.Context) (save func(context.Context, []byte, string) (string, error), unlock func(), err error)
+}
+
 // update applies fn to the current records and saves them with a
 // conditional write: when another writer (another process, another
 // replica) saved in between, it reads again and re-applies fn, so no
-// update is lost.
+// update is lost. A document that can be locked is locked for the whole
+// read-modify-write.
 func (t *Tokens) update(fn func(map[string]Record) error) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	ctx := context.Background()
+	save := t.doc.Save
+	if ex, ok := t.doc.(exclusive); ok {
+		s, unlock, err := ex.Exclusive(ctx)
+		if err != nil {
+			return fmt.Errorf("auth: lock %s: %w", t.doc, err)
+		}
+		defer unlock()
+		save = s
+	}
 	for attempt := 0; attempt < 20; attempt++ {
 		content, v, err := t.doc.Load(ctx, "")
 		if err != nil {
@@ -323,7 +341,7 @@ func (t *Tokens) update(fn func(map[string]Record) error) error {
 		if err != nil {
 			return err
 		}
-		nv, err := t.doc.Save(ctx, append(b, '\n'), v)
+		nv, err := save(ctx, append(b, '\n'), v)
 		if filegate.KindOf(err) == filegate.Conflict {
 			time.Sleep(time.Duration(attempt+1) * 10 * time.Millisecond)
 			continue
@@ -380,12 +398,26 @@ func (f fileDocument) Load(_ context.Context, known string) ([]byte, string, err
 	return b, v, nil
 }
 
-func (f fileDocument) Save(_ context.Context, content []byte, version string) (string, error) {
+func (f fileDocument) Save(ctx context.Context, content []byte, version string) (string, error) {
 	unlock, err := lockFile(string(f) + ".lock")
 	if err != nil {
 		return "", fmt.Errorf("lock the token file: %w", err)
 	}
 	defer unlock()
+	return f.saveLocked(ctx, content, version)
+}
+
+// Exclusive takes the file's lock for a whole read-modify-write.
+func (f fileDocument) Exclusive(context.Context) (func(context.Context, []byte, string) (string, error), func(), error) {
+	unlock, err := lockFile(string(f) + ".lock")
+	if err != nil {
+		return nil, nil, err
+	}
+	return f.saveLocked, unlock, nil
+}
+
+// saveLocked is Save with the lock already held.
+func (f fileDocument) saveLocked(_ context.Context, content []byte, version string) (string, error) {
 	cur, err := f.stamp()
 	if err != nil {
 		return "", err
