@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/versity/versitygw/backend"
+	"github.com/versity/versitygw/s3api/middlewares"
 	"github.com/versity/versitygw/s3err"
 	"github.com/versity/versitygw/s3response"
 )
@@ -95,6 +97,7 @@ func (g guard) PutObject(ctx context.Context, in s3response.PutObjectInput) (s3r
 	if err := checkKey(in.Key); err != nil {
 		return s3response.PutObjectOutput{}, err
 	}
+	in.Body = whole(in.Body, in.ContentLength)
 	return g.Backend.PutObject(ctx, in)
 }
 
@@ -137,6 +140,7 @@ func (g guard) UploadPart(ctx context.Context, in *s3.UploadPartInput) (*s3.Uplo
 	if err := checkKey(in.Key); err != nil {
 		return nil, err
 	}
+	in.Body = whole(in.Body, in.ContentLength)
 	return g.Backend.UploadPart(ctx, in)
 }
 
@@ -296,3 +300,44 @@ func (g guard) GetObjectLegalHold(ctx context.Context, bucket, object, versionID
 	}
 	return g.Backend.GetObjectLegalHold(ctx, bucket, object, versionID)
 }
+
+// whole makes a body that ends before its declared length an error. The
+// posix backend preallocates the file to the declared length and copies
+// until EOF; when a client's connection drops mid-body, the HTTP server's
+// streamed body ends with EOF, and without this the backend stored a part or
+// object of the full length whose tail was zeros (a resuming client then
+// skipped that part). With it the copy fails and the backend removes its
+// temporary file.
+func whole(body io.Reader, length *int64) io.Reader {
+	if body == nil || length == nil || *length < 0 {
+		return body
+	}
+	w := &wholeReader{r: body, left: *length}
+	if c, ok := body.(middlewares.ChecksumReader); ok {
+		// Trailing checksums are read off the original reader after the body.
+		return &wholeChecksumReader{wholeReader: w, sums: c}
+	}
+	return w
+}
+
+type wholeReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (w *wholeReader) Read(p []byte) (int, error) {
+	n, err := w.r.Read(p)
+	w.left -= int64(n)
+	if err == io.EOF && w.left > 0 {
+		return n, s3err.GetAPIError(s3err.ErrIncompleteBody)
+	}
+	return n, err
+}
+
+type wholeChecksumReader struct {
+	*wholeReader
+	sums middlewares.ChecksumReader
+}
+
+func (w *wholeChecksumReader) Algorithm() string { return w.sums.Algorithm() }
+func (w *wholeChecksumReader) Checksum() string  { return w.sums.Checksum() }
