@@ -39,7 +39,8 @@ type Bucket interface {
 
 	PresignGet(ctx context.Context, key string, opts GetOptions) (Grant, error)
 	PresignPut(ctx context.Context, key string, opts PutOptions) (Grant, error)
-	// PresignPart signs the upload of one part of exactly size bytes.
+	// PresignPart signs the upload of one part of exactly size bytes; a
+	// negative size leaves the length unsigned (any size the store takes).
 	PresignPart(ctx context.Context, key, uploadID string, number int32, size int64, expires time.Duration) (Grant, error)
 	PresignPost(ctx context.Context, opts PostOptions) (Post, error)
 	// CredentialsExpiry is when the signing credentials expire (zero: never).

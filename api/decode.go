@@ -98,3 +98,7 @@ func (e *expiry) UnmarshalJSON(b []byte) error {
 	e.d = d
 	return err
 }
+
+// Decode reads r's JSON body into v as the native routes do (bounded,
+// unknown fields refused), for extensions.
+func Decode(w http.ResponseWriter, r *http.Request, v any) error { return decode(w, r, v) }

@@ -99,3 +99,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, p Problem) {
 	enc.SetEscapeHTML(false)
 	_ = enc.Encode(p)
 }
+
+// WriteError answers err as problem details, for extensions: the same
+// mapping, logging and redaction as the native routes.
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	writeError(w, r, log, err)
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/filegate/filegate/browse"
 	"github.com/filegate/filegate/grant"
 	"github.com/filegate/filegate/telemetry"
+	"github.com/filegate/filegate/upload"
 )
 
 func handleHealth() http.Handler {
@@ -206,13 +207,19 @@ type whoamiJSON struct {
 	Prefix    string            `json:"prefix"`
 	ExpiresAt *time.Time        `json:"expires_at,omitempty"`
 	MaxSize   int64             `json:"max_size,omitempty"`
+	// UploadLimit is the largest object the token may upload (the server's
+	// limit lowered by the token's own); absent without the upload action.
+	UploadLimit int64 `json:"upload_limit,omitempty"`
 }
 
 // handleWhoami describes the calling token (never its secret or id).
-func handleWhoami() http.Handler {
+func handleWhoami(u *upload.Service) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := Principal(r.Context())
 		out := whoamiJSON{Name: p.Name, Actions: p.Actions, Prefix: p.Prefix, MaxSize: p.MaxSize}
+		if p.Can(filegate.ActUpload) {
+			out.UploadLimit = u.Limit(p)
+		}
 		if out.Actions == nil {
 			out.Actions = []filegate.Action{}
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/telemetry"
+	"github.com/filegate/filegate/websession"
 )
 
 type principalKey struct{}
@@ -26,8 +27,10 @@ func Principal(ctx context.Context) *filegate.Principal {
 }
 
 // requireAuth admits requests that carry a valid bearer token and stores the
-// principal in the request context. The token is never logged.
-func requireAuth(tokens Authenticator, vouched Vouched, tp trace.TracerProvider, m *telemetry.Metrics, log *slog.Logger) func(http.Handler) http.Handler {
+// principal in the request context. The token is never logged. With
+// cookies set, a request without an Authorization header may instead
+// carry the web app's session cookie, from filegate's own origin.
+func requireAuth(tokens Authenticator, vouched Vouched, cookies *websession.Sealer, tp trace.TracerProvider, m *telemetry.Metrics, log *slog.Logger) func(http.Handler) http.Handler {
 	tracer := tp.Tracer("github.com/filegate/filegate/api")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -43,6 +46,8 @@ func requireAuth(tokens Authenticator, vouched Vouched, tp trace.TracerProvider,
 			}
 			switch {
 			case trusted:
+			case h == "" && cookies != nil && hasSessionCookie(r):
+				p, err = cookiePrincipal(r, cookies, tokens)
 			case h == "":
 				err = filegate.NewError(filegate.Unauthenticated, "api.auth", "missing_token", "an Authorization: Bearer token is required")
 			case !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "":

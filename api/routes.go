@@ -10,14 +10,26 @@ import (
 
 // addRoutes is the whole HTTP surface of filegate in one place.
 func addRoutes(mux *http.ServeMux, d Deps) {
-	authed := requireAuth(d.Tokens, d.Vouched, d.Tracing, d.Metrics, d.Log)
+	authed := requireAuth(d.Tokens, d.Vouched, nil, d.Tracing, d.Metrics, d.Log)
 
 	mux.Handle("GET /healthz", handleHealth())
 	mux.Handle("GET /readyz", handleReady(d.Ready, d.Log))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Metrics.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("GET /openapi.yaml", handleOpenAPI(filegate.OpenAPI))
 
-	mux.Handle("GET /v1/whoami", authed(handleWhoami()))
+	mux.Handle("GET /v1/whoami", authed(handleWhoami(d.Uploads)))
+	if d.Sessions != nil {
+		mux.Handle("POST /v1/session", authed(handleSessionStart(d.Sessions, d.Log)))
+		mux.Handle("DELETE /v1/session", handleSessionEnd())
+	}
+	if d.Web != nil {
+		for _, p := range d.Web.Paths() {
+			if p == "/" {
+				p = "/{$}"
+			}
+			mux.Handle("GET "+p, d.Web)
+		}
+	}
 	mux.Handle("GET /v1/objects", authed(handleList(d.Browse, d.Log)))
 	mux.Handle("GET /v1/objects/{key...}", authed(handleObjectRedirect(d.Grants, d.Metrics, d.Log)))
 	mux.Handle("POST /v1/downloads", authed(handleDownload(d.Grants, d.Metrics, d.Log)))

@@ -148,3 +148,6 @@ func (s *Signer) SignPut(key string, size int64, expires time.Time) (string, err
 	p := &sign.Policy{Statements: []sign.Statement{{Resource: u, Condition: sign.Condition{DateLessThan: sign.NewAWSEpochTime(expires)}}}}
 	return s.urls.SignWithPolicy(u, p)
 }
+
+// Domain is the distribution's host name.
+func (s *Signer) Domain() string { return s.cfg.Domain }

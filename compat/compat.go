@@ -49,8 +49,8 @@ var _ api.Extension = (*Routes)(nil)
 
 // Register adds every seed route; each needs a bearer token with the same
 // actions and scope as its native counterpart.
-func (c *Routes) Register(mux *http.ServeMux, authed func(http.Handler) http.Handler) {
-	d, log := c.s, c.log
+func (c *Routes) Register(mux *http.ServeMux, auth api.Auth) {
+	d, log, authed := c.s, c.log, auth.Bearer
 
 	// 000 lambda-zipper.
 	zip := authed(handleCompatZip(d.Bundles, log))

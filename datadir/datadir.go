@@ -117,7 +117,7 @@ func (d Dir) WriteStoreFile(sf StoreFile) error {
 // 0600). A token file that exists but holds no token (every token revoked)
 // is left alone: restarting must not mint a new admin. Recovery, for
 // whoever can write the directory: filegate token create --allow admin.
-func (d Dir) BootstrapAdmin(tokens *auth.Tokens, w io.Writer) error {
+func (d Dir) BootstrapAdmin(tokens *auth.Tokens, w io.Writer, appURL string) error {
 	exists, err := tokens.Exists()
 	if err != nil || exists {
 		return err
@@ -130,6 +130,10 @@ func (d Dir) BootstrapAdmin(tokens *auth.Tokens, w io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(w, "admin token (shown once, also in %s):\n%s\n", d.AdminTokenPath(), tok)
+	if appURL != "" {
+		// The token travels in the fragment, which browsers never send.
+		fmt.Fprintf(w, "open the web app, signed in: %s#token=%s\n", appURL, tok)
+	}
 	return nil
 }
 

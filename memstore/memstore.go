@@ -311,7 +311,11 @@ func (b *Bucket) PresignPut(_ context.Context, key string, o filegate.PutOptions
 
 // PresignPart returns an unenforced part grant.
 func (b *Bucket) PresignPart(_ context.Context, key, uploadID string, number int32, size int64, exp time.Duration) (filegate.Grant, error) {
-	return b.grant("PUT", key, exp, url.Values{"uploadId": {uploadID}, "partNumber": {strconv.Itoa(int(number))}, "content-length": {strconv.FormatInt(size, 10)}}), nil
+	v := url.Values{"uploadId": {uploadID}, "partNumber": {strconv.Itoa(int(number))}}
+	if size >= 0 {
+		v.Set("content-length", strconv.FormatInt(size, 10))
+	}
+	return b.grant("PUT", key, exp, v), nil
 }
 
 // PresignPost returns an unenforced form.

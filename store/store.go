@@ -375,7 +375,7 @@ func (s *Store) EnsureBucket(ctx context.Context, bucket string) error {
 
 // SetCORS lets browsers from origins GET, PUT, POST and HEAD objects of
 // bucket directly and read the ETag header (needed to complete multipart
-// uploads from a browser). Stores that configure CORS globally (MinIO)
+// uploads from a browser; Uppy waits forever without it) and Location. Stores that configure CORS globally (MinIO)
 // answer with an Unsupported error.
 func (s *Store) SetCORS(ctx context.Context, bucket string, origins []string) error {
 	_, err := s.api.PutBucketCors(ctx, &s3.PutBucketCorsInput{
@@ -384,7 +384,7 @@ func (s *Store) SetCORS(ctx context.Context, bucket string, origins []string) er
 			AllowedOrigins: origins,
 			AllowedMethods: []string{"GET", "PUT", "POST", "HEAD"},
 			AllowedHeaders: []string{"*"},
-			ExposeHeaders:  []string{"ETag"},
+			ExposeHeaders:  []string{"ETag", "Location"},
 			MaxAgeSeconds:  aws.Int32(3600),
 		}}},
 	})

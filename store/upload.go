@@ -53,7 +53,7 @@ func (s *Store) CreateUpload(ctx context.Context, bucket, key, contentType strin
 func (s *Store) PresignPart(ctx context.Context, bucket, key, uploadID string, number int32, size int64, expires time.Duration) (filegate.Grant, error) {
 	return s.presign(ctx, "store.PresignPart", &sigv4.Request{
 		Method: "PUT", Op: "UploadPart", Bucket: bucket, Key: key, Expires: expires,
-		PartNumber: number, UploadID: uploadID, ContentLength: size, SignLength: true,
+		PartNumber: number, UploadID: uploadID, ContentLength: max(size, 0), SignLength: size >= 0,
 	})
 }
 

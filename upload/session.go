@@ -20,7 +20,7 @@ type session struct {
 	UploadID string `json:"u"`
 	Key      string `json:"k"`
 	Owner    string `json:"o"` // principal id
-	Size     int64  `json:"s"`
+	Size     int64  `json:"s"` // -1: not declared (an open session, for Uppy)
 	PartSize int64  `json:"p"`
 	Created  int64  `json:"t"` // unix seconds
 }
@@ -85,7 +85,7 @@ func (s *Sealer) open(op, id string) (session, error) {
 		return unknown()
 	}
 	var sess session
-	if err := json.Unmarshal(plain, &sess); err != nil || sess.UploadID == "" || sess.Key == "" || sess.PartSize <= 0 || sess.Size <= 0 {
+	if err := json.Unmarshal(plain, &sess); err != nil || sess.UploadID == "" || sess.Key == "" || sess.PartSize <= 0 || (sess.Size <= 0 && sess.Size != openSize) {
 		return unknown()
 	}
 	return sess, nil

@@ -217,6 +217,59 @@ func (s *Service) Start(ctx context.Context, p *filegate.Principal, req Request)
 	return Begin{Key: req.Key, Multipart: &Multipart{ID: id, PartSize: partSize, PartCount: count, Parts: parts, Expires: expires}}, nil
 }
 
+// OpenRequest asks for a multipart session whose size is not declared
+// (Uppy's S3 protocol sends none).
+type OpenRequest struct {
+	Key         string
+	ContentType string
+	Metadata    map[string]string
+}
+
+// StartOpen opens a multipart session of undeclared size. Its part URLs
+// carry no signed length; the size limit is enforced on the stored parts
+// when more URLs are signed and when the object is assembled (an oversized
+// upload is aborted, never assembled).
+func (s *Service) StartOpen(ctx context.Context, p *filegate.Principal, req OpenRequest) (id string, err error) {
+	const op = "upload.StartOpen"
+	if err := filegate.ValidateKey(op, req.Key); err != nil {
+		return "", err
+	}
+	if err := p.Authorize(op, filegate.ActUpload, req.Key); err != nil {
+		return "", err
+	}
+	if err := fileKey(op, req.Key); err != nil {
+		return "", err
+	}
+	ct, err := contentType(op, req.ContentType)
+	if err != nil {
+		return "", err
+	}
+	if err := ValidateMetadata(op, req.Metadata); err != nil {
+		return "", err
+	}
+	uploadID, err := s.src.CreateUpload(ctx, req.Key, ct, req.Metadata)
+	if err != nil {
+		return "", err
+	}
+	sess := session{UploadID: uploadID, Key: req.Key, Owner: p.ID, Size: openSize, PartSize: MinPartSize, Created: s.now().Unix()}
+	id, err = s.sealer.seal(sess)
+	if err != nil {
+		_ = s.src.AbortUpload(context.WithoutCancel(ctx), req.Key, uploadID)
+		return "", err
+	}
+	return id, nil
+}
+
+// Key returns the key of session id after checking that p owns it; it
+// makes no store call.
+func (s *Service) Key(p *filegate.Principal, id string) (string, error) {
+	sess, err := s.session("upload.Key", p, id)
+	if err != nil {
+		return "", err
+	}
+	return sess.Key, nil
+}
+
 // cdnPut signs a single PUT through CloudFront; its length is in the signed
 // URL and enforced by the distribution's function.
 func (s *Service) cdnPut(op string, req Request, ct string, exp time.Duration) (Begin, error) {
@@ -238,8 +291,10 @@ func (s *Service) cdnPut(op string, req Request, ct string, exp time.Duration) (
 	return Begin{Key: req.Key, Put: &Put{URL: u, Method: "PUT", Header: h, Expires: expires}}, nil
 }
 
-// limit is the largest object p may upload: the server's limit, lowered by
-// the token's own.
+// Limit is the largest object p may upload: the server's limit, lowered
+// by the token's own.
+func (s *Service) Limit(p *filegate.Principal) int64 { return s.limit(p) }
+
 func (s *Service) limit(p *filegate.Principal) int64 {
 	if p.MaxSize > 0 {
 		return min(p.MaxSize, s.cfg.MaxObjectSize)
@@ -257,11 +312,23 @@ func PartSizeFor(size, min int64) int64 {
 	return ps
 }
 
+// openSize marks a session whose size was not declared (Uppy's protocol
+// sends none): its parts are signed without a length, and the size limit
+// is checked against the stored parts when signing and completing.
+const openSize = -1
+
 func partCount(s session) int32 {
+	if s.Size == openSize {
+		return MaxParts
+	}
 	return int32((s.Size + s.PartSize - 1) / s.PartSize)
 }
 
+// partSize is the exact size of part n; -1 (unsigned) in an open session.
 func partSize(s session, n int32) int64 {
+	if s.Size == openSize {
+		return -1
+	}
 	if n < partCount(s) {
 		return s.PartSize
 	}
@@ -321,13 +388,24 @@ func (s *Service) SignParts(ctx context.Context, p *filegate.Principal, id strin
 		return nil, time.Time{}, err
 	}
 	// The upload must still exist: no URLs for a completed or aborted one.
-	if _, err := s.src.ListParts(ctx, sess.Key, sess.UploadID); err != nil {
+	stored, err := s.src.ListParts(ctx, sess.Key, sess.UploadID)
+	if err != nil {
 		return nil, time.Time{}, err
+	}
+	if sess.Size == openSize {
+		var total int64
+		for _, sp := range stored {
+			total += sp.Size
+		}
+		if limit := s.limit(p); total >= limit {
+			return nil, time.Time{}, filegate.NewError(filegate.TooLarge, op, "object_too_large", fmt.Sprintf("the parts stored already reach this token's upload limit of %d bytes", limit))
+		}
 	}
 	return s.signParts(ctx, sess, numbers, exp)
 }
 
-// Status is a session and the parts already stored.
+// Status is a session and the parts already stored. Size, PartSize and
+// PartCount are 0 for a session opened without a size (StartOpen).
 type Status struct {
 	ID        string
 	Key       string
@@ -348,7 +426,11 @@ func (s *Service) Status(ctx context.Context, p *filegate.Principal, id string) 
 	if err != nil {
 		return Status{}, err
 	}
-	return Status{ID: id, Key: sess.Key, Size: sess.Size, PartSize: sess.PartSize, PartCount: partCount(sess), Parts: parts}, nil
+	st := Status{ID: id, Key: sess.Key, Size: sess.Size, PartSize: sess.PartSize, PartCount: partCount(sess), Parts: parts}
+	if sess.Size == openSize {
+		st.Size, st.PartSize, st.PartCount = 0, 0, 0 // not declared
+	}
+	return st, nil
 }
 
 // Complete assembles the object from the listed parts. The parts must be
@@ -362,7 +444,11 @@ func (s *Service) Complete(ctx context.Context, p *filegate.Principal, id string
 		return filegate.ObjectInfo{}, err
 	}
 	count := partCount(sess)
-	if len(parts) != int(count) {
+	open := sess.Size == openSize
+	switch {
+	case open && (len(parts) == 0 || len(parts) > MaxParts):
+		return filegate.ObjectInfo{}, filegate.NewError(filegate.Invalid, op, "invalid_parts", fmt.Sprintf("complete needs 1 to %d parts", MaxParts))
+	case !open && len(parts) != int(count):
 		return filegate.ObjectInfo{}, filegate.NewError(filegate.Invalid, op, "invalid_parts", fmt.Sprintf("complete needs all %d parts, got %d", count, len(parts)))
 	}
 	for i, pt := range parts {
@@ -386,8 +472,23 @@ func (s *Service) Complete(ctx context.Context, p *filegate.Principal, id string
 		if strings.Trim(pt.ETag, `"`) != sp.ETag {
 			return filegate.ObjectInfo{}, filegate.NewError(filegate.Conflict, op, "etag_mismatch", fmt.Sprintf("part %d: etag does not match the stored part", pt.Number))
 		}
-		if want := partSize(sess, pt.Number); sp.Size != want {
+		if want := partSize(sess, pt.Number); want >= 0 && sp.Size != want {
 			return filegate.ObjectInfo{}, filegate.NewError(filegate.Conflict, op, "part_size_mismatch", fmt.Sprintf("part %d is %d bytes, want %d", pt.Number, sp.Size, want))
+		}
+	}
+	if open {
+		var total int64
+		for i, pt := range parts {
+			sp := byNumber[pt.Number]
+			if i < len(parts)-1 && sp.Size < MinPartSize {
+				return filegate.ObjectInfo{}, filegate.NewError(filegate.Conflict, op, "part_too_small", fmt.Sprintf("part %d is %d bytes: every part but the last needs at least 5 MiB", pt.Number, sp.Size))
+			}
+			total += sp.Size
+		}
+		if limit := s.limit(p); total > limit {
+			// Never assembled; the parts are dropped so they hold no space.
+			_ = s.src.AbortUpload(context.WithoutCancel(ctx), sess.Key, sess.UploadID)
+			return filegate.ObjectInfo{}, filegate.NewError(filegate.TooLarge, op, "object_too_large", fmt.Sprintf("the upload is %d bytes, over this token's upload limit of %d bytes; it was aborted", total, limit))
 		}
 	}
 	return s.src.CompleteUpload(ctx, sess.Key, sess.UploadID, parts)

@@ -142,7 +142,7 @@ func lambdaHandler(ctx context.Context, o serveOptions, getenv func(string) stri
 		_, err := invoker.Invoke(ctx, &awslambda.InvokeInput{FunctionName: &fn, InvocationType: lambdatypes.InvocationTypeEvent, Payload: payload})
 		return err
 	}
-	handler, bundles, err := wire(o, data, tokens, authn, st, false, cdn, tp, log, io.Discard)
+	handler, bundles, err := wire(ctx, o, data, tokens, authn, st, false, cdn, tp, log, io.Discard, "")
 	if err != nil {
 		return nil, cleanup, err
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/filegate/filegate/bundle"
 	"github.com/filegate/filegate/caption"
 	"github.com/filegate/filegate/cloudfront"
+	"github.com/filegate/filegate/companion"
 	"github.com/filegate/filegate/compat"
 	"github.com/filegate/filegate/datadir"
 	"github.com/filegate/filegate/embedded"
@@ -38,6 +39,8 @@ import (
 	"github.com/filegate/filegate/telemetry"
 	"github.com/filegate/filegate/tempcreds"
 	"github.com/filegate/filegate/upload"
+	"github.com/filegate/filegate/web"
+	"github.com/filegate/filegate/websession"
 )
 
 type serveOptions struct {
@@ -85,6 +88,7 @@ type serveOptions struct {
 	debugAddr        string
 	bundleMaxKeys    int
 	compat           bool
+	noWeb            bool
 	captionMaxBytes  int64
 	captionMaxPixels int64
 	logLevel         string
@@ -123,7 +127,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.StringVar(&o.secretAccessKey, "secret-access-key", "", "static S3 secret key")
 	f.BoolVar(&o.createBuckets, "create-buckets", false, "create the buckets and set CORS at start (always on for the embedded store)")
 	f.StringVar(&o.storeAddr, "store-addr", "127.0.0.1:0", "address of the embedded store (port 0 picks a free port)")
-	f.StringSliceVar(&o.corsOrigins, "cors-origin", nil, "browser origins allowed to PUT/POST/GET straight to the store (default: filegate's own URL)")
+	f.StringSliceVar(&o.corsOrigins, "cors-origin", nil, "other browser origins (besides filegate's own URL) allowed to call /v1 and /s3 with a bearer token and to PUT/POST/GET straight to the store")
 	f.DurationVar(&o.defaultExpiry, "default-expiry", 15*time.Minute, "expiry of grants when a request names none")
 	f.DurationVar(&o.maxExpiry, "max-expiry", grant.MaxExpiry, "longest expiry a request may ask for (at most 168h)")
 	f.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long in-flight requests may take to finish on SIGTERM")
@@ -131,6 +135,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.StringVar(&o.sessionKey, "session-key", "", "base64 32-byte key sealing upload session ids; replicas share it (default: generated once in <data>/session.key)")
 	f.Int64Var(&o.threshold, "multipart-threshold", 64<<20, "uploads larger than this many bytes use multipart sessions")
 	f.StringVar(&o.debugAddr, "debug-addr", "", "serve Go's pprof profiles on this separate address (off when empty; keep it on loopback)")
+	f.BoolVar(&o.noWeb, "no-web", false, "do not serve the web app at /")
 	f.BoolVar(&o.compat, "compat", false, "also serve the seed systems' routes (/zip, /list, /download, /sign-s3-request, /meme, /presigned-post, /download-url); see docs/compat.md")
 	f.IntVar(&o.bundleMaxKeys, "bundle-max-keys", 10000, "most objects one bundle may hold")
 	f.Int64Var(&o.captionMaxBytes, "caption-max-bytes", 25<<20, "largest image a caption reads, in bytes")
@@ -219,7 +224,7 @@ func serve(ctx context.Context, o serveOptions, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	handler, bundles, err := wire(o, data, tokens, authn, st, child != nil, cdn, tp, log, stdout)
+	handler, bundles, err := wire(ctx, o, data, tokens, authn, st, child != nil, cdn, tp, log, stdout, baseURL+"/")
 	if err != nil {
 		return err
 	}
@@ -290,10 +295,8 @@ func (o serveOptions) check() (slog.Level, error) {
 // origin where asked, and returns the store and the function that closes
 // it (idle connections first, then the embedded store).
 func openStore(ctx context.Context, o serveOptions, getenv func(string) string, data datadir.Dir, baseURL string, tp trace.TracerProvider, log *slog.Logger) (*store.Store, *embedded.Server, func(), error) {
-	origins := o.corsOrigins
-	if len(origins) == 0 {
-		origins = []string{baseURL}
-	}
+	// The web app's own origin, and the pages that upload from elsewhere.
+	origins := append([]string{baseURL}, o.corsOrigins...)
 	cfg := store.Config{
 		Endpoint: o.endpoint, PublicEndpoint: o.publicEndpoint, Region: o.region, PathStyle: o.pathStyle,
 		AccessKeyID: o.accessKeyID, SecretAccessKey: o.secretAccessKey,
@@ -342,9 +345,12 @@ func openStore(ctx context.Context, o serveOptions, getenv func(string) string, 
 
 // wire builds the services over the store's buckets and the HTTP handler
 // over them; the returned function stops the bundle jobs.
-func wire(o serveOptions, data datadir.Dir, tokens *auth.Tokens, authn api.Authenticator, st *store.Store, embeddedStore bool, cdn *cloudfront.Signer, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer) (http.Handler, *bundle.Service, error) {
+func wire(ctx context.Context, o serveOptions, data datadir.Dir, tokens *auth.Tokens, authn api.Authenticator, st *store.Store, embeddedStore bool, cdn *cloudfront.Signer, tp trace.TracerProvider, log *slog.Logger, stdout io.Writer, appURL string) (http.Handler, *bundle.Service, error) {
 	if !o.lambda { // on Lambda, tokens are made with `filegate token create` beforehand
-		if err := data.BootstrapAdmin(tokens, stdout); err != nil {
+		if o.noWeb {
+			appURL = ""
+		}
+		if err := data.BootstrapAdmin(tokens, stdout, appURL); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -382,17 +388,31 @@ func wire(o serveOptions, data datadir.Dir, tokens *auth.Tokens, authn api.Authe
 			InlineFallback: o.lambda && !o.streaming,
 		}),
 	}
-	var extensions []api.Extension
+	creds := credentialService(o, st, embeddedStore)
+	extensions := []api.Extension{companion.New(companion.Services{Uploads: uploads, Grants: grants, Credentials: creds}, log)}
 	if o.compat {
 		extensions = append(extensions, compat.New(services, log))
 	}
-	handler := api.NewServer(api.Deps{
+	sessions, err := websession.New(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	deps := api.Deps{
 		Tokens: authn, Browse: services.Browse, Grants: grants, Uploads: uploads, Bundles: bundles, Captions: services.Captions,
 		Extensions: extensions, Ready: st.Ping, Log: log, Metrics: metrics, Tracing: tp,
-		Credentials: credentialService(o, st, embeddedStore),
+		Credentials: creds, Sessions: sessions, Origins: o.corsOrigins,
 		NoStreaming: o.lambda && !o.streaming, Vouched: o.vouched,
-	})
-	return handler, bundles, nil
+	}
+	if !o.noWeb {
+		origins, err := grantOrigins(ctx, src, cdn)
+		if err != nil {
+			return nil, nil, err
+		}
+		if deps.Web, err = web.New(web.Config{StoreOrigins: origins}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return api.NewServer(deps), bundles, nil
 }
 
 // openAuth opens the token store (--tokens) and the authenticator in front
@@ -560,4 +580,23 @@ func persistedPort(endpoint, host string) string {
 		return ""
 	}
 	return u.Port()
+}
+
+// grantOrigins are the origins the grants point at (the store's public
+// endpoint, the CloudFront domain): the web app's pages may talk to them.
+// They are read off a signed URL, so every addressing style is covered.
+func grantOrigins(ctx context.Context, src filegate.Bucket, cdn *cloudfront.Signer) ([]string, error) {
+	g, err := src.PresignGet(ctx, "filegate-origin-probe", filegate.GetOptions{Expires: time.Minute})
+	if err != nil {
+		return nil, fmt.Errorf("web app: %w", err)
+	}
+	u, err := url.Parse(g.URL)
+	if err != nil {
+		return nil, fmt.Errorf("web app: %w", err)
+	}
+	origins := []string{u.Scheme + "://" + u.Host}
+	if cdn != nil {
+		origins = append(origins, "https://"+cdn.Domain())
+	}
+	return origins, nil
 }

@@ -1,0 +1,276 @@
+// Drives Debian's Chromium (playwright-core, no downloaded browser) through
+// filegate's web app and through Uppy 5's AwsS3 plugin from npm on another
+// origin. Started by cmd/filegate/browser_test.go, which runs filegate with
+// the embedded store, prepares the files, and checks the store afterwards.
+//
+// Environment: FG_BASE (filegate), FG_TOKEN (a token scoped to users/alice/),
+// FG_FILES (the files to upload), FG_OUT (results.json, downloads),
+// FG_PAGE (the Uppy 5 page's origin), FG_PHASE (names the results file),
+// FG_SCREENSHOTS (optional: write docs screenshots there).
+import { chromium } from 'playwright-core'
+import { readFileSync, writeFileSync, existsSync } from 'node:fs'
+import { join } from 'node:path'
+import { createRequire } from 'node:module'
+
+const env = (k) => { const v = process.env[k]; if (v === undefined) throw new Error(`${k} is not set`); return v }
+const base = env('FG_BASE')
+const token = env('FG_TOKEN')
+const files = env('FG_FILES')
+const out = env('FG_OUT')
+const pageOrigin = env('FG_PAGE')
+const phase = process.env.FG_PHASE || 'main'
+const shots = process.env.FG_SCREENSHOTS || ''
+const require = createRequire(import.meta.url)
+const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8')
+
+const results = { timings: {}, axe: {}, checks: [] }
+const t0 = Date.now()
+let last = t0
+function step (name) {
+  const now = Date.now()
+  results.timings[name] = now - last
+  last = now
+  console.log(`ok ${name} (${results.timings[name]} ms)`)
+}
+function check (cond, msg) {
+  if (!cond) throw new Error(`check failed: ${msg}`)
+  results.checks.push(msg)
+}
+
+const exe = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find(existsSync)
+const browser = await chromium.launch({ executablePath: exe, args: ['--no-sandbox'], headless: true })
+const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1280, height: 860 } })
+await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base })
+const page = await context.newPage()
+page.on('pageerror', (err) => console.log('page error:', err.message))
+page.on('console', (m) => { if (m.type() === 'error') console.log('console:', m.text()) })
+
+async function axe (name) {
+  await page.evaluate(axeSource)
+  const r = await page.evaluate(async () => await window.axe.run(document, { resultTypes: ['violations'] }))
+  const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical')
+  results.axe[name] = { violations: r.violations.length, serious_or_critical: bad.length, ids: r.violations.map((v) => `${v.id}:${v.impact}`) }
+  for (const v of bad) console.log(`axe ${name}: ${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(" ") + " — " + (n.failureSummary || "").split("\n")[1]).join("; ")}`)
+  check(bad.length === 0, `axe: no serious or critical violations in ${name}`)
+}
+async function shot (name) {
+  if (!shots) return
+  await page.screenshot({ path: join(shots, `${name}.png`) })
+}
+async function rowFor (name) {
+  return page.locator('#rows tr', { has: page.locator('button.name', { hasText: new RegExp(`^${name.replace('.', '\\.')}$`) }) })
+}
+// addFiles picks files in the Dashboard as a person does: its file input,
+// behind "Add more" once files are listed.
+async function addFiles (pg, ...paths) {
+  if (await pg.locator('.uppy-Dashboard-input').count() === 0) await pg.locator('.uppy-DashboardContent-addMore').click()
+  await pg.locator('.uppy-Dashboard-input').first().setInputFiles(paths)
+}
+async function waitForRow (name, timeout = 60000) {
+  await (await rowFor(name)).waitFor({ timeout })
+}
+
+try {
+  await main()
+} finally {
+  results.total_ms = Date.now() - t0
+  writeFileSync(join(out, `results-${phase}.json`), JSON.stringify(results, null, 2))
+  await browser.close()
+}
+
+async function main () {
+  // Sign in from the printed link: the fragment is dropped from the URL.
+  await page.goto(`${base}/#token=${encodeURIComponent(token)}`)
+  await page.locator('#who').waitFor()
+  check(!page.url().includes('token'), 'the #token fragment is removed from the address bar')
+  check(await page.evaluate(() => sessionStorage.getItem('filegate.token')) !== null, 'the token is kept in sessionStorage')
+  const cookies = await context.cookies(base)
+  const sc = cookies.find((c) => c.name === 'filegate-session')
+  check(sc && sc.httpOnly && sc.sameSite === 'Strict', 'sign-in sets an HttpOnly SameSite=Strict session cookie')
+  check(!(await page.evaluate(() => document.cookie)).includes('filegate-session'), 'scripts cannot read the session cookie')
+  await waitForRow('cat.jpg')
+  step('sign in from the link, list')
+  await axe('browse')
+
+  // Keyboard: the first row has focus; arrows move; "/" searches.
+  await page.locator('#rows button.name').first().focus()
+  await page.keyboard.press('ArrowDown')
+  const focused = await page.evaluate(() => document.activeElement.textContent)
+  check(focused !== '', 'arrow keys move between rows')
+  await page.keyboard.press('/')
+  check(await page.evaluate(() => document.activeElement.id) === 'search', '"/" focuses the search box')
+  await page.keyboard.type('ca')
+  await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 1)
+  await page.fill('#search', '')
+  await page.waitForFunction(() => document.querySelectorAll('#rows tr').length > 1)
+  // Folders and breadcrumbs.
+  await page.locator('#rows button.folder', { hasText: 'docs/' }).click()
+  await waitForRow('readme.txt')
+  check(await page.locator('#crumbs [aria-current=page]').textContent() === 'docs', 'breadcrumbs show the folder')
+  await page.locator('#crumbs button').first().click()
+  await waitForRow('cat.jpg')
+  step('keyboard, search, folders')
+
+  // Upload a small file through the Dashboard (Uppy 6 → /s3 with the cookie).
+  await page.click('#upload-toggle')
+  await addFiles(page, join(files, 'small.txt'))
+  await shot('upload-desktop')
+  await page.locator('.uppy-StatusBar-actionBtn--upload').click()
+  await waitForRow('small.txt')
+  step('upload a small file')
+  await axe('upload')
+
+  // A 40 MiB file in parts (8 MiB each); the signing of part 3 is held
+  // back so that the page is reloaded mid-upload, between parts; then the
+  // upload is resumed. (A part cut in the middle of its bytes is tested
+  // with a raw socket in TestCutUploadIsNotKept.)
+  let parts = []
+  let creates = 0
+  let listed = 0
+  page.on('request', (r) => {
+    const u = r.url()
+    const m = u.match(/[?&]partNumber=(\d+)/)
+    if (m && r.method() === 'PUT') parts.push(Number(m[1]))
+    if (r.method() === 'POST' && u.endsWith('/s3/multipart')) creates++
+    if (r.method() === 'GET' && /\/s3\/multipart\/[^/]+\?key=/.test(u)) listed++
+  })
+  const hold = /\/s3\/multipart\/[^/?]+\/3\?/
+  await page.route(hold, () => {}) // never answered: the upload stalls before part 3
+  await addFiles(page, join(files, 'big.bin'))
+  const secondPart = page.waitForResponse((r) => /partNumber=2\b/.test(r.url()) && r.request().method() === 'PUT', { timeout: 60000 })
+  await page.locator('.uppy-StatusBar-actionBtn--upload').click()
+  await secondPart
+  await page.waitForTimeout(1500) // Golden Retriever saves its state (throttled)
+  const before = [...parts]
+  await page.unroute(hold)
+  await page.reload()
+  parts = []
+  creates = 0
+  await page.locator('#who').waitFor()
+  // The unfinished upload is listed after the reload. When the browser kept
+  // the file's bytes (IndexedDB) it resumes as is; otherwise Uppy asks for
+  // the file again. Either way the same multipart upload continues
+  // (listParts, then only the missing parts).
+  await page.getByText('big.bin').first().waitFor({ timeout: 30000 })
+  await shot('resume-desktop')
+  results.resume_needed_reselect = await page.getByText('Re-select').count() > 0
+  if (results.resume_needed_reselect) await addFiles(page, join(files, 'big.bin'))
+  const resumeBtn = page.locator('.uppy-StatusBar-actionBtn--upload:not([disabled]), .uppy-StatusBar-actionBtn--retry')
+  await resumeBtn.first().click({ timeout: 30000 })
+  await waitForRow('big.bin', 120000)
+  results.resume = { before, after: parts, creates_after_reload: creates, list_parts_calls: listed }
+  check(before.includes(1) && before.includes(2) && !parts.includes(1) && !parts.includes(2) && creates === 0 && listed > 0,
+    `after the reload the same upload continued with the missing parts only: ${JSON.stringify(results.resume)}`)
+  step('upload 40 MiB in parts, reload, resume')
+
+  // Download: the file as saved by the browser.
+  const dl = page.waitForEvent('download')
+  await (await rowFor('small.txt')).locator('button', { hasText: 'Download' }).click()
+  const d = await dl
+  const dlPath = join(out, 'download-small.txt')
+  await d.saveAs(dlPath)
+  check(d.suggestedFilename() === 'small.txt', 'the download keeps the file name')
+  check(readFileSync(dlPath).equals(readFileSync(join(files, 'small.txt'))), 'downloaded bytes equal the uploaded ones')
+  step('download')
+
+  // Share with an expiry; copy the link.
+  await (await rowFor('small.txt')).locator('button', { hasText: 'Share' }).click()
+  await page.selectOption('#share-expiry', '86400')
+  await page.click('#share-create')
+  await page.locator('#share-out').waitFor()
+  const link = await page.inputValue('#share-url')
+  check(/X-Amz-Expires=86400/.test(link), 'the shared link carries the chosen expiry')
+  await page.click('#share-copy')
+  check(await page.evaluate(() => navigator.clipboard.readText()) === link, 'Copy puts the link on the clipboard')
+  const fetched = Buffer.from(await (await fetch(link)).arrayBuffer())
+  check(fetched.equals(readFileSync(join(files, 'small.txt'))), 'the shared link serves the file')
+  await axe('share dialog')
+  await shot('share-desktop')
+  await page.keyboard.press('Escape')
+  step('share a link')
+
+  // Select two files and download them as one zip.
+  await (await rowFor('small.txt')).locator('td.sel input').check()
+  await (await rowFor('cat.jpg')).locator('td.sel input').check()
+  const zdl = page.waitForEvent('download')
+  await page.click('#zip')
+  const z = await zdl
+  await z.saveAs(join(out, 'selection.zip'))
+  results.zip = join(out, 'selection.zip')
+  step('zip a selection')
+
+  // Caption editor: preview on the canvas, save, show the result.
+  await (await rowFor('cat.jpg')).locator('button', { hasText: 'Caption' }).click()
+  await page.locator('#view-caption').waitFor()
+  await page.waitForFunction(() => document.getElementById('caption-canvas').width > 640 || document.getElementById('caption-canvas').height !== 480)
+  const blank = await page.evaluate(() => document.getElementById('caption-canvas').toDataURL())
+  await page.fill('#top-text', 'hello')
+  await page.fill('#bottom-text', 'filegate')
+  const drawn = await page.evaluate(() => document.getElementById('caption-canvas').toDataURL())
+  check(blank !== drawn, 'the preview changes as text is typed')
+  await axe('caption editor')
+  await shot('caption-desktop')
+  await page.click('#caption-save')
+  await page.locator('#caption-result').waitFor({ timeout: 30000 })
+  results.caption_key = await page.textContent('#caption-key')
+  await page.waitForFunction(() => document.getElementById('caption-img').complete && document.getElementById('caption-img').naturalWidth > 0)
+  await shot('caption-result-desktop')
+  step('caption an image')
+
+  // Phone width and dark mode screenshots of each view.
+  if (shots) {
+    await page.click('#caption-back')
+    await waitForRow('cat.jpg')
+    await shot('browse-desktop')
+    await page.setViewportSize({ width: 390, height: 844 })
+    await shot('browse-phone')
+    await (await rowFor('cat.jpg')).locator('button', { hasText: 'Caption' }).click()
+    await page.locator('#view-caption').waitFor()
+    await page.fill('#top-text', 'hello')
+    await shot('caption-phone')
+    await page.emulateMedia({ colorScheme: 'dark' })
+    await shot('caption-phone-dark')
+    await page.click('#caption-back')
+    await page.click('#upload-toggle')
+    await shot('upload-phone-dark')
+    await page.emulateMedia({ colorScheme: 'light' })
+    await page.setViewportSize({ width: 1280, height: 860 })
+  }
+
+  // Sign out: the token and the cookie are gone; the sign-in form works.
+  await page.click('#signout')
+  await page.locator('#view-signin').waitFor()
+  check(await page.evaluate(() => sessionStorage.getItem('filegate.token')) === null, 'sign-out clears sessionStorage')
+  check(!(await context.cookies(base)).some((c) => c.name === 'filegate-session'), 'sign-out clears the session cookie')
+  await axe('sign in')
+  await shot('signin-desktop')
+  await page.setViewportSize({ width: 390, height: 844 })
+  await shot('signin-phone')
+  await page.setViewportSize({ width: 1280, height: 860 })
+  await page.fill('#token', 'fg_wrong_token')
+  await page.click('#signin-form button[type=submit]')
+  await page.locator('#alert:not([hidden])').waitFor()
+  check((await page.textContent('#alert')).includes('not valid'), 'a wrong token gets a clear message')
+  await page.fill('#token', token)
+  await page.click('#signin-form button[type=submit]')
+  await waitForRow('cat.jpg')
+  step('sign out, sign in with the form')
+
+  await uppy5('uppy5-small.txt', 'uppy5-big.bin')
+}
+
+// Uppy 5 (npm "uppy" 5.2.4, its AwsS3 plugin with endpoint and an
+// Authorization header) on a page of another origin.
+async function uppy5 (...names) {
+  const p = await context.newPage()
+  p.on('console', (m) => console.log('uppy5 page:', m.text()))
+  await p.goto(`${pageOrigin}/uppy5.html`)
+  await p.waitForFunction(() => window.startUppy !== undefined)
+  await p.evaluate(({ base, token }) => window.startUppy(base, token), { base, token })
+  await p.locator('#files').setInputFiles(names.map((n) => join(files, n)))
+  const r = await p.evaluate(() => window.uploadAll())
+  results.uppy5 = r
+  check(r.failed.length === 0 && r.successful.length === names.length, `Uppy 5 uploaded ${names.join(', ')} from ${pageOrigin}: ${JSON.stringify(r.failed)}`)
+  await p.close()
+  step('Uppy 5 from another origin')
+}
