@@ -1,13 +1,16 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/filegate/filegate"
@@ -21,7 +24,7 @@ const MaxBody = 1 << 20
 // types are read as JSON anyway: curl -d sends a form type by default.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	const op = "api.decode"
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || strings.HasPrefix(mt, "multipart/") {
 			return filegate.NewError(filegate.Unsupported, op, "unsupported_media_type", "the body must be application/json")
@@ -72,14 +75,46 @@ func DecodeJSON(body io.Reader, v any) error {
 	return nil
 }
 
-// WriteJSON answers v as JSON with status, never cached.
+// Header values shared by every JSON answer: assigned, not Set, so that
+// no answer allocates them (net/http only reads them).
+var (
+	jsonType = []string{"application/json"}
+	noStore  = []string{"no-store"}
+)
+
+// encoder is a JSON encoder writing into its own buffer, kept in a pool.
+type encoder struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+var encoders = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = json.NewEncoder(&e.buf)
+	e.enc.SetEscapeHTML(false) // URLs stay readable: & not \u0026
+	return e
+}}
+
+// WriteJSON answers v as JSON with status, never cached, in one write with
+// its length.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
+	e := encoders.Get().(*encoder)
+	defer func() {
+		if e.buf.Cap() <= 64<<10 { // a listing's large buffer is not kept
+			e.buf.Reset()
+			encoders.Put(e)
+		}
+	}()
+	h := w.Header()
+	h["Content-Type"] = jsonType
+	h["Cache-Control"] = noStore
+	if err := e.enc.Encode(v); err != nil {
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	h["Content-Length"] = []string{strconv.Itoa(e.buf.Len())}
 	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false) // URLs stay readable: & not \u0026
-	_ = enc.Encode(v)
+	_, _ = w.Write(e.buf.Bytes())
 }
 
 // expiry is an expires_in member: whole seconds from 1 to 7 days, checked

@@ -32,10 +32,17 @@ func Principal(ctx context.Context) *filegate.Principal {
 // carry the web app's session cookie, from filegate's own origin.
 func requireAuth(tokens Authenticator, vouched Vouched, cookies *websession.Sealer, tp trace.TracerProvider, m *telemetry.Metrics, log *slog.Logger) func(http.Handler) http.Handler {
 	tracer := tp.Tracer("github.com/filegate/filegate/api")
+	authOK, authRefused := m.Auth.WithLabelValues("ok"), m.Auth.WithLabelValues("refused")
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			ctx, span := tracer.Start(r.Context(), "auth.Authenticate")
-			defer span.End()
+			ctx := r.Context()
+			// The authentication span is recorded only inside a recorded
+			// trace; otherwise it would cost a span per request for nothing.
+			span := trace.SpanFromContext(ctx)
+			if span.IsRecording() {
+				ctx, span = tracer.Start(ctx, "auth.Authenticate")
+				defer span.End()
+			}
 			h := r.Header.Get("Authorization")
 			scheme, token, _ := strings.Cut(h, " ")
 			var p *filegate.Principal
@@ -56,15 +63,19 @@ func requireAuth(tokens Authenticator, vouched Vouched, cookies *websession.Seal
 				p, err = tokens.Authenticate(strings.TrimSpace(token))
 			}
 			if err != nil {
-				m.Auth.WithLabelValues("refused").Inc()
-				span.SetAttributes(attribute.String("auth.result", "refused"))
-				span.SetStatus(codes.Error, "refused")
+				authRefused.Inc()
+				if span.IsRecording() {
+					span.SetAttributes(attribute.String("auth.result", "refused"))
+					span.SetStatus(codes.Error, "refused")
+				}
 				writeError(w, r.WithContext(ctx), log, err)
 				return
 			}
-			m.Auth.WithLabelValues("ok").Inc()
-			span.SetAttributes(attribute.String("auth.result", "ok"), attribute.String("auth.principal", p.Name), attribute.String("auth.prefix", p.Prefix))
-			span.End()
+			authOK.Inc()
+			if span.IsRecording() {
+				span.SetAttributes(attribute.String("auth.result", "ok"), attribute.String("auth.principal", p.Name), attribute.String("auth.prefix", p.Prefix))
+				span.End()
+			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 		})
 	}
@@ -115,13 +126,17 @@ func uncleanPath(p string) bool {
 	if p == "" || p[0] != '/' {
 		return true
 	}
-	segs := strings.Split(p[1:], "/")
-	for i, s := range segs {
-		if s == "." || s == ".." || (s == "" && i != len(segs)-1) {
+	rest := p[1:]
+	for {
+		seg, after, more := strings.Cut(rest, "/")
+		if seg == "." || seg == ".." || (seg == "" && more) {
 			return true
 		}
+		if !more {
+			return false
+		}
+		rest = after
 	}
-	return false
 }
 
 type intercept struct {
@@ -207,8 +222,10 @@ func record(r *http.Request, log *slog.Logger, m *telemetry.Metrics, sw *statusW
 	}
 	m.Requests.WithLabelValues(route, r.Method, code).Inc()
 	m.Duration.WithLabelValues(route).Observe(d.Seconds())
-	log.InfoContext(r.Context(), "request", "method", r.Method, "path", r.URL.Path, "route", route,
-		"status", sw.status, "aborted", aborted, "bytes", sw.bytes, "duration_ms", float64(d.Microseconds())/1000, "remote", r.RemoteAddr)
+	if log.Enabled(r.Context(), slog.LevelInfo) { // the arguments cost allocations even when nothing is logged
+		log.LogAttrs(r.Context(), slog.LevelInfo, "request", slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.String("route", route),
+			slog.Int("status", sw.status), slog.Bool("aborted", aborted), slog.Int64("bytes", sw.bytes), slog.Float64("duration_ms", float64(d.Microseconds())/1000), slog.String("remote", r.RemoteAddr))
+	}
 }
 
 func statusText(code int) string {

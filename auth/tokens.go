@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -28,6 +29,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -60,7 +62,22 @@ type Tokens struct {
 	mu      sync.Mutex
 	version string
 	checked time.Time
+	records map[string]Record // replaced, never changed in place
+	// current is what Authenticate reads without taking mu: the last
+	// records, their version and when they were checked.
+	current atomic.Pointer[snapshot]
+}
+
+type snapshot struct {
 	records map[string]Record
+	version string
+	checked time.Time
+}
+
+// unchanged is a Document that can tell cheaply whether version is still
+// current (the token file: an fstat of the file it last read).
+type unchanged interface {
+	Unchanged(version string) bool
 }
 
 // Document holds the token records, as JSON: a local file (FileDocument),
@@ -225,21 +242,28 @@ func (t *Tokens) Authenticate(token string) (*filegate.Principal, error) {
 	if !ok || len(id) != 16 {
 		return fail("token not valid")
 	}
-	t.mu.Lock()
-	err := t.reloadLocked()
-	rec, found := t.records[id]
-	t.mu.Unlock()
-	if err != nil {
-		return nil, filegate.NewError(filegate.Internal, op+".Authenticate", "", "").Wrap(err)
+	snap := t.current.Load()
+	if !t.fresh(snap) {
+		t.mu.Lock()
+		err := t.reloadLocked()
+		snap = t.current.Load()
+		t.mu.Unlock()
+		if err != nil {
+			return nil, filegate.NewError(filegate.Internal, op+".Authenticate", "", "").Wrap(err)
+		}
 	}
+	rec, found := snap.records[id]
 	// Compare against a dummy hash when the id is unknown, so that both
-	// paths do the same work.
-	want := rec.Hash
-	if !found {
-		want = strings.Repeat("0", 64)
+	// paths do the same work. Hex is decoded into arrays on the stack: no
+	// allocation per request.
+	var want, got [sha256.Size]byte
+	if found {
+		if n, err := hex.Decode(want[:], []byte(rec.Hash)); err != nil || n != len(want) {
+			found = false
+		}
 	}
-	got := hashSecret(secret)
-	if subtle.ConstantTimeCompare([]byte(got), []byte(want)) != 1 || !found {
+	got = sha256.Sum256([]byte(secret))
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || !found {
 		return fail("token not valid")
 	}
 	if !rec.Expires.IsZero() && !t.now().Before(rec.Expires) {
@@ -251,6 +275,27 @@ func (t *Tokens) Authenticate(token string) (*filegate.Principal, error) {
 func hashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
+}
+
+// fresh reports whether snap may be used as is: for a file, while the
+// file it was read from is unchanged (checked on every call, so a
+// revocation holds from the next request on); for remote documents, for
+// ttl after it was read.
+func (t *Tokens) fresh(snap *snapshot) bool {
+	if snap == nil {
+		return false
+	}
+	if t.ttl > 0 {
+		return t.now().Sub(snap.checked) < t.ttl
+	}
+	u, ok := t.doc.(unchanged)
+	return ok && u.Unchanged(snap.version)
+}
+
+// publish sets the records and makes them what Authenticate reads; mu is held.
+func (t *Tokens) publish(recs map[string]Record, version string, checked time.Time) {
+	t.records, t.version, t.checked = recs, version, checked
+	t.current.Store(&snapshot{records: recs, version: version, checked: checked})
 }
 
 // reloadLocked re-reads the document when it may have changed: on every
@@ -267,15 +312,15 @@ func (t *Tokens) reloadLocked() error {
 	if err != nil {
 		return fmt.Errorf("auth: read %s: %w", t.doc, err)
 	}
-	t.checked = t.now()
 	if content == nil && (v == known && t.records != nil) {
+		t.publish(t.records, t.version, t.now())
 		return nil
 	}
 	recs, err := parseDocument(content)
 	if err != nil {
 		return fmt.Errorf("auth: %s is damaged: %w", t.doc, err)
 	}
-	t.records, t.version = recs, v
+	t.publish(recs, v, t.now())
 	return nil
 }
 
@@ -349,7 +394,7 @@ func (t *Tokens) update(fn func(map[string]Record) error) error {
 		if err != nil {
 			return fmt.Errorf("auth: write %s: %w", t.doc, err)
 		}
-		t.records, t.version, t.checked = recs, nv, t.now()
+		t.publish(recs, nv, t.now())
 		return nil
 	}
 	return filegate.Errorf(filegate.Conflict, op+".update", "%s keeps changing under concurrent writers; try again", t.doc)
@@ -358,48 +403,93 @@ func (t *Tokens) update(fn func(map[string]Record) error) error {
 // fileDocument is the local token file (mode 0600). Writers in other
 // processes (`filegate token create` beside a running server, or several
 // at once) are serialized by an exclusive lock on <path>.lock held from
-// the version check to the rename.
-type fileDocument string
+// the version check to the rename. It keeps the file it last read open, so
+// that Unchanged is an fstat of it: a writer replaces the file by rename,
+// which leaves the open one with no links.
+type fileDocument struct {
+	path string
+	last atomic.Pointer[openFile]
+}
+
+type openFile struct {
+	f       *os.File
+	version string
+	stamp   fileStamp
+}
 
 // FileDocument is the token file at path.
-func FileDocument(path string) Document { return fileDocument(path) }
+func FileDocument(path string) Document { return &fileDocument{path: path} }
 
-func (f fileDocument) String() string { return string(f) }
+func (f *fileDocument) String() string { return f.path }
 
-func (f fileDocument) stamp() (string, error) {
-	fi, err := os.Stat(string(f))
+func (f *fileDocument) stamp() (string, error) {
+	fi, err := os.Stat(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", nil
 	}
 	if err != nil {
 		return "", err
 	}
-	st := stampOf(fi)
-	return fmt.Sprintf("%d-%d-%d", st.mod.UnixNano(), st.size, st.ino), nil
+	return stampOf(fi).String(), nil
 }
 
-func (f fileDocument) Load(_ context.Context, known string) ([]byte, string, error) {
-	v, err := f.stamp()
-	if err != nil || v == "" || v == known {
-		return nil, v, err
+// Unchanged reports whether the file last read is still the token file
+// and still has version.
+func (f *fileDocument) Unchanged(version string) bool {
+	last := f.last.Load()
+	if last == nil || last.version != version || version == "" {
+		return false
 	}
-	b, err := os.ReadFile(string(f))
+	fi, err := last.f.Stat()
+	if err != nil {
+		return false
+	}
+	st := stampOf(fi)
+	return st.nlink > 0 && st.same(last.stamp)
+}
+
+func (f *fileDocument) Load(_ context.Context, known string) ([]byte, string, error) {
+	if known != "" && f.Unchanged(known) {
+		return nil, known, nil
+	}
+	file, err := os.Open(f.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, "", nil
 	}
 	if err != nil {
 		return nil, "", err
 	}
-	// A writer may have replaced the file between the stat and the read:
-	// the version must describe what was read.
-	if v2, err := f.stamp(); err != nil || v2 != v {
-		return f.Load(context.Background(), "")
+	// The version describes what is read: the open file's own stamp (a
+	// writer replaces the file by rename and never changes it in place).
+	fi, err := file.Stat()
+	if err != nil {
+		file.Close()
+		return nil, "", err
 	}
+	st := stampOf(fi)
+	v := st.String()
+	if v == known {
+		f.keep(file, v, st)
+		return nil, v, nil
+	}
+	b, err := io.ReadAll(file)
+	if err != nil {
+		file.Close()
+		return nil, "", err
+	}
+	f.keep(file, v, st)
 	return b, v, nil
 }
 
-func (f fileDocument) Save(ctx context.Context, content []byte, version string) (string, error) {
-	unlock, err := lockFile(string(f) + ".lock")
+// keep makes file the one Unchanged checks, closing the one before.
+func (f *fileDocument) keep(file *os.File, version string, st fileStamp) {
+	if old := f.last.Swap(&openFile{f: file, version: version, stamp: st}); old != nil {
+		old.f.Close()
+	}
+}
+
+func (f *fileDocument) Save(ctx context.Context, content []byte, version string) (string, error) {
+	unlock, err := lockFile(f.path + ".lock")
 	if err != nil {
 		return "", fmt.Errorf("lock the token file: %w", err)
 	}
@@ -408,8 +498,8 @@ func (f fileDocument) Save(ctx context.Context, content []byte, version string) 
 }
 
 // Exclusive takes the file's lock for a whole read-modify-write.
-func (f fileDocument) Exclusive(context.Context) (func(context.Context, []byte, string) (string, error), func(), error) {
-	unlock, err := lockFile(string(f) + ".lock")
+func (f *fileDocument) Exclusive(context.Context) (func(context.Context, []byte, string) (string, error), func(), error) {
+	unlock, err := lockFile(f.path + ".lock")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -417,7 +507,7 @@ func (f fileDocument) Exclusive(context.Context) (func(context.Context, []byte, 
 }
 
 // saveLocked is Save with the lock already held.
-func (f fileDocument) saveLocked(_ context.Context, content []byte, version string) (string, error) {
+func (f *fileDocument) saveLocked(_ context.Context, content []byte, version string) (string, error) {
 	cur, err := f.stamp()
 	if err != nil {
 		return "", err
@@ -425,7 +515,7 @@ func (f fileDocument) saveLocked(_ context.Context, content []byte, version stri
 	if cur != version {
 		return "", filegate.NewError(filegate.Conflict, op+".save", "", "the token file changed")
 	}
-	if err := WriteFileAtomic(string(f), content, 0o600); err != nil {
+	if err := WriteFileAtomic(f.path, content, 0o600); err != nil {
 		return "", err
 	}
 	return f.stamp()
