@@ -9,6 +9,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -123,9 +124,9 @@ type Progress func(e Entry, written int64, took time.Duration)
 var ErrSourceChanged = errors.New("bundle: a source object changed while bundling")
 
 // Write streams the entries, in order, as a zip archive into w. Up to
-// prefetch entries ahead of the writer are opened concurrently; an opened
-// entry holds a streaming body (and small ones a buffer of at most
-// smallEntry bytes), so memory is bounded by prefetch, not by the archive.
+// prefetch entries ahead of the writer are opened concurrently (the window
+// below decides how many); an opened entry holds a streaming body, so
+// memory is bounded by prefetch, not by the archive.
 func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefetch int, progress Progress) error {
 	if prefetch < 1 {
 		prefetch = 1
@@ -141,13 +142,10 @@ func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefe
 	for i := range slots {
 		slots[i] = make(chan opened, 1)
 	}
-	// The opener runs ahead of the writer by at most prefetch entries.
-	ahead := make(chan struct{}, prefetch)
+	win := newWindow(ctx, entries, prefetch)
 	go func() {
 		for i, e := range entries {
-			select {
-			case ahead <- struct{}{}:
-			case <-ctx.Done():
+			if !win.acquire() {
 				for _, s := range slots[i:] {
 					s <- opened{err: ctx.Err()}
 				}
@@ -172,9 +170,16 @@ func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefe
 
 	zw := zip.NewWriter(w)
 	for i, e := range entries {
-		o := <-slots[i]
+		var o opened
+		select {
+		case o = <-slots[i]:
+		default:
+			// The writer waits on the store: more requests in flight.
+			win.grow()
+			o = <-slots[i]
+		}
 		done = i + 1
-		<-ahead
+		win.release()
 		if o.err != nil {
 			return fmt.Errorf("bundle: open %q: %w", e.Key, o.err)
 		}
@@ -221,4 +226,78 @@ func writeEntry(zw *zip.Writer, e Entry, body io.Reader) (int64, error) {
 		return n, fmt.Errorf("%w: %q is %d bytes, was %d", ErrSourceChanged, e.Key, n, e.Size)
 	}
 	return n, nil
+}
+
+// window is how many entries the opener may run ahead of the writer. It
+// starts from the entries' sizes (about 4 MiB in flight, at least 2
+// entries: large objects need few requests to keep the writer busy) and
+// doubles, up to max, each time the writer finds its next entry not yet
+// open. By Little's law the requests in flight must cover the store's
+// latency times the rate the writer takes entries at; a store whose
+// answers come tens of milliseconds late (S3) starves the writer of small
+// objects until the window is deep enough, and a fast local store does not.
+type window struct {
+	mu       sync.Mutex
+	cond     sync.Cond
+	inflight int
+	depth    int
+	max      int
+	stopped  bool
+}
+
+func newWindow(ctx context.Context, entries []Entry, max int) *window {
+	var total int64
+	for _, e := range entries {
+		total += e.Size
+	}
+	depth := max
+	if len(entries) > 0 {
+		if avg := total / int64(len(entries)); avg > 0 {
+			depth = int(min(int64(max), max64(2, (4<<20)/avg)))
+		}
+	}
+	w := &window{depth: min(depth, max), max: max}
+	w.cond.L = &w.mu
+	context.AfterFunc(ctx, func() {
+		w.mu.Lock()
+		w.stopped = true
+		w.mu.Unlock()
+		w.cond.Broadcast()
+	})
+	return w
+}
+
+func max64(a, b int64) int64 {
+	if a > b {
+		return a
+	}
+	return b
+}
+
+// acquire waits for room in the window; false when the context ended.
+func (w *window) acquire() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for w.inflight >= w.depth && !w.stopped {
+		w.cond.Wait()
+	}
+	if w.stopped {
+		return false
+	}
+	w.inflight++
+	return true
+}
+
+func (w *window) release() {
+	w.mu.Lock()
+	w.inflight--
+	w.mu.Unlock()
+	w.cond.Signal()
+}
+
+func (w *window) grow() {
+	w.mu.Lock()
+	w.depth = min(w.depth*2, w.max)
+	w.mu.Unlock()
+	w.cond.Signal()
 }

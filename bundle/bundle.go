@@ -35,7 +35,7 @@ const abortTimeout = 30 * time.Second
 // Config tunes the service; zero values take the defaults.
 type Config struct {
 	MaxKeys       int           // largest selection; default 10,000
-	Prefetch      int           // sources opened ahead of the writer; default 32
+	Prefetch      int           // most sources opened ahead of the writer (the window adapts below it); default 256
 	PartSize      int           // destination part size; default 8 MiB
 	Inflight      int           // parts uploading while the next fills; default 1
 	DefaultExpiry time.Duration // link lifetime; default 90 s
@@ -87,7 +87,7 @@ func New(src, out filegate.Bucket, g *grant.Service, cfg Config) *Service {
 		cfg.MaxKeys = 10000
 	}
 	if cfg.Prefetch == 0 {
-		cfg.Prefetch = 32
+		cfg.Prefetch = 256
 	}
 	if cfg.PartSize == 0 {
 		cfg.PartSize = 8 << 20
@@ -425,10 +425,7 @@ func (s *Service) write(ctx context.Context, plan *Plan, progress Progress) (fil
 		return filegate.ObjectInfo{}, err
 	}
 	defer release()
-	sk, err := newSink(ctx, s.out, plan.Key, partSize, inflight)
-	if err != nil {
-		return filegate.ObjectInfo{}, err
-	}
+	sk := newSink(ctx, s.out, plan.Key, partSize, inflight)
 	if err := s.writeTo(ctx, plan, sk, progress); err != nil {
 		sk.Abort()
 		return filegate.ObjectInfo{}, err

@@ -25,8 +25,14 @@ type sink struct {
 	ctx      context.Context
 	st       filegate.Bucket
 	key      string
-	uploadID string
 	partSize int
+
+	// The multipart upload is created in the background while the first
+	// part fills (on a store with tens of milliseconds per call, a round
+	// trip saved); created is closed once uploadID or createErr is set.
+	created   chan struct{}
+	uploadID  string
+	createErr error
 
 	buf   []byte
 	next  int32
@@ -38,16 +44,23 @@ type sink struct {
 	size  int64
 }
 
-func newSink(ctx context.Context, st filegate.Bucket, key string, partSize, inflight int) (*sink, error) {
-	id, err := st.CreateUpload(ctx, key, "application/zip", nil)
-	if err != nil {
-		return nil, err
-	}
-	s := &sink{ctx: ctx, st: st, key: key, uploadID: id, partSize: partSize, next: 1, free: make(chan []byte, inflight+1)}
+func newSink(ctx context.Context, st filegate.Bucket, key string, partSize, inflight int) *sink {
+	s := &sink{ctx: ctx, st: st, key: key, partSize: partSize, next: 1, free: make(chan []byte, inflight+1), created: make(chan struct{})}
 	for range inflight + 1 {
 		s.free <- nil // buffers are allocated on first use
 	}
-	return s, nil
+	go func() {
+		defer close(s.created)
+		s.uploadID, s.createErr = st.CreateUpload(ctx, key, "application/zip", nil)
+		if s.createErr != nil {
+			s.mu.Lock()
+			if s.err == nil {
+				s.err = s.createErr
+			}
+			s.mu.Unlock()
+		}
+	}()
+	return s
 }
 
 func (s *sink) failed() error {
@@ -101,6 +114,11 @@ func (s *sink) flush() {
 		// Not s.ctx: a part request cancelled by its client may still be
 		// written by the store after the abort and bring the upload back.
 		// A started part always finishes (or times out) before Abort runs.
+		<-s.created
+		if s.createErr != nil {
+			s.free <- buf
+			return
+		}
 		pctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), partTimeout)
 		etag, err := s.st.UploadPart(pctx, s.key, s.uploadID, num, buf)
 		cancel()
@@ -123,6 +141,7 @@ func (s *sink) Commit() (filegate.ObjectInfo, error) {
 		s.flush()
 	}
 	s.wg.Wait()
+	<-s.created
 	if err := s.failed(); err != nil {
 		s.Abort()
 		return filegate.ObjectInfo{}, err
@@ -152,6 +171,10 @@ func (s *sink) Abort() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	<-s.created
+	if s.createErr != nil {
+		return // no upload to discard
+	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), abortTimeout)
 	defer cancel()
 	// Abort, then check that the upload is really gone (stores may finish
