@@ -136,7 +136,7 @@ func benchSmallLatency(ctx context.Context, o benchOptions, sf datadir.StoreFile
 	s3c := s3.New(s3.Options{Region: sf.Region, Credentials: credentials.NewStaticCredentialsProvider(sf.AccessKeyID, sf.SecretAccessKey, ""),
 		UsePathStyle: true, BaseEndpoint: aws.String(endpoint), RequestChecksumCalculation: aws.RequestChecksumCalculationWhenRequired,
 		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
-		HTTPClient: &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}}})
+		HTTPClient:                 &http.Client{Transport: &http.Transport{MaxIdleConns: 1024, MaxIdleConnsPerHost: 1024}}})
 	get := func(k string) error {
 		out, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("filegate"), Key: aws.String(k)})
 		if err != nil {
