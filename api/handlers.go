@@ -156,7 +156,7 @@ func handleDownload(g *grant.Service, m *telemetry.Metrics, log *slog.Logger) ht
 		if in.Check == nil || *in.Check {
 			out.Size = &d.Size
 		}
-		WriteJSON(w, http.StatusOK, out)
+		writeDownload(w, http.StatusOK, out)
 	})
 }
 

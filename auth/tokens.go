@@ -21,6 +21,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"io/fs"
 	"os"
@@ -66,13 +67,29 @@ type Tokens struct {
 	// current is what Authenticate reads without taking mu: the last
 	// records, their version and when they were checked.
 	current atomic.Pointer[snapshot]
+	seeds   [2]maphash.Seed
+}
+
+// cacheKey is the keyed hash a verified token is cached under.
+func (t *Tokens) cacheKey(token string) [2]uint64 {
+	return [2]uint64{maphash.String(t.seeds[0], token), maphash.String(t.seeds[1], token)}
 }
 
 type snapshot struct {
 	records map[string]Record
 	version string
 	checked time.Time
+	// verified caches the principals of tokens verified against these
+	// records, keyed by a keyed 128-bit hash of the whole token (hash/maphash
+	// with two random per-process seeds: without the seeds no collision can
+	// be aimed at, and by chance one is a 2^-128 event). It dies with the
+	// snapshot, so a revocation or any change of the records empties it.
+	// Only successes are kept, at most maxVerified of them.
+	verified  sync.Map // [2]uint64 → *filegate.Principal
+	nVerified atomic.Int32
 }
+
+const maxVerified = 4096
 
 // unchanged is a Document that can tell cheaply whether version is still
 // current (the token file: an fstat of the file it last read).
@@ -99,13 +116,13 @@ type Document interface {
 // Open returns the token file at path; it need not exist yet. The file is
 // checked for changes on every use (a stat).
 func Open(path string) *Tokens {
-	return &Tokens{doc: FileDocument(path), now: time.Now}
+	return &Tokens{doc: FileDocument(path), now: time.Now, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 }
 
 // OpenDocument returns the tokens kept in doc, re-read at most every ttl
 // (a revocation reaches every replica within ttl).
 func OpenDocument(doc Document, ttl time.Duration) *Tokens {
-	return &Tokens{doc: doc, ttl: ttl, now: time.Now}
+	return &Tokens{doc: doc, ttl: ttl, now: time.Now, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 }
 
 // Location names where the tokens are kept.
@@ -252,6 +269,14 @@ func (t *Tokens) Authenticate(token string) (*filegate.Principal, error) {
 			return nil, filegate.NewError(filegate.Internal, op+".Authenticate", "", "").Wrap(err)
 		}
 	}
+	key := t.cacheKey(token)
+	if v, ok := snap.verified.Load(key); ok {
+		p := v.(*filegate.Principal)
+		if !p.Expires.IsZero() && !t.now().Before(p.Expires) {
+			return fail("token expired")
+		}
+		return p, nil
+	}
 	rec, found := snap.records[id]
 	// Compare against a dummy hash when the id is unknown, so that both
 	// paths do the same work. Hex is decoded into arrays on the stack: no
@@ -269,7 +294,13 @@ func (t *Tokens) Authenticate(token string) (*filegate.Principal, error) {
 	if !rec.Expires.IsZero() && !t.now().Before(rec.Expires) {
 		return fail("token expired")
 	}
-	return &filegate.Principal{ID: rec.ID, Name: rec.Name, Actions: rec.Actions, Prefix: rec.Prefix, Expires: rec.Expires, MaxSize: rec.MaxSize}, nil
+	// The principal is shared by every request with this token: callers
+	// copy it before changing it (api/session.go does).
+	p := &filegate.Principal{ID: rec.ID, Name: rec.Name, Actions: rec.Actions, Prefix: rec.Prefix, Expires: rec.Expires, MaxSize: rec.MaxSize}
+	if snap.nVerified.Add(1) <= maxVerified {
+		snap.verified.Store(key, p)
+	}
+	return p, nil
 }
 
 func hashSecret(secret string) string {

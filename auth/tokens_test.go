@@ -111,3 +111,44 @@ func FuzzAuthenticate(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifiedCache: a token verified once is answered from the cache,
+// a wrong secret with the same id is never, and a revocation by another
+// handle (another process) or an expiry ends the cached principal at once.
+func TestVerifiedCache(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tokens.json")
+	tk := Open(path)
+	now := time.Now()
+	tk.now = func() time.Time { return now }
+	tok, _, err := tk.Create(NewSpec{Name: "alice", Actions: []filegate.Action{filegate.ActDownload}, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p1, err := tk.Authenticate(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p2, err := tk.Authenticate(tok)
+	if err != nil || p2 != p1 {
+		t.Fatalf("second Authenticate = %p, %v; want the cached %p", p2, err, p1)
+	}
+	last := byte('A')
+	if tok[len(tok)-1] == 'A' {
+		last = 'B'
+	}
+	bad := tok[:len(tok)-1] + string(last)
+	if _, err := tk.Authenticate(bad); err == nil {
+		t.Error("a token differing in its last character was accepted")
+	}
+	now = now.Add(2 * time.Hour)
+	if _, err := tk.Authenticate(tok); err == nil {
+		t.Error("an expired token was accepted from the cache")
+	}
+	now = now.Add(-2 * time.Hour)
+	if _, err := Open(path).Revoke("alice"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.Authenticate(tok); err == nil {
+		t.Error("a revoked token was accepted from the cache")
+	}
+}

@@ -38,6 +38,7 @@ type benchOptions struct {
 	duration    time.Duration
 	concurrency int
 	bareServer  string
+	bareBytes   int
 	only        string
 	debugAddr   string
 	bundleGiB   int
@@ -70,7 +71,7 @@ func benchCmd(stdout, stderr io.Writer) *cobra.Command {
 		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if o.bareServer != "" {
-				return serveBare(cmd.Context(), o.bareServer, stdout)
+				return serveBare(cmd.Context(), o.bareServer, o.bareBytes, stdout)
 			}
 			return bench(cmd.Context(), o, stdout, stderr)
 		},
@@ -86,19 +87,23 @@ func benchCmd(stdout, stderr io.Writer) *cobra.Command {
 	f.IntVar(&o.bundleGiB, "bundle-gib", 1, "size of the large bundle benchmark, in GiB (as 100 × 10 MiB objects per GiB)")
 	f.StringVar(&o.bareServer, "bare-server", "", "internal: serve the bare handler on this address")
 	_ = f.MarkHidden("bare-server")
+	f.IntVar(&o.bareBytes, "bare-bytes", 400, "internal: size of the bare handler's JSON answer")
+	_ = f.MarkHidden("bare-bytes")
 	f.StringVar(&filegateBinary, "filegate", "", "the filegate binary to measure (default: filegate beside this command, then on PATH)")
 	f.StringVar(&o.debugAddr, "debug-addr", "", "pass --debug-addr to the filegate under test, to profile it")
 	return cmd
 }
 
 // serveBare is the baseline: the smallest useful net/http handler, in its
-// own process like filegate.
-func serveBare(ctx context.Context, addr string, stdout io.Writer) error {
+// own process like filegate, answering a JSON object of size bytes (the
+// size of filegate's answer, so that both write as much).
+func serveBare(ctx context.Context, addr string, size int, stdout io.Writer) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
-	body := []byte(`{"url":"http://127.0.0.1/bare"}` + "\n")
+	const frame = `{"url":"","method":"GET"}` + "\n"
+	body := []byte(`{"url":"` + strings.Repeat("x", max(0, size-len(frame))) + `","method":"GET"}` + "\n")
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json")
@@ -413,7 +418,12 @@ func benchHTTP(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, er
 		return nil, err
 	}
 	defer fg.stop()
-	bare, err := startSelf(ctx, "--bare-server", "127.0.0.1:0")
+	// The bare handler answers as many bytes as filegate's grant.
+	size, err := answerSize(fg, "/v1/downloads", `{"key":"`+benchKey+`","check":false}`)
+	if err != nil {
+		return nil, err
+	}
+	bare, err := startSelf(ctx, "--bare-server", "127.0.0.1:0", "--bare-bytes", strconv.Itoa(size))
 	if err != nil {
 		return nil, err
 	}
@@ -498,7 +508,7 @@ func benchHTTP(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, er
 		storeRow = "store's own GET of an empty object (presigned)"
 	}
 	return []row{
-		{"bare net/http handler (baseline)", rps(m("bare")), "1.00×", fmt.Sprintf("%s, %s rounds", generator, o.duration)},
+		{"bare net/http handler (baseline)", rps(m("bare")), "1.00×", fmt.Sprintf("%s, %s rounds; answers %d bytes of JSON, as filegate does", generator, o.duration, size)},
 		{"POST /v1/downloads, no existence check", rps(m("nocheck")), fmt.Sprintf("%.2f× bare", m("nocheck")/m("bare")), "goal ≥ 0.60× bare"},
 		{storeRow, rps(m("head")), "1.00×", "embedded store"},
 		{"POST /v1/downloads, existence checked", rps(m("check")), fmt.Sprintf("%.2f× store", m("check")/m("head")), "goal ≥ 0.80× the store's own rate"},
@@ -544,4 +554,21 @@ func benchStartup(ctx context.Context, o benchOptions, stderr io.Writer) ([]row,
 		{"start-up: filegate serve, new data dir", fmt.Sprintf("%.0f ms", median(cold)), "", "exec to \"listening on\", embedded store started, buckets made"},
 		{"start-up: filegate serve, existing data", fmt.Sprintf("%.0f ms", median(warm)), "", ""},
 	}, nil
+}
+
+// answerSize is the length of c's answer to a POST of body to path.
+func answerSize(c *child, path, body string) (int, error) {
+	req, _ := http.NewRequest("POST", c.base+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		return 0, fmt.Errorf("bench: %s: %d %s %v", path, resp.StatusCode, b, err)
+	}
+	return len(b), nil
 }

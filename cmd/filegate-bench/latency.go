@@ -30,6 +30,8 @@ type delayProxy struct {
 	target string
 	delay  time.Duration
 	wg     sync.WaitGroup
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
 }
 
 func startDelayProxy(ctx context.Context, target string, delay time.Duration) (*delayProxy, error) {
@@ -37,13 +39,16 @@ func startDelayProxy(ctx context.Context, target string, delay time.Duration) (*
 	if err != nil {
 		return nil, err
 	}
-	p := &delayProxy{ln: ln, target: target, delay: delay}
+	p := &delayProxy{ln: ln, target: target, delay: delay, conns: map[net.Conn]struct{}{}}
 	p.wg.Go(func() {
 		for {
 			c, err := ln.Accept()
 			if err != nil {
 				return
 			}
+			p.mu.Lock()
+			p.conns[c] = struct{}{}
+			p.mu.Unlock()
 			p.wg.Go(func() { p.serve(ctx, c) })
 		}
 	})
@@ -52,9 +57,15 @@ func startDelayProxy(ctx context.Context, target string, delay time.Duration) (*
 
 func (p *delayProxy) Addr() string { return p.ln.Addr().String() }
 
-// Close stops accepting and waits for the connections to end.
+// Close stops accepting, closes the connections (clients keep idle ones)
+// and waits for them to end.
 func (p *delayProxy) Close() {
 	p.ln.Close()
+	p.mu.Lock()
+	for c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
 	p.wg.Wait()
 }
 
@@ -64,7 +75,12 @@ type chunk struct {
 }
 
 func (p *delayProxy) serve(ctx context.Context, c net.Conn) {
-	defer c.Close()
+	defer func() {
+		c.Close()
+		p.mu.Lock()
+		delete(p.conns, c)
+		p.mu.Unlock()
+	}()
 	up, err := (&net.Dialer{}).DialContext(ctx, "tcp", p.target)
 	if err != nil {
 		return
