@@ -72,6 +72,10 @@ type Service struct {
 	grants *grant.Service
 	cfg    Config
 	memory *semaphore.Weighted
+	// parts keeps part buffers of cfg.PartSize between bundles: a bundle
+	// that allocated its own would leave its predecessor's as garbage, and
+	// the heap's peak would hold both.
+	parts sync.Pool
 
 	base   context.Context // parent of async jobs; cancelled by Close
 	stop   context.CancelFunc
@@ -425,7 +429,11 @@ func (s *Service) write(ctx context.Context, plan *Plan, progress Progress) (fil
 		return filegate.ObjectInfo{}, err
 	}
 	defer release()
-	sk := newSink(ctx, s.out, plan.Key, partSize, inflight)
+	var pool *sync.Pool
+	if partSize == s.cfg.PartSize {
+		pool = &s.parts
+	}
+	sk := newSink(ctx, s.out, plan.Key, partSize, inflight, pool)
 	if err := s.writeTo(ctx, plan, sk, progress); err != nil {
 		sk.Abort()
 		return filegate.ObjectInfo{}, err

@@ -37,6 +37,7 @@ type sink struct {
 	buf   []byte
 	next  int32
 	free  chan []byte
+	pool  *sync.Pool // where buffers come from and go back to; nil: allocated
 	wg    sync.WaitGroup
 	mu    sync.Mutex
 	parts []filegate.Part
@@ -44,8 +45,8 @@ type sink struct {
 	size  int64
 }
 
-func newSink(ctx context.Context, st filegate.Bucket, key string, partSize, inflight int) *sink {
-	s := &sink{ctx: ctx, st: st, key: key, partSize: partSize, next: 1, free: make(chan []byte, inflight+1), created: make(chan struct{})}
+func newSink(ctx context.Context, st filegate.Bucket, key string, partSize, inflight int, pool *sync.Pool) *sink {
+	s := &sink{ctx: ctx, st: st, key: key, partSize: partSize, next: 1, free: make(chan []byte, inflight+1), created: make(chan struct{}), pool: pool}
 	for range inflight + 1 {
 		s.free <- nil // buffers are allocated on first use
 	}
@@ -78,6 +79,11 @@ func (s *sink) Write(p []byte) (int, error) {
 		if s.buf == nil {
 			select {
 			case b := <-s.free:
+				if b == nil && s.pool != nil {
+					if p, ok := s.pool.Get().(*[]byte); ok {
+						b = *p
+					}
+				}
 				if b == nil {
 					b = make([]byte, 0, s.partSize)
 				}
@@ -150,6 +156,7 @@ func (s *sink) Commit() (filegate.ObjectInfo, error) {
 		s.Abort()
 		return filegate.ObjectInfo{}, err
 	}
+	s.recycle()
 	parts := make([]filegate.Part, len(s.parts))
 	for _, p := range s.parts {
 		parts[p.Number-1] = p
@@ -171,6 +178,7 @@ func (s *sink) Abort() {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.recycle()
 	<-s.created
 	if s.createErr != nil {
 		return // no upload to discard
@@ -188,6 +196,26 @@ func (s *sink) Abort() {
 		case <-ctx.Done():
 			return
 		case <-time.After(time.Duration(50<<attempt) * time.Millisecond):
+		}
+	}
+}
+
+// recycle gives the part buffers back to the pool once no part is in
+// flight (after wg.Wait).
+func (s *sink) recycle() {
+	if s.buf != nil {
+		s.free <- s.buf
+		s.buf = nil
+	}
+	for {
+		select {
+		case b := <-s.free:
+			if b != nil && s.pool != nil && cap(b) == s.partSize {
+				b = b[:0]
+				s.pool.Put(&b)
+			}
+		default:
+			return
 		}
 	}
 }

@@ -95,6 +95,7 @@ func benchBundle(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, 
 	}
 	wg.Wait()
 	var smallT, seqT, parT []float64
+	bestN := 0
 	for round := range o.rounds {
 		t0 := time.Now()
 		if err := postOK(fg, "/v1/bundles", fmt.Sprintf(`{"prefix":"small/","compression":"store","name":"s%d"}`, round)); err != nil {
@@ -111,26 +112,33 @@ func benchBundle(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, 
 			out.Body.Close()
 		}
 		seqT = append(seqT, time.Since(t0).Seconds())
-		// The same fetches 32 at a time: what the store itself can serve.
-		t0 = time.Now()
-		work := make(chan string)
-		var fw sync.WaitGroup
-		for range 32 {
-			fw.Go(func() {
-				for k := range work {
-					if out, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: &src, Key: aws.String(k)}); err == nil {
-						_, _ = io.Copy(io.Discard, out.Body)
-						out.Body.Close()
+		// The same fetches in parallel, at the best of several
+		// concurrencies: what the store itself can serve.
+		best := 0.0
+		for _, n := range []int{32, 64, 128, 256} {
+			t0 = time.Now()
+			work := make(chan string)
+			var fw sync.WaitGroup
+			for range n {
+				fw.Go(func() {
+					for k := range work {
+						if out, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: &src, Key: aws.String(k)}); err == nil {
+							_, _ = io.Copy(io.Discard, out.Body)
+							out.Body.Close()
+						}
 					}
-				}
-			})
+				})
+			}
+			for _, k := range smallKeys {
+				work <- k
+			}
+			close(work)
+			fw.Wait()
+			if secs := time.Since(t0).Seconds(); best == 0 || secs < best {
+				best, bestN = secs, n
+			}
 		}
-		for _, k := range smallKeys {
-			work <- k
-		}
-		close(work)
-		fw.Wait()
-		parT = append(parT, time.Since(t0).Seconds())
+		parT = append(parT, best)
 		fmt.Fprintf(stderr, "bench: round %d 5,000 small: bundle %.2fs sequential %.2fs\n", round+1, smallT[round], seqT[round])
 	}
 
@@ -142,9 +150,9 @@ func benchBundle(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, 
 			row{fmt.Sprintf("filegate peak RSS, %d GiB bundle", o.bundleGiB), fmt.Sprintf("%.0f MiB", float64(rss)/(1<<20)), "", fmt.Sprintf("goal ≤ 64 MiB VmHWM (whole server); anonymous memory peaked at %.0f MiB (goal ≤ 48)", float64(anon)/(1<<20))})
 	}
 	rows = append(rows, []row{
-		{"bundle 5,000 × 4 KiB", fmt.Sprintf("%.2f s", median(smallT)), fmt.Sprintf("%.1f× faster", median(seqT)/median(smallT)), "goal ≥ 8× faster than sequential"},
-		{"fetch 5,000 × 4 KiB one after another", fmt.Sprintf("%.2f s", median(seqT)), "1.00×", "SDK GetObject in a loop"},
-		{"fetch 5,000 × 4 KiB, 32 at a time", fmt.Sprintf("%.2f s", median(parT)), fmt.Sprintf("%.1f× faster", median(seqT)/median(parT)), "the store's own ceiling on this machine: no bundler can beat it"},
+		{"bundle 5,000 × 4 KiB", fmt.Sprintf("%.2f s", median(smallT)), fmt.Sprintf("%.2f× best GETs; %.1f× sequential", median(parT)/median(smallT), median(seqT)/median(smallT)), "goal ≥ 0.90× the store's best parallel GETs"},
+		{"fetch 5,000 × 4 KiB in parallel", fmt.Sprintf("%.2f s", median(parT)), "1.00×", fmt.Sprintf("best of 32–256 GETs at a time (last round's best: %d), SDK", bestN)},
+		{"fetch 5,000 × 4 KiB one after another", fmt.Sprintf("%.2f s", median(seqT)), fmt.Sprintf("%.1f× best GETs' time", median(seqT)/median(parT)), "SDK GetObject in a loop"},
 	}...)
 	lat, err := benchSmallLatency(ctx, o, sf, smallKeys, stderr)
 	if err != nil {

@@ -57,10 +57,8 @@ func browserTools(t *testing.T) string {
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	if raceEnabled {
-		// Under the race detector the slower timing lets two uploads of one
-		// part overlap after the reload, and the embedded store then keeps
-		// a part with wrong bytes (docs/stores.md); CI runs this test in
-		// the plain pass.
+		// The browser's timeouts are set for filegate at full speed; CI
+		// runs this test in the plain pass.
 		t.Skip("run without -race (CI's plain pass runs it)")
 	}
 	dir := browserTools(t)
@@ -87,6 +85,7 @@ func TestBrowser(t *testing.T) {
 		"big.bin":         harness.RandomBytes(40 << 20),
 		"uppy5-small.txt": []byte("uploaded by Uppy 5 from another origin\n"),
 		"uppy5-big.bin":   harness.RandomBytes(12 << 20),
+		"hidden-etag.bin": harness.RandomBytes(9 << 20),
 	}
 	for name, b := range local {
 		if err := os.WriteFile(filepath.Join(files, name), b, 0o600); err != nil {
@@ -140,6 +139,9 @@ func TestBrowser(t *testing.T) {
 	if n := e.UploadsInProgress(); n != 0 {
 		t.Errorf("%d multipart uploads left in progress", n)
 	}
+	if sum := e.StoreSnapshot(t)[e.Bucket+"/users/alice/hidden-etag.bin"]; sum != "" {
+		t.Error("the upload whose part ETags the browser could not read was stored")
+	}
 
 	// The zip the browser saved holds both files.
 	zr, err := zip.OpenReader(res["zip"].(string))
@@ -192,4 +194,77 @@ func testJPEG(t *testing.T, w, h int) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestBrowserFirefox drives the web app's core flows in Debian's Firefox
+// ESR through WebDriver BiDi (puppeteer-core): sign in from the link, list,
+// upload a small and a multipart file through Uppy's Dashboard, download,
+// caption. The store is checked from here.
+func TestBrowserFirefox(t *testing.T) {
+	t.Parallel()
+	if raceEnabled {
+		t.Skip("run without -race (CI's plain pass runs it)")
+	}
+	dir := browserTools(t)
+	missing := ""
+	if _, err := exec.LookPath("firefox-esr"); err != nil {
+		missing = "firefox-esr (apt-get install firefox-esr)"
+	} else if _, err := os.Stat(filepath.Join(dir, "node_modules", "puppeteer-core")); err != nil {
+		missing = "the npm packages (npm ci --prefix web/browsertest)"
+	}
+	if missing != "" {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("the Firefox test needs %s", missing)
+		}
+		t.Skipf("the Firefox test needs %s", missing)
+	}
+	e := harness.Start(t, "embedded")
+	tok := e.Token("alice", "users/alice/", 0, "list", "download", "upload", "caption")
+	e.Put("users/alice/cat.jpg", testJPEG(t, 800, 600))
+	files, out := t.TempDir(), t.TempDir()
+	local := map[string][]byte{
+		"ff-small.txt": []byte("a small file, uploaded from Firefox\n"),
+		"ff-big.bin":   harness.RandomBytes(20 << 20),
+	}
+	for name, b := range local {
+		if err := os.WriteFile(filepath.Join(files, name), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "firefox.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "FG_BASE="+e.Base, "FG_TOKEN="+tok, "FG_FILES="+files, "FG_OUT="+out)
+	start := time.Now()
+	b, err := cmd.CombinedOutput()
+	t.Logf("firefox (%s):\n%s", time.Since(start).Round(time.Millisecond), b)
+	if err != nil {
+		t.Fatalf("firefox: %v", err)
+	}
+	var res map[string]any
+	raw, err := os.ReadFile(filepath.Join(out, "results-firefox.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("firefox: %v, timings %v", res["user_agent"], res["timings"])
+	for name, want := range local {
+		if got, _ := e.Object("users/alice/" + name); !bytes.Equal(got, want) {
+			t.Errorf("%s: stored %d bytes, want the %d uploaded from Firefox", name, len(got), len(want))
+		}
+	}
+	if res["downloaded"] != string(local["ff-small.txt"]) {
+		t.Errorf("downloaded in Firefox: %q", res["downloaded"])
+	}
+	if key, _ := res["caption_key"].(string); key == "" {
+		t.Error("no caption was saved")
+	} else if got, _ := e.Object(key); len(got) == 0 {
+		t.Errorf("the caption %s is not in the store", key)
+	}
+	if n := e.UploadsInProgress(); n != 0 {
+		t.Errorf("%d multipart uploads left in progress", n)
+	}
 }

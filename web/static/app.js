@@ -385,6 +385,16 @@ function setupUploader () {
   uppy.on('upload-error', async (file, error) => {
     // Uppy only sees the HTTP status text; ask filegate why.
     let why = error?.message || 'upload failed'
+    if (/ETag/.test(why)) {
+      // Uppy could not read a part's ETag: the store's CORS rules do not
+      // expose it, and no multipart upload can be completed that way, so
+      // the started one is aborted rather than left behind.
+      const mp = uppy.getFile(file?.id)?.s3Multipart
+      if (mp?.uploadId && mp?.key) {
+        fetch(`/s3/multipart/${encodeURIComponent(mp.uploadId)}?key=${encodeURIComponent(mp.key)}`, { method: 'DELETE', credentials: 'same-origin' }).catch(() => {})
+      }
+      why = 'the storage\'s CORS rules do not expose the ETag header, so large files cannot be uploaded from a browser. Ask the administrator to add ETag to the bucket\'s CORS ExposeHeaders (filegate sets it on buckets it creates).'
+    }
     try { await api('GET', '/v1/whoami') } catch (err) { if (err.status === 401) why = 'your token has expired or was revoked: sign in again' }
     alertBox(`${file?.name}: ${why}`)
   })
@@ -396,6 +406,7 @@ function setupUploader () {
     }
   })
   state.uppy = uppy
+  window.filegateUppy = uppy // for the browser tests and the console
   // With a single file, Uppy 6's Dashboard renders its listitem inside a
   // plain div (axe: aria-required-parent, critical); give the container the
   // list role it has with several files.
