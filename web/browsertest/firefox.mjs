@@ -8,8 +8,8 @@
 import puppeteer from 'puppeteer-core'
 import { writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { env, recorder } from './record.mjs'
 
-const env = (k) => { const v = process.env[k]; if (v === undefined) throw new Error(`${k} is not set`); return v }
 const base = env('FG_BASE')
 const token = env('FG_TOKEN')
 const files = env('FG_FILES')
@@ -17,17 +17,7 @@ const out = env('FG_OUT')
 
 const results = { timings: {}, checks: [] }
 const t0 = Date.now()
-let last = t0
-function step (name) {
-  const now = Date.now()
-  results.timings[name] = now - last
-  last = now
-  console.log(`ok ${name} (${results.timings[name]} ms)`)
-}
-function check (cond, msg) {
-  if (!cond) throw new Error(`check failed: ${msg}`)
-  results.checks.push(msg)
-}
+const { step, check } = recorder(results)
 
 const exe = ['/usr/bin/firefox-esr', '/usr/bin/firefox'].find(existsSync)
 const browser = await puppeteer.launch({ browser: 'firefox', executablePath: exe, headless: true })

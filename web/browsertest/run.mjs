@@ -10,9 +10,9 @@
 import { chromium } from 'playwright-core'
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import { join } from 'node:path'
+import { env, recorder } from './record.mjs'
 import { createRequire } from 'node:module'
 
-const env = (k) => { const v = process.env[k]; if (v === undefined) throw new Error(`${k} is not set`); return v }
 const base = env('FG_BASE')
 const token = env('FG_TOKEN')
 const files = env('FG_FILES')
@@ -25,17 +25,7 @@ const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8')
 
 const results = { timings: {}, axe: {}, checks: [] }
 const t0 = Date.now()
-let last = t0
-function step (name) {
-  const now = Date.now()
-  results.timings[name] = now - last
-  last = now
-  console.log(`ok ${name} (${results.timings[name]} ms)`)
-}
-function check (cond, msg) {
-  if (!cond) throw new Error(`check failed: ${msg}`)
-  results.checks.push(msg)
-}
+const { step, check } = recorder(results)
 
 const exe = ['/usr/lib/chromium/chromium', '/usr/bin/chromium'].find(existsSync)
 const browser = await chromium.launch({ executablePath: exe, args: ['--no-sandbox'], headless: true })
