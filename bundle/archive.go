@@ -245,18 +245,18 @@ type window struct {
 	stopped  bool
 }
 
-func newWindow(ctx context.Context, entries []Entry, max int) *window {
+func newWindow(ctx context.Context, entries []Entry, most int) *window {
 	var total int64
 	for _, e := range entries {
 		total += e.Size
 	}
-	depth := max
+	depth := most
 	if len(entries) > 0 {
 		if avg := total / int64(len(entries)); avg > 0 {
-			depth = int(min(int64(max), max64(2, (4<<20)/avg)))
+			depth = int(min(int64(most), max(2, (4<<20)/avg)))
 		}
 	}
-	w := &window{depth: min(depth, max), max: max}
+	w := &window{depth: depth, max: most}
 	w.cond.L = &w.mu
 	context.AfterFunc(ctx, func() {
 		w.mu.Lock()
@@ -265,13 +265,6 @@ func newWindow(ctx context.Context, entries []Entry, max int) *window {
 		w.cond.Broadcast()
 	})
 	return w
-}
-
-func max64(a, b int64) int64 {
-	if a > b {
-		return a
-	}
-	return b
 }
 
 // acquire waits for room in the window; false when the context ended.
