@@ -1,5 +1,5 @@
 // Package web serves filegate's web app: static files embedded in the
-// binary (no build step), with Uppy 6.0.1 vendored under static/vendor/uppy
+// binary (no build step), with Uppy 5.2.4 vendored under static/vendor/uppy
 // (see its VERSION file for how to update it). The app talks to /v1 with
 // the bearer token it keeps in sessionStorage, and Uppy talks to /s3 (package
 // companion) with the session cookie that sign-in sets.

@@ -53,7 +53,8 @@ func browserTools(t *testing.T) string {
 // real filegate with the embedded store (sign in, list, upload small and
 // 40 MiB files with a reload mid-upload, download, share, zip, caption,
 // sign out, axe on each view), then Uppy 5's AwsS3 plugin from npm on a
-// page of another origin. The store is checked from here.
+// page of another origin and Uppy 6's on filegate's origin with the session
+// cookie. The store is checked from here.
 func TestBrowser(t *testing.T) {
 	t.Parallel()
 	if raceEnabled {
@@ -82,9 +83,12 @@ func TestBrowser(t *testing.T) {
 	files, out := t.TempDir(), t.TempDir()
 	local := map[string][]byte{
 		"small.txt":       []byte("a small file, uploaded from the browser\n"),
+		"folder.txt":      []byte("uploaded while the docs folder was shown\n"),
 		"big.bin":         harness.RandomBytes(40 << 20),
 		"uppy5-small.txt": []byte("uploaded by Uppy 5 from another origin\n"),
 		"uppy5-big.bin":   harness.RandomBytes(12 << 20),
+		"uppy6-small.txt": []byte("uploaded by Uppy 6 with the session cookie\n"),
+		"uppy6-big.bin":   harness.RandomBytes(12 << 20),
 		"hidden-etag.bin": harness.RandomBytes(9 << 20),
 	}
 	for name, b := range local {
@@ -119,8 +123,9 @@ func TestBrowser(t *testing.T) {
 
 	res := run("main")
 	for key, name := range map[string]string{
-		"users/alice/small.txt": "small.txt", "users/alice/big.bin": "big.bin",
+		"users/alice/small.txt": "small.txt", "users/alice/big.bin": "big.bin", "users/alice/docs/folder.txt": "folder.txt",
 		"users/alice/uppy5/uppy5-small.txt": "uppy5-small.txt", "users/alice/uppy5/uppy5-big.bin": "uppy5-big.bin",
+		"users/alice/uppy6/uppy6-small.txt": "uppy6-small.txt", "users/alice/uppy6/uppy6-big.bin": "uppy6-big.bin",
 	} {
 		if got, _ := e.Object(key); !bytes.Equal(got, local[name]) {
 			var differ []int
@@ -169,7 +174,7 @@ func TestBrowser(t *testing.T) {
 	if err != nil || img.Bounds().Dx() != 800 || img.Bounds().Dy() != 600 || bytes.Equal(cb, cat) {
 		t.Errorf("caption %q: %d bytes, decode err %v", ck, len(cb), err)
 	}
-	t.Logf("timings (ms): %v; axe: %v; resume: %v (re-selected: %v)", res["timings"], res["axe"], res["resume"], res["resume_needed_reselect"])
+	t.Logf("timings (ms): %v; axe: %v; resume: %v (re-selected: %v); part PUTs in flight at most: %v", res["timings"], res["axe"], res["resume"], res["resume_needed_reselect"], res["parts_in_flight_max"])
 
 }
 

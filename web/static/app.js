@@ -1,6 +1,6 @@
 // filegate's web app. No framework and no build step: the browser runs this
 // file as written. The bearer token lives in sessionStorage (this tab only)
-// and goes to /v1 in the Authorization header; Uppy (vendored, 6.0.1) talks
+// and goes to /v1 in the Authorization header; Uppy (vendored, 5.2.4) talks
 // to /s3 with the HttpOnly session cookie that sign-in sets.
 import { Uppy, Dashboard, AwsS3, GoldenRetriever } from '/app/vendor/uppy/uppy.min.mjs'
 
@@ -348,6 +348,55 @@ async function zipSelection () {
 
 // ---- upload (Uppy) -----------------------------------------------------
 
+// sendBytes is Uppy's uploadPartBytes option: it PUTs (or POSTs) one part or
+// one whole file to the store at a presigned URL. It replaces Uppy 5's own
+// for a single reason: when the store's CORS rules hide the ETag header,
+// Uppy 5's never settles, and the upload hangs without a word (a part with
+// no readable ETag can never be completed). Here that part fails with an
+// error that says so, at once (trying again cannot help). Other errors
+// carry the request as `source`, as Uppy's do, so that Uppy's retries (an
+// expired link, 429, 5xx) behave the same.
+function sendBytes ({ signature: { url, headers, method = 'PUT' }, body, size = body.size, onProgress, onComplete, signal }) {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new DOMException('upload cancelled', 'AbortError'))
+    const xhr = new XMLHttpRequest()
+    xhr.open(method, url, true)
+    for (const [k, v] of Object.entries(headers || {})) xhr.setRequestHeader(k, v)
+    xhr.responseType = 'text'
+    const abort = () => xhr.abort()
+    signal?.addEventListener('abort', abort)
+    // retry: Uppy may try again (it looks at source.status)
+    const fail = (message, retry = true) => {
+      signal?.removeEventListener('abort', abort)
+      const err = new Error(message)
+      if (retry) err.source = xhr
+      reject(err)
+    }
+    xhr.upload.addEventListener('progress', (ev) => onProgress(ev))
+    xhr.addEventListener('abort', () => {
+      signal?.removeEventListener('abort', abort)
+      reject(new DOMException('upload cancelled', 'AbortError'))
+    })
+    xhr.addEventListener('error', () => fail('the storage could not be reached'))
+    xhr.addEventListener('load', () => {
+      if (xhr.status < 200 || xhr.status >= 300) {
+        // Uppy signs again on this exact message.
+        const expired = xhr.status === 403 && xhr.responseText.includes('<Message>Request has expired</Message>')
+        return fail(expired ? 'Request has expired' : `the storage answered ${xhr.status}`)
+      }
+      const etag = xhr.getResponseHeader('ETag')
+      if (etag == null && /[?&]uploadId=/.test(url)) {
+        return fail('Could not read the ETag header of a part: the storage\'s CORS rules do not expose it', false)
+      }
+      signal?.removeEventListener('abort', abort)
+      onProgress({ loaded: size, lengthComputable: true })
+      onComplete?.(etag)
+      resolve({ ETag: etag, location: xhr.getResponseHeader('Location') })
+    })
+    xhr.send(body)
+  })
+}
+
 function setupUploader () {
   const toggle = $('upload-toggle')
   if (!can('upload')) {
@@ -361,6 +410,15 @@ function setupUploader () {
     id: 'filegate',
     autoProceed: false,
     restrictions: { maxFileSize: limit },
+    // Keys are relative to the token's prefix: the folder shown when the
+    // file was added, then the file's name (or its path inside a dropped
+    // folder). Uppy sends the file's name as the key, so the name carries
+    // the folder.
+    onBeforeFileAdded: (file) => {
+      if (file.meta?.filegateKey) return file // restored after a reload
+      const key = state.prefix.slice(state.me.prefix.length) + (file.meta.relativePath || file.name)
+      return { ...file, name: key, meta: { ...file.meta, name: key, filegateKey: key } }
+    },
   })
   uppy.use(Dashboard, {
     target: '#dashboard',
@@ -372,14 +430,16 @@ function setupUploader () {
     note: limit ? `Up to ${fmtSize(limit)} per file.` : '',
     theme: 'auto',
   })
+  // Same origin: Uppy's requests to /s3 carry the session cookie. Large
+  // files go in parts, several at a time (limit caps every request in
+  // flight, parts included; browsers open 6 connections per host).
   uppy.use(AwsS3, {
-    companionEndpoint: location.origin,
+    endpoint: location.origin,
     shouldUseMultipart: (file) => file.size > MULTIPART_ABOVE,
     getChunkSize: () => PART_SIZE,
-    // Keys are relative to the token's prefix: the folder shown, then the
-    // file's name (or its path inside a dropped folder).
-    generateObjectKey: (file) => state.prefix.slice(state.me.prefix.length) + (file.meta.relativePath || file.name),
-    limit: 4,
+    allowedMetaFields: ['type'],
+    limit: 6,
+    uploadPartBytes: sendBytes,
   })
   uppy.use(GoldenRetriever, { serviceWorker: false, indexedDB: { maxFileSize: 1 << 30, maxTotalSize: 2 << 30 } })
   uppy.on('upload-error', async (file, error) => {
@@ -407,7 +467,7 @@ function setupUploader () {
   })
   state.uppy = uppy
   window.filegateUppy = uppy // for the browser tests and the console
-  // With a single file, Uppy 6's Dashboard renders its listitem inside a
+  // With a single file, Uppy's Dashboard renders its listitem inside a
   // plain div (axe: aria-required-parent, critical); give the container the
   // list role it has with several files.
   new MutationObserver(() => {
