@@ -24,6 +24,7 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/grant"
+	"github.com/filegate/filegate/jpegcoef"
 )
 
 // Config bounds the service; zero values take the defaults.
@@ -151,6 +152,11 @@ func (s *Service) Caption(ctx context.Context, p *filegate.Principal, req Reques
 	data, err := s.fetch(ctx, op, req.Key)
 	if err != nil {
 		return Result{}, err
+	}
+	if buf, missing, ok, err := s.captionCoefficients(ctx, op, req, st, data); err != nil {
+		return Result{}, err
+	} else if ok {
+		return s.store(ctx, op, p, req, buf, JPEG, exp, missing)
 	}
 	pic, release, err := s.decode(ctx, op, req.Key, data)
 	if err != nil {
@@ -344,13 +350,7 @@ func (s *Service) render(ctx context.Context, op string, req Request, pic *Pictu
 	if pic.GIF != nil {
 		bounds = image.Rect(0, 0, pic.GIF.Config.Width, pic.GIF.Config.Height)
 	}
-	if req.ScalePixels != 0 {
-		if req.ScalePixels < 4 || req.ScalePixels > float64(bounds.Dy()) {
-			return 0, invalid(op, "invalid_scale", "scale must be between 4 pixels and the image's height")
-		}
-		st.Scale = req.ScalePixels / float64(bounds.Dy())
-	}
-	blocks, err := placeBlocks(op, req, bounds, st)
+	blocks, st, err := layoutBlocks(op, req, bounds, st)
 	if err != nil {
 		return 0, err
 	}
@@ -380,6 +380,12 @@ func (s *Service) encode(ctx context.Context, op string, req Request, pic *Pictu
 	buf := &cappedBuffer{ctx: ctx, max: s.cfg.MaxOutput}
 	err := Encode(buf, pic, out)
 	span.End()
+	return s.checkOutput(ctx, op, req, buf, out, err)
+}
+
+// checkOutput maps an encoder's error, and checks the output against the
+// inline limit when the answer carries the bytes.
+func (s *Service) checkOutput(ctx context.Context, op string, req Request, buf *cappedBuffer, out string, err error) (*cappedBuffer, error) {
 	switch {
 	case errors.Is(err, errOutputTooLarge):
 		return nil, filegate.NewError(filegate.TooLarge, op, "output_too_large",
@@ -436,6 +442,94 @@ func extension(format string) string {
 		return "jpg"
 	}
 	return format
+}
+
+// layoutBlocks sets the text size asked for in pixels and places the
+// blocks on the upright picture's bounds.
+func layoutBlocks(op string, req Request, bounds image.Rectangle, st Style) ([]Block, Style, error) {
+	if req.ScalePixels != 0 {
+		if req.ScalePixels < 4 || req.ScalePixels > float64(bounds.Dy()) {
+			return nil, st, invalid(op, "invalid_scale", "scale must be between 4 pixels and the image's height")
+		}
+		st.Scale = req.ScalePixels / float64(bounds.Dy())
+	}
+	blocks, err := placeBlocks(op, req, bounds, st)
+	return blocks, st, err
+}
+
+// captionCoefficients captions a JPEG in the coefficient domain (coef.go)
+// when it can. ok is false when it cannot: another output format, a build
+// without libjpeg, a sampling layout it does not handle, data libjpeg
+// refuses or warns about. The caller then decodes pixels, and that path
+// gives bad data its usual error.
+func (s *Service) captionCoefficients(ctx context.Context, op string, req Request, st Style, data []byte) (*cappedBuffer, int, bool, error) {
+	if !jpegcoef.Available || req.Format != "" && req.Format != JPEG {
+		return nil, 0, false, nil
+	}
+	hdr, err := Inspect(data, Limits{MaxPixels: s.cfg.MaxPixels, MaxFrames: s.cfg.MaxFrames})
+	if err != nil || hdr.Format != JPEG {
+		return nil, 0, false, nil
+	}
+	// Coefficients take 2 bytes a sample (3 samples a pixel at most);
+	// the painted blocks and the output come on top.
+	px := int64(hdr.Config.Width) * int64(hdr.Config.Height)
+	cost := 6*px + min(s.cfg.MaxOutput, 2*px+64<<10) + int64(len(data))
+	if cost > s.cfg.MemoryBudget {
+		return nil, 0, false, nil // the pixel path refuses it in words
+	}
+	qctx, qcancel := context.WithTimeout(ctx, s.cfg.QueueWait)
+	err = s.memory.Acquire(qctx, cost)
+	qcancel()
+	if err != nil {
+		return nil, 0, false, busy(op, err)
+	}
+	defer s.memory.Release(cost)
+	_, span := s.cfg.Tracer.Start(ctx, "caption.coefficients")
+	out, missing, ok, err := coefficientCaption(ctx, op, req, st, data)
+	span.End()
+	if !ok || err != nil {
+		return nil, 0, ok, err
+	}
+	buf := &cappedBuffer{ctx: ctx, max: s.cfg.MaxOutput}
+	_, err = buf.Write(out)
+	buf, err = s.checkOutput(ctx, op, req, buf, JPEG, err)
+	return buf, missing, err == nil, err
+}
+
+// coefficientCaption captions the JPEG data in the coefficient domain;
+// ok is false when it cannot (see captionCoefficients).
+func coefficientCaption(ctx context.Context, op string, req Request, st Style, data []byte) (out []byte, missing int, ok bool, err error) {
+	m, err := jpegcoef.Open(data)
+	if err != nil {
+		return nil, 0, false, nil
+	}
+	defer m.Close()
+	info := m.Info()
+	if !coefSupported(info) {
+		return nil, 0, false, nil
+	}
+	o := exifOrientation(data)
+	bounds := image.Rect(0, 0, info.Width, info.Height)
+	if o >= 5 && o <= 8 {
+		bounds = image.Rect(0, 0, info.Height, info.Width)
+	}
+	blocks, st, err := layoutBlocks(op, req, bounds, st)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	stamps, missing, err := stampsFor(bounds, blocks, st)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, 0, false, timedOut(op, err)
+	}
+	paintCoefficients(m, o, stamps, st)
+	out, err = m.Encode()
+	if err != nil {
+		return nil, 0, false, nil
+	}
+	return out, missing, true, nil
 }
 
 // placeBlocks turns the request's texts and positions into blocks.

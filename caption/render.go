@@ -200,12 +200,35 @@ func outline(mask *image.Alpha, r int) *image.Alpha {
 // follows the caption's size, not the image's. It returns the number of
 // runes the font has no glyph for.
 func Paint(dst image.Image, canvas image.Rectangle, blocks []Block, st Style) (int, error) {
-	f, err := boldFont()
+	stamps, missing, err := stampsFor(canvas, blocks, st)
 	if err != nil {
 		return 0, err
 	}
+	for _, sp := range stamps {
+		if err := sp.paint(dst, st); err != nil {
+			return 0, err
+		}
+	}
+	return missing, nil
+}
+
+// stamp is one block's text, rasterized: the rows it covers (the canvas's
+// width), its fill mask and its outline mask.
+type stamp struct {
+	rect       image.Rectangle
+	fill, ring *image.Alpha
+}
+
+// stampsFor lays out and rasterizes the blocks on canvas; the masks do not
+// depend on the image's pixels.
+func stampsFor(canvas image.Rectangle, blocks []Block, st Style) ([]stamp, int, error) {
+	f, err := boldFont()
+	if err != nil {
+		return nil, 0, err
+	}
 	H := float64(canvas.Dy())
 	missing := 0
+	var out []stamp
 	for _, bl := range blocks {
 		if strings.TrimSpace(bl.Text) == "" {
 			continue
@@ -217,7 +240,7 @@ func Paint(dst image.Image, canvas image.Rectangle, blocks []Block, st Style) (i
 		}
 		l, err := fit(f, bl.Text, size, bl.Width, maxH)
 		if err != nil {
-			return 0, err
+			return nil, 0, err
 		}
 		missing += l.missing
 		y := bl.Y
@@ -228,7 +251,7 @@ func Paint(dst image.Image, canvas image.Rectangle, blocks []Block, st Style) (i
 		top := int(math.Floor(float64(canvas.Min.Y)+y)) - r - 2
 		bottom := int(math.Ceil(float64(canvas.Min.Y)+y+float64(len(l.lines))*l.lineH)) + r + 2
 		top, bottom = top&^1, (bottom+1)&^1 // whole chroma rows for 4:2:0 JPEGs
-		rect := image.Rect(canvas.Min.X, top, canvas.Max.X, bottom).Intersect(dst.Bounds())
+		rect := image.Rect(canvas.Min.X, top, canvas.Max.X, bottom).Intersect(canvas)
 		if rect.Empty() {
 			l.face.Close()
 			continue
@@ -236,16 +259,51 @@ func Paint(dst image.Image, canvas image.Rectangle, blocks []Block, st Style) (i
 		mask := image.NewAlpha(rect)
 		l.draw(mask, float64(canvas.Min.X)+bl.X, float64(canvas.Min.Y)+y, st.Align)
 		l.face.Close()
-		ring := outline(mask, r)
-		strip := image.NewRGBA(rect)
-		draw.Draw(strip, rect, dst, rect.Min, draw.Src)
-		draw.DrawMask(strip, rect, image.NewUniform(st.Stroke), image.Point{}, ring, rect.Min, draw.Over)
-		draw.DrawMask(strip, rect, image.NewUniform(st.Fill), image.Point{}, mask, rect.Min, draw.Over)
-		if err := writeBack(dst, strip); err != nil {
-			return 0, err
-		}
+		out = append(out, stamp{rect: rect, fill: mask, ring: outline(mask, r)})
 	}
-	return missing, nil
+	return out, missing, nil
+}
+
+// inked is the smallest rectangle holding every pixel the stamp changes.
+func (sp stamp) inked() image.Rectangle {
+	var in image.Rectangle
+	b := sp.ring.Rect
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		row := sp.ring.Pix[(y-b.Min.Y)*sp.ring.Stride:][:b.Dx()]
+		first := -1
+		for x, v := range row {
+			if v != 0 {
+				first = x
+				break
+			}
+		}
+		if first < 0 {
+			continue
+		}
+		last := first
+		for x := len(row) - 1; x > first; x-- {
+			if row[x] != 0 {
+				last = x
+				break
+			}
+		}
+		in = in.Union(image.Rect(b.Min.X+first, y, b.Min.X+last+1, y+1))
+	}
+	return in
+}
+
+// paint composites the stamp onto dst: the rows it covers are copied to
+// RGBA, outlined, filled and written back.
+func (sp stamp) paint(dst image.Image, st Style) error {
+	rect := sp.rect.Intersect(dst.Bounds())
+	if rect.Empty() {
+		return nil
+	}
+	strip := image.NewRGBA(rect)
+	draw.Draw(strip, rect, dst, rect.Min, draw.Src)
+	draw.DrawMask(strip, rect, image.NewUniform(st.Stroke), image.Point{}, sp.ring, rect.Min, draw.Over)
+	draw.DrawMask(strip, rect, image.NewUniform(st.Fill), image.Point{}, sp.fill, rect.Min, draw.Over)
+	return writeBack(dst, strip)
 }
 
 // writeBack copies the painted strip into dst.

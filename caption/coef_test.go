@@ -1,0 +1,295 @@
+package caption
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"image"
+	"image/draw"
+	"image/jpeg"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/filegate/filegate/jpegcoef"
+)
+
+// photo is a photo-like picture (gradients and noise) of odd size, so
+// that the right and bottom blocks are partial.
+func photo(w, h int) *image.RGBA {
+	img := image.NewRGBA(image.Rect(0, 0, w, h))
+	rng := rand.New(rand.NewPCG(1, 2))
+	for y := range h {
+		for x := range w {
+			n := uint8(rng.IntN(20))
+			i := img.PixOffset(x, y)
+			img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = uint8(x/3)+n, uint8(y/2)+n, uint8((x+y)/5)+n, 255
+		}
+	}
+	return img
+}
+
+// cjpeg encodes img with libjpeg-turbo's cjpeg and the given options
+// (sampling, progressive, restart markers): Go's encoder writes only
+// baseline 4:2:0.
+func cjpeg(t *testing.T, img *image.RGBA, args ...string) []byte {
+	t.Helper()
+	bin, err := exec.LookPath("cjpeg")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("cjpeg is needed (apt-get install libjpeg-turbo-progs)")
+		}
+		t.Skip("no cjpeg (apt-get install libjpeg-turbo-progs)")
+	}
+	var ppm bytes.Buffer
+	fmt.Fprintf(&ppm, "P6\n%d %d\n255\n", img.Rect.Dx(), img.Rect.Dy())
+	for i := 0; i < len(img.Pix); i += 4 {
+		ppm.Write(img.Pix[i : i+3])
+	}
+	in := filepath.Join(t.TempDir(), "in.ppm")
+	if err := os.WriteFile(in, ppm.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, append(append([]string{"-quality", "85"}, args...), in)...).Output()
+	if err != nil {
+		t.Fatalf("cjpeg %v: %v", args, err)
+	}
+	return out
+}
+
+func goJPEG(t *testing.T, img image.Image) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	if err := jpeg.Encode(&b, img, &jpeg.Options{Quality: 90}); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func rgba(t *testing.T, data []byte) *image.RGBA {
+	t.Helper()
+	pic, err := Decode(data, Limits{MaxPixels: 40e6, MaxFrames: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := pic.Frames[0]
+	out := image.NewRGBA(image.Rect(0, 0, f.Bounds().Dx(), f.Bounds().Dy()))
+	draw.Draw(out, out.Rect, f, f.Bounds().Min, draw.Src)
+	return out
+}
+
+// blockDiff compares two JPEGs' coefficients and returns the pixels whose
+// blocks (of any component) differ, and how many blocks differ.
+func blockDiff(t *testing.T, a, b []byte) (changed []bool, blocks int, info jpegcoef.Info) {
+	t.Helper()
+	ma, err := jpegcoef.Open(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ma.Close()
+	mb, err := jpegcoef.Open(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer mb.Close()
+	ia, ib := ma.Info(), mb.Info()
+	if len(ia.Components) != len(ib.Components) || ia.Width != ib.Width || ia.Height != ib.Height || ia.Progressive != ib.Progressive {
+		t.Fatalf("layout changed: %+v -> %+v", ia, ib)
+	}
+	changed = make([]bool, ia.Width*ia.Height)
+	for ci, c := range ia.Components {
+		if c != ib.Components[ci] {
+			t.Fatalf("component %d changed: %+v -> %+v", ci, c, ib.Components[ci])
+		}
+		ba := make([]int16, c.BlocksW*c.BlocksH*64)
+		bb := make([]int16, len(ba))
+		ma.ReadBlocks(ci, 0, 0, c.BlocksW, c.BlocksH, ba)
+		mb.ReadBlocks(ci, 0, 0, c.BlocksW, c.BlocksH, bb)
+		sx, sy := ia.MaxH/c.H, ia.MaxV/c.V
+		for k := 0; k < len(ba); k += 64 {
+			if bytes.Equal(int16Bytes(ba[k:k+64]), int16Bytes(bb[k:k+64])) {
+				continue
+			}
+			blocks++
+			bx, by := k/64%c.BlocksW, k/64/c.BlocksW
+			for y := by * 8 * sy; y < min((by+1)*8*sy, ia.Height); y++ {
+				for x := bx * 8 * sx; x < min((bx+1)*8*sx, ia.Width); x++ {
+					changed[y*ia.Width+x] = true
+				}
+			}
+		}
+	}
+	return changed, blocks, ia
+}
+
+func int16Bytes(s []int16) []byte {
+	b := make([]byte, 0, 2*len(s))
+	for _, v := range s {
+		b = append(b, byte(v), byte(v>>8))
+	}
+	return b
+}
+
+// TestCoefficientCaption captions JPEGs of every layout in the coefficient
+// domain and checks that only the blocks under the text change: outside
+// them the output's coefficients, and so its decoded pixels, are the
+// input's exactly; inside, the text is where the pixel path puts it and
+// the photo around it keeps the source's quality.
+func TestCoefficientCaption(t *testing.T) {
+	if !jpegcoef.Available {
+		t.Skip("built without libjpeg: go test -tags libjpeg")
+	}
+	img := photo(643, 485)
+	grayImg := image.NewGray(img.Rect)
+	draw.Draw(grayImg, img.Rect, img, image.Point{}, draw.Src)
+	cases := []struct {
+		name string
+		data func(t *testing.T) []byte
+	}{
+		{"go 4:2:0 baseline", func(t *testing.T) []byte { return goJPEG(t, img) }},
+		{"go grayscale", func(t *testing.T) []byte { return goJPEG(t, grayImg) }},
+		{"4:4:4", func(t *testing.T) []byte { return cjpeg(t, img, "-sample", "1x1") }},
+		{"4:2:2", func(t *testing.T) []byte { return cjpeg(t, img, "-sample", "2x1") }},
+		{"4:4:0", func(t *testing.T) []byte { return cjpeg(t, img, "-sample", "1x2") }},
+		{"4:2:0 progressive", func(t *testing.T) []byte { return cjpeg(t, img, "-sample", "2x2", "-progressive") }},
+		{"4:2:0 restart markers", func(t *testing.T) []byte { return cjpeg(t, img, "-sample", "2x2", "-restart", "3B") }},
+		{"4:2:0 optimized", func(t *testing.T) []byte { return cjpeg(t, img, "-optimize") }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			data := c.data(t)
+			req := Request{Key: "p.jpg", TopText: "TOP", BottomText: "HELLO, BLOCKS"}
+			out, missing, ok, err := coefficientCaption(context.Background(), "test", req, meme, data)
+			if err != nil || !ok || missing != 0 {
+				t.Fatalf("ok %v, err %v, missing %d", ok, err, missing)
+			}
+			// Where the pixel path paints.
+			in := rgba(t, data)
+			ref := image.NewRGBA(in.Rect)
+			copy(ref.Pix, in.Pix)
+			blocks, st, _ := layoutBlocks("test", req, in.Rect, meme)
+			if _, err := Paint(ref, in.Rect, blocks, st); err != nil {
+				t.Fatal(err)
+			}
+			got := rgba(t, out)
+			changed, n, info := blockDiff(t, data, out)
+			if n == 0 {
+				t.Fatal("no block changed")
+			}
+			// Every changed block lies in an MCU row that the pixel path
+			// paints.
+			mh := 8 * info.MaxV
+			inkRow := map[int]bool{}
+			for y := range in.Rect.Dy() {
+				for x := range in.Rect.Dx() {
+					i := in.PixOffset(x, y)
+					if !bytes.Equal(in.Pix[i:i+3], ref.Pix[i:i+3]) {
+						inkRow[y/mh] = true
+					}
+				}
+			}
+			total := 0
+			for _, comp := range info.Components {
+				total += comp.BlocksW * comp.BlocksH
+			}
+			if n > total/4 {
+				t.Errorf("%d of %d blocks changed", n, total)
+			}
+			// Outside the changed blocks: the same pixels, exactly. Inside:
+			// close to the picture painted in pixels.
+			differ, outside := 0, 0
+			var sumSq float64
+			var inside int
+			for y := range in.Rect.Dy() {
+				for x := range in.Rect.Dx() {
+					i := in.PixOffset(x, y)
+					if !changed[y*info.Width+x] {
+						if !bytes.Equal(in.Pix[i:i+3], got.Pix[i:i+3]) {
+							differ++
+						}
+						continue
+					}
+					if !inkRow[y/mh] {
+						outside++
+					}
+					for k := range 3 {
+						d := float64(got.Pix[i+k]) - float64(ref.Pix[i+k])
+						sumSq += d * d
+					}
+					inside += 3
+				}
+			}
+			if outside != 0 {
+				t.Errorf("%d pixels of changed blocks lie in MCU rows the text does not reach", outside)
+			}
+			if differ != 0 {
+				t.Errorf("%d pixels differ outside the changed blocks", differ)
+			}
+			psnr := 10 * math.Log10(255*255/(sumSq/float64(inside)))
+			t.Logf("%d of %d blocks changed; their PSNR against the pixel-painted picture %.1f dB; %d -> %d bytes", n, total, psnr, len(data), len(out))
+			if psnr < 28 {
+				t.Errorf("PSNR %.1f dB in the changed blocks against the pixel-painted picture, want ≥ 28", psnr)
+			}
+			if len(out) > len(data)*3/2 {
+				t.Errorf("output %d bytes, input %d", len(out), len(data))
+			}
+			if bytes.Contains(data, []byte{0xFF, 0xDD}) != bytes.Contains(out, []byte{0xFF, 0xDD}) {
+				t.Error("restart markers (DRI) not kept")
+			}
+		})
+	}
+}
+
+// TestCoefficientCaptionEXIF: a JPEG stored sideways (EXIF orientation 6)
+// is captioned upright, keeps its EXIF, and changes only stored columns
+// (the upright picture's bottom rows).
+func TestCoefficientCaptionEXIF(t *testing.T) {
+	if !jpegcoef.Available {
+		t.Skip("built without libjpeg: go test -tags libjpeg")
+	}
+	for _, o := range []int{3, 6, 8} {
+		data := exifJPEG(t, 320, 240, o)
+		req := Request{Key: "p.jpg", BottomText: "UPRIGHT"}
+		out, _, ok, err := coefficientCaption(context.Background(), "test", req, meme, data)
+		if err != nil || !ok {
+			t.Fatalf("orientation %d: ok %v, err %v", o, ok, err)
+		}
+		if got := exifOrientation(out); got != o {
+			t.Fatalf("orientation %d: output's EXIF orientation %d", o, got)
+		}
+		in, got := rgba(t, data), rgba(t, out) // both upright
+		var ink image.Rectangle
+		for y := range in.Rect.Dy() {
+			for x := range in.Rect.Dx() {
+				i := in.PixOffset(x, y)
+				if !bytes.Equal(in.Pix[i:i+3], got.Pix[i:i+3]) {
+					ink = ink.Union(image.Rect(x, y, x+1, y+1))
+				}
+			}
+		}
+		H := in.Rect.Dy()
+		if ink.Empty() || ink.Min.Y < H*3/5 {
+			t.Errorf("orientation %d: upright %v, changed pixels in %v: want them in the bottom rows", o, in.Rect.Size(), ink)
+		}
+		if first, _, _ := inkRows(got); first < H*3/5 {
+			t.Errorf("orientation %d: white ink from row %d of %d", o, first, H)
+		}
+	}
+}
+
+// TestCoefficientCaptionRefusesCorrupt: a truncated JPEG is not captioned
+// here (libjpeg warns); the pixel path then answers with its error.
+func TestCoefficientCaptionRefusesCorrupt(t *testing.T) {
+	if !jpegcoef.Available {
+		t.Skip("built without libjpeg: go test -tags libjpeg")
+	}
+	data := goJPEG(t, photo(200, 100))
+	for _, cut := range []int{len(data) / 2, 300, 20} {
+		if _, _, ok, err := coefficientCaption(context.Background(), "test", Request{Key: "p.jpg", BottomText: "X"}, meme, data[:cut]); ok || err != nil {
+			t.Errorf("cut at %d: ok %v, err %v; want not ok, no error", cut, ok, err)
+		}
+	}
+}

@@ -1,0 +1,219 @@
+//go:build cgo && libjpeg
+
+package jpegcoef
+
+/*
+#cgo LDFLAGS: -ljpeg
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <setjmp.h>
+#include <jpeglib.h>
+
+// libjpeg reports a fatal error by calling error_exit, which must not
+// return: it jumps back to the setjmp in the C function that called into
+// libjpeg (never across Go frames). Warnings (a corrupt or truncated
+// stream) are counted and refused afterwards, as jpegtran -strict does.
+typedef struct {
+	struct jpeg_error_mgr pub;
+	jmp_buf jb;
+} fg_err;
+
+static void fg_error_exit(j_common_ptr c) {
+	fg_err *e = (fg_err *)c->err;
+	longjmp(e->jb, 1);
+}
+
+static void fg_emit(j_common_ptr c, int level) {
+	if (level < 0) c->err->num_warnings++;
+}
+
+typedef struct {
+	struct jpeg_decompress_struct d;
+	fg_err de;
+	int dinit;
+	jvirt_barray_ptr *coefs;
+	unsigned char *src;
+} fg_job;
+
+static fg_job *fg_open(unsigned char *data, unsigned long n) {
+	fg_job *j = calloc(1, sizeof(fg_job));
+	if (!j) return NULL;
+	j->src = data;
+	j->d.err = jpeg_std_error(&j->de.pub);
+	j->de.pub.error_exit = fg_error_exit;
+	j->de.pub.emit_message = fg_emit;
+	if (setjmp(j->de.jb)) {
+		return j; // coefs stays NULL: the caller reads that as corrupt
+	}
+	jpeg_create_decompress(&j->d);
+	j->dinit = 1;
+	jpeg_mem_src(&j->d, data, n);
+	jpeg_save_markers(&j->d, JPEG_COM, 0xFFFF);
+	for (int m = 0; m < 16; m++) jpeg_save_markers(&j->d, JPEG_APP0 + m, 0xFFFF);
+	jpeg_read_header(&j->d, TRUE);
+	jvirt_barray_ptr *c = jpeg_read_coefficients(&j->d);
+	if (j->de.pub.num_warnings > 0) return j;
+	j->coefs = c;
+	return j;
+}
+
+static void fg_close(fg_job *j) {
+	if (j->dinit) jpeg_destroy_decompress(&j->d);
+	free(j->src);
+	free(j);
+}
+
+static int fg_ncomp(fg_job *j) { return j->d.num_components; }
+static jpeg_component_info *fg_comp(fg_job *j, int ci) { return &j->d.comp_info[ci]; }
+
+// fg_blocks copies (write = 0) or stores (write = 1) the blocks [bx0, bx1)
+// of block rows [by0, by1) of component ci, 64 coefficients each in
+// natural order, row after row.
+static int fg_blocks(fg_job *j, int ci, int bx0, int by0, int bx1, int by1, JCOEF *buf, int write) {
+	if (setjmp(j->de.jb)) return -1;
+	for (int by = by0; by < by1; by++) {
+		JBLOCKARRAY row = (*j->d.mem->access_virt_barray)((j_common_ptr)&j->d, j->coefs[ci], by, 1, write ? TRUE : FALSE);
+		size_t n = (size_t)(bx1 - bx0) * DCTSIZE2 * sizeof(JCOEF);
+		if (write) memcpy(row[0][bx0], buf, n); else memcpy(buf, row[0][bx0], n);
+		buf += (size_t)(bx1 - bx0) * DCTSIZE2;
+	}
+	return 0;
+}
+
+// fg_encode writes the coefficients as a JPEG with the source's
+// parameters (quantization, sampling, restart interval, progressive or
+// baseline, arithmetic or Huffman) and its APPn and COM markers.
+static int fg_encode(fg_job *j, unsigned char **out, unsigned long *outsize) {
+	struct jpeg_compress_struct c;
+	fg_err ce;
+	volatile int cinit = 0;
+	*out = NULL;
+	*outsize = 0;
+	c.err = jpeg_std_error(&ce.pub);
+	ce.pub.error_exit = fg_error_exit;
+	ce.pub.emit_message = fg_emit;
+	// Reading the source's coefficients may fail on the source's error
+	// manager, writing on the destination's: both land here.
+	if (setjmp(j->de.jb)) goto fail;
+	if (setjmp(ce.jb)) goto fail;
+	jpeg_create_compress(&c);
+	cinit = 1;
+	jpeg_mem_dest(&c, out, outsize);
+	jpeg_copy_critical_parameters(&j->d, &c);
+	c.restart_interval = j->d.restart_interval;
+	c.arith_code = j->d.arith_code;
+	if (j->d.progressive_mode) jpeg_simple_progression(&c);
+	jpeg_write_coefficients(&c, j->coefs);
+	for (jpeg_saved_marker_ptr m = j->d.marker_list; m; m = m->next) {
+		if (c.write_JFIF_header && m->marker == JPEG_APP0 && m->data_length >= 5 && memcmp(m->data, "JFIF", 5) == 0) continue;
+		if (c.write_Adobe_marker && m->marker == JPEG_APP0 + 14 && m->data_length >= 5 && memcmp(m->data, "Adobe", 5) == 0) continue;
+		jpeg_write_marker(&c, m->marker, m->data, m->data_length);
+	}
+	jpeg_finish_compress(&c);
+	jpeg_destroy_compress(&c);
+	return 0;
+fail:
+	if (cinit) jpeg_destroy_compress(&c);
+	free(*out);
+	*out = NULL;
+	return -1;
+}
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// Available reports whether this build edits coefficients.
+const Available = true
+
+// Image is a JPEG held as coefficients by libjpeg. It is not safe for
+// concurrent use; Close frees it.
+type Image struct {
+	job  *C.fg_job
+	info Info
+}
+
+// Open entropy-decodes data into coefficients. Dimensions are the
+// caller's to check first (caption.Inspect does).
+func Open(data []byte) (*Image, error) {
+	if len(data) == 0 {
+		return nil, ErrCorrupt
+	}
+	src := C.CBytes(data) // libjpeg reads it until Close
+	job := C.fg_open((*C.uchar)(src), C.ulong(len(data)))
+	if job == nil {
+		C.free(src)
+		return nil, fmt.Errorf("jpegcoef: out of memory")
+	}
+	m := &Image{job: job}
+	if job.coefs == nil {
+		m.Close()
+		return nil, ErrCorrupt
+	}
+	d := &job.d
+	m.info = Info{Width: int(d.image_width), Height: int(d.image_height), MaxH: int(d.max_h_samp_factor), MaxV: int(d.max_v_samp_factor),
+		Progressive: d.progressive_mode != 0,
+		YCbCr:       d.jpeg_color_space == C.JCS_YCbCr || d.jpeg_color_space == C.JCS_GRAYSCALE && d.num_components == 1}
+	for ci := 0; ci < int(C.fg_ncomp(job)); ci++ {
+		c := C.fg_comp(job, C.int(ci))
+		comp := Component{H: int(c.h_samp_factor), V: int(c.v_samp_factor), BlocksW: int(c.width_in_blocks), BlocksH: int(c.height_in_blocks)}
+		if c.quant_table == nil {
+			m.Close()
+			return nil, ErrCorrupt
+		}
+		for k := range 64 {
+			comp.Quant[k] = uint16(c.quant_table.quantval[k])
+		}
+		m.info.Components = append(m.info.Components, comp)
+	}
+	return m, nil
+}
+
+// Info describes the image.
+func (m *Image) Info() Info { return m.info }
+
+// ReadBlocks copies the blocks [bx0, bx1) × [by0, by1) of component ci
+// into dst, 64 coefficients per block in natural (row-major) order, row
+// after row. The range must lie inside the component's block grid.
+func (m *Image) ReadBlocks(ci, bx0, by0, bx1, by1 int, dst []int16) {
+	m.blocks(ci, bx0, by0, bx1, by1, dst, 0)
+}
+
+// WriteBlock replaces one block of component ci.
+func (m *Image) WriteBlock(ci, bx, by int, b *[64]int16) {
+	m.blocks(ci, bx, by, bx+1, by+1, b[:], 1)
+}
+
+func (m *Image) blocks(ci, bx0, by0, bx1, by1 int, buf []int16, write C.int) {
+	c := m.info.Components[ci]
+	if bx0 < 0 || by0 < 0 || bx1 > c.BlocksW || by1 > c.BlocksH || bx0 >= bx1 || by0 >= by1 || len(buf) < (bx1-bx0)*(by1-by0)*64 {
+		panic(fmt.Sprintf("jpegcoef: blocks [%d,%d)×[%d,%d) outside component %d's %d×%d", bx0, bx1, by0, by1, ci, c.BlocksW, c.BlocksH))
+	}
+	if C.fg_blocks(m.job, C.int(ci), C.int(bx0), C.int(by0), C.int(bx1), C.int(by1), (*C.JCOEF)(unsafe.Pointer(&buf[0])), write) != 0 {
+		panic("jpegcoef: libjpeg refused a block access inside the grid")
+	}
+}
+
+// Encode writes the image, changed blocks and all, as a JPEG with the
+// source's parameters and markers (EXIF included).
+func (m *Image) Encode() ([]byte, error) {
+	var out *C.uchar
+	var n C.ulong
+	if C.fg_encode(m.job, &out, &n) != 0 {
+		return nil, fmt.Errorf("jpegcoef: libjpeg could not encode")
+	}
+	defer C.free(unsafe.Pointer(out))
+	return C.GoBytes(unsafe.Pointer(out), C.int(n)), nil
+}
+
+// Close frees the image.
+func (m *Image) Close() {
+	if m.job != nil {
+		C.fg_close(m.job)
+		m.job = nil
+	}
+}

@@ -1,0 +1,27 @@
+//go:build !(cgo && libjpeg)
+
+package jpegcoef
+
+// Image is unavailable in this build.
+type Image struct{}
+
+// Available reports whether this build edits coefficients.
+const Available = false
+
+// Open always fails with ErrUnavailable in this build.
+func Open([]byte) (*Image, error) { return nil, ErrUnavailable }
+
+// Info is never called on a nil Image in this build.
+func (*Image) Info() Info { return Info{} }
+
+// ReadBlocks is unavailable in this build.
+func (*Image) ReadBlocks(ci, bx0, by0, bx1, by1 int, dst []int16) {}
+
+// WriteBlock is unavailable in this build.
+func (*Image) WriteBlock(ci, bx, by int, b *[64]int16) {}
+
+// Encode is unavailable in this build.
+func (*Image) Encode() ([]byte, error) { return nil, ErrUnavailable }
+
+// Close does nothing in this build.
+func (*Image) Close() {}
