@@ -1,6 +1,7 @@
 package caption
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"image"
 	"image/color"
+	"image/jpeg"
 	"io"
 	"math"
 	"path"
@@ -499,37 +501,53 @@ func (s *Service) captionCoefficients(ctx context.Context, op string, req Reques
 // coefficientCaption captions the JPEG data in the coefficient domain;
 // ok is false when it cannot (see captionCoefficients).
 func coefficientCaption(ctx context.Context, op string, req Request, st Style, data []byte) (out []byte, missing int, ok bool, err error) {
-	m, err := jpegcoef.Open(data)
+	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return nil, 0, false, nil
 	}
-	defer m.Close()
-	info := m.Info()
-	if !coefSupported(info) {
-		return nil, 0, false, nil
-	}
 	o := exifOrientation(data)
-	bounds := image.Rect(0, 0, info.Width, info.Height)
+	bounds := image.Rect(0, 0, cfg.Width, cfg.Height)
 	if o >= 5 && o <= 8 {
-		bounds = image.Rect(0, 0, info.Height, info.Width)
+		bounds = image.Rect(0, 0, cfg.Height, cfg.Width)
 	}
 	blocks, st, err := layoutBlocks(op, req, bounds, st)
 	if err != nil {
 		return nil, 0, false, err
 	}
-	stamps, missing, err := stampsFor(bounds, blocks, st)
+	// The text is laid out and rasterized while libjpeg decodes: neither
+	// needs the other.
+	type drawn struct {
+		stamps  []stamp
+		missing int
+		err     error
+	}
+	ready := make(chan drawn, 1)
+	go func() {
+		s, n, err := stampsFor(bounds, blocks, st)
+		ready <- drawn{s, n, err}
+	}()
+	m, err := jpegcoef.Open(data)
+	d := <-ready
 	if err != nil {
-		return nil, 0, false, err
+		return nil, 0, false, nil
+	}
+	defer m.Close()
+	if d.err != nil {
+		return nil, 0, false, d.err
+	}
+	info := m.Info()
+	if !coefSupported(info) || info.Width != cfg.Width || info.Height != cfg.Height {
+		return nil, 0, false, nil
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, 0, false, timedOut(op, err)
 	}
-	paintCoefficients(m, o, stamps, st)
+	paintCoefficients(m, o, d.stamps, st)
 	out, err = m.Encode()
 	if err != nil {
 		return nil, 0, false, nil
 	}
-	return out, missing, true, nil
+	return out, d.missing, true, nil
 }
 
 // placeBlocks turns the request's texts and positions into blocks.

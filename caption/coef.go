@@ -3,8 +3,10 @@ package caption
 import (
 	"image"
 	"image/color"
-	"image/draw"
-	"math"
+	"math/bits"
+	"runtime"
+	"slices"
+	"sync"
 
 	"github.com/filegate/filegate/jpegcoef"
 )
@@ -16,72 +18,134 @@ import (
 // coefficients are entropy-encoded back. Every other block keeps its
 // coefficients bit for bit, so outside the ink's blocks the output decodes
 // to exactly the input's pixels, and the photo is never decoded whole. The
-// DCTs below are the textbook 8×8 DCT-II and its inverse (the JPEG
-// standard's, A.3.3): a handful of blocks per caption need no fast one.
+// DCTs below are the AAN (Arai, Agui, Nakajima) factorizations libjpeg
+// uses for its floating-point DCTs, with the scale factors folded into
+// the quantization; coef_test.go checks them against the JPEG standard's
+// definition (A.3.3).
 
-// dctBasis[u][x] = a(u)·cos((2x+1)uπ/16), orthonormal.
-var dctBasis = func() (c [8][8]float64) {
+// aanScale[k] = cos(kπ/16)·√2 (1 for k = 0): the factors the AAN
+// transforms leave in their outputs, folded into the (de)quantization.
+var aanScale = [8]float64{1.0, 1.387039845, 1.306562965, 1.175875602, 1.0, 0.785694958, 0.541196100, 0.275899379}
+
+// quantTables holds one quantization table folded with the AAN scale
+// factors: mul dequantizes for idct, div quantizes for fdct.
+type quantTables struct {
+	mul, div [64]float64
+}
+
+func newQuantTables(q *[64]uint16) *quantTables {
+	t := &quantTables{}
 	for u := range 8 {
-		a := math.Sqrt(2.0 / 8)
-		if u == 0 {
-			a = math.Sqrt(1.0 / 8)
-		}
-		for x := range 8 {
-			c[u][x] = a * math.Cos(float64(2*x+1)*float64(u)*math.Pi/16)
+		for v := range 8 {
+			s := float64(q[u*8+v]) * aanScale[u] * aanScale[v]
+			t.mul[u*8+v] = s / 8
+			t.div[u*8+v] = 1 / (s * 8)
 		}
 	}
-	return c
-}()
+	return t
+}
 
 // idct turns one block of quantized coefficients (natural order) into 8×8
-// samples, written to dst with the given stride.
-func idct(coef []int16, q *[64]uint16, dst []uint8, stride int) {
-	var f, t [64]float64
+// samples, written to dst with the given stride: the AAN scaled inverse
+// DCT in floating point (as libjpeg's jidctflt.c), columns then rows.
+func idct(coef []int16, qt *quantTables, dst []uint8, stride int) {
+	coef = coef[:64]
+	var w [64]float64
 	for k := range 64 {
-		f[k] = float64(coef[k]) * float64(q[k])
+		w[k] = float64(coef[k]) * qt.mul[k]
 	}
-	// t = Cᵀ·F (rows: y), then s = t·C.
-	for y := range 8 {
-		for v := range 8 {
-			var s float64
-			for u := range 8 {
-				s += dctBasis[u][y] * f[u*8+v]
-			}
-			t[y*8+v] = s
-		}
+	for c := range 8 {
+		idct1(&w, c, 8)
 	}
-	for y := range 8 {
+	for r := range 8 {
+		idct1(&w, r*8, 1)
+		row := dst[r*stride:][:8]
 		for x := range 8 {
-			var s float64
-			for v := range 8 {
-				s += t[y*8+v] * dctBasis[v][x]
-			}
-			dst[y*stride+x] = clamp8(s + 128)
+			row[x] = clamp8(w[r*8+x] + 128)
 		}
 	}
 }
 
-// fdct turns 8×8 samples into coefficients quantized by q (natural order).
-func fdct(src []uint8, stride int, q *[64]uint16, coef *[64]int16) {
-	var t [64]float64
-	for u := range 8 {
+// idct1 is the one-dimensional AAN inverse DCT of the 8 values of w at
+// o, o+step, … (a column for step 8, a row for step 1), in place.
+func idct1(w *[64]float64, o, step int) {
+	in0, in1, in2, in3 := w[o], w[o+step], w[o+2*step], w[o+3*step]
+	in4, in5, in6, in7 := w[o+4*step], w[o+5*step], w[o+6*step], w[o+7*step]
+	// Even part.
+	tmp10, tmp11 := in0+in4, in0-in4
+	tmp13 := in2 + in6
+	tmp12 := (in2-in6)*1.414213562 - tmp13
+	t0, t3 := tmp10+tmp13, tmp10-tmp13
+	t1, t2 := tmp11+tmp12, tmp11-tmp12
+	// Odd part.
+	z13, z10 := in5+in3, in5-in3
+	z11, z12 := in1+in7, in1-in7
+	t7 := z11 + z13
+	tmp11 = (z11 - z13) * 1.414213562
+	z5 := (z10 + z12) * 1.847759065
+	tmp10 = 1.082392200*z12 - z5
+	tmp12 = -2.613125930*z10 + z5
+	t6 := tmp12 - t7
+	t5 := tmp11 - t6
+	t4 := tmp10 + t5
+	w[o], w[o+7*step] = t0+t7, t0-t7
+	w[o+step], w[o+6*step] = t1+t6, t1-t6
+	w[o+2*step], w[o+5*step] = t2+t5, t2-t5
+	w[o+4*step], w[o+3*step] = t3+t4, t3-t4
+}
+
+// fdct turns 8×8 samples into coefficients quantized by qt (natural
+// order): the AAN scaled forward DCT in floating point (as libjpeg's
+// jfdctflt.c), rows then columns, rounded half away from zero.
+func fdct(src []uint8, stride int, qt *quantTables, coef *[64]int16) {
+	var w [64]float64
+	for y := range 8 {
+		row := src[y*stride:][:8]
 		for x := range 8 {
-			var s float64
-			for y := range 8 {
-				s += dctBasis[u][y] * (float64(src[y*stride+x]) - 128)
-			}
-			t[u*8+x] = s
+			w[y*8+x] = float64(row[x]) - 128
 		}
 	}
-	for u := range 8 {
-		for v := range 8 {
-			var s float64
-			for x := range 8 {
-				s += t[u*8+x] * dctBasis[v][x]
-			}
-			coef[u*8+v] = int16(math.Round(s / float64(q[u*8+v])))
+	for r := range 8 {
+		fdct1(&w, r*8, 1)
+	}
+	for c := range 8 {
+		fdct1(&w, c, 8)
+	}
+	for k := range 64 {
+		f := w[k] * qt.div[k]
+		if f < 0 {
+			coef[k] = int16(f - 0.5)
+		} else {
+			coef[k] = int16(f + 0.5)
 		}
 	}
+}
+
+// fdct1 is the one-dimensional AAN forward DCT, in place (see idct1).
+func fdct1(w *[64]float64, o, step int) {
+	d0, d1, d2, d3 := w[o], w[o+step], w[o+2*step], w[o+3*step]
+	d4, d5, d6, d7 := w[o+4*step], w[o+5*step], w[o+6*step], w[o+7*step]
+	tmp0, tmp7 := d0+d7, d0-d7
+	tmp1, tmp6 := d1+d6, d1-d6
+	tmp2, tmp5 := d2+d5, d2-d5
+	tmp3, tmp4 := d3+d4, d3-d4
+	// Even part.
+	tmp10, tmp13 := tmp0+tmp3, tmp0-tmp3
+	tmp11, tmp12 := tmp1+tmp2, tmp1-tmp2
+	w[o], w[o+4*step] = tmp10+tmp11, tmp10-tmp11
+	z1 := (tmp12 + tmp13) * 0.707106781
+	w[o+2*step], w[o+6*step] = tmp13+z1, tmp13-z1
+	// Odd part.
+	tmp10 = tmp4 + tmp5
+	tmp11 = tmp5 + tmp6
+	tmp12 = tmp6 + tmp7
+	z5 := (tmp10 - tmp12) * 0.382683433
+	z2 := 0.541196100*tmp10 + z5
+	z4 := 1.306562965*tmp12 + z5
+	z3 := tmp11 * 0.707106781
+	z11, z13 := tmp7+z3, tmp7-z3
+	w[o+5*step], w[o+3*step] = z13+z2, z13-z2
+	w[o+step], w[o+7*step] = z11+z4, z11-z4
 }
 
 func clamp8(v float64) uint8 {
@@ -97,12 +161,15 @@ func clamp8(v float64) uint8 {
 // plane is one component's samples over a range of its blocks.
 type plane struct {
 	comp     jpegcoef.Component
+	qt       *quantTables
 	bx0, by0 int // first block
 	bw, bh   int // blocks
 	sx, sy   int // pixels per sample
 	pix      []uint8
 	stride   int
-	touched  []bool // per block
+	touched  []bool  // per block
+	shx, shy int     // log2 of a block's size in pixels
+	coefs    []int16 // the blocks' coefficients, 64 a block
 }
 
 // subsampling maps a YCbCr JPEG's sampling to Go's ratio, for the layouts
@@ -144,8 +211,12 @@ func coefSupported(info jpegcoef.Info) bool {
 
 // paintCoefficients paints the stamps (laid out on the upright picture,
 // EXIF orientation o) onto the JPEG held by m, changing only the blocks
-// the ink touches. It reports whether any block changed.
+// the ink touches. It reports whether any block changed. The work is
+// split into MCU columns done side by side (on an upright picture; a
+// turned one is done in one piece).
 func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) bool {
+	bufs := editBuffers.Get().(*buffers)
+	defer editBuffers.Put(bufs.reset())
 	info := m.Info()
 	W, H := info.Width, info.Height
 	var ink image.Rectangle
@@ -155,134 +226,307 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) bool 
 	if ink.Empty() {
 		return false
 	}
+	e := &coefEdit{info: info, o: o, stamps: stamps, st: st}
 	// The ink's rectangle in stored coordinates, grown to whole MCUs.
 	r := unorientRect(ink, o, W, H)
-	mw, mh := 8*info.MaxH, 8*info.MaxV
+	e.mw, e.mh = 8*info.MaxH, 8*info.MaxV
+	mw, mh := e.mw, e.mh
 	r = image.Rect(r.Min.X/mw*mw, r.Min.Y/mh*mh, (r.Max.X+mw-1)/mw*mw, (r.Max.Y+mh-1)/mh*mh)
-	px := r.Intersect(image.Rect(0, 0, W, H))
+	e.r, e.px = r, r.Intersect(image.Rect(0, 0, W, H))
 
-	planes := make([]*plane, len(info.Components))
+	// The MCUs holding ink: only their blocks are decoded.
+	e.mcuW, e.mcuH = r.Dx()/mw, r.Dy()/mh
+	e.need = make([]bool, e.mcuW*e.mcuH)
+	uw, uh := W, H
+	if o >= 5 && o <= 8 {
+		uw, uh = H, W
+	}
+	for _, sp := range stamps {
+		b := sp.ring.Rect
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			row := sp.ring.Pix[(y-b.Min.Y)*sp.ring.Stride:][:b.Dx()]
+			for i, v := range row {
+				if v == 0 {
+					continue
+				}
+				x, y := b.Min.X+i, y
+				if o > 1 && o <= 8 {
+					x, y = orientPoint(x, y, inverseOrientation(o), uw, uh)
+				}
+				if mx, my := (x-r.Min.X)/mw, (y-r.Min.Y)/mh; mx >= 0 && my >= 0 && mx < e.mcuW && my < e.mcuH {
+					e.need[my*e.mcuW+mx] = true
+				}
+			}
+		}
+	}
+
+	e.planes = make([]*plane, len(info.Components))
 	for ci, c := range info.Components {
 		sx, sy := info.MaxH/c.H, info.MaxV/c.V
-		p := &plane{comp: c, sx: sx, sy: sy,
+		p := &plane{comp: c, qt: newQuantTables(&c.Quant), sx: sx, sy: sy,
 			bx0: r.Min.X / (8 * sx), by0: r.Min.Y / (8 * sy)}
-		p.bw = min((r.Max.X+8*sx-1)/(8*sx), c.BlocksW) - p.bx0
-		p.bh = min((r.Max.Y+8*sy-1)/(8*sy), c.BlocksH) - p.by0
+		p.bw = min(r.Max.X/(8*sx), c.BlocksW) - p.bx0
+		p.bh = min(r.Max.Y/(8*sy), c.BlocksH) - p.by0
 		p.stride = p.bw * 8
-		p.pix = make([]uint8, p.stride*p.bh*8)
+		p.pix = bufs.bytes(p.stride * p.bh * 8)
 		p.touched = make([]bool, p.bw*p.bh)
-		coefs := make([]int16, p.bw*p.bh*64)
-		m.ReadBlocks(ci, p.bx0, p.by0, p.bx0+p.bw, p.by0+p.bh, coefs)
+		if ci == 2 {
+			p.touched = e.planes[1].touched // Cb and Cr change together
+		}
+		p.shx, p.shy = 3+bits.TrailingZeros(uint(sx)), 3+bits.TrailingZeros(uint(sy))
+		p.coefs = bufs.coefs(p.bw * p.bh * 64)
+		m.ReadBlocks(ci, p.bx0, p.by0, p.bx0+p.bw, p.by0+p.bh, p.coefs)
+		e.planes[ci] = p
+	}
+	e.cur = &image.RGBA{Pix: bufs.bytes(4 * e.px.Dx() * e.px.Dy()), Stride: 4 * e.px.Dx(), Rect: e.px}
+	sr, sg, sb, sa := st.Stroke.RGBA()
+	e.stroke = [4]uint32{sr, sg, sb, sa}
+	fr, fg, fb, fa := st.Fill.RGBA()
+	e.fill = [4]uint32{fr, fg, fb, fa}
+
+	workers := 1
+	if o <= 1 || o > 8 {
+		workers = min(runtime.NumCPU(), 4, e.mcuW)
+	}
+	changed := make([]bool, workers)
+	e.painted = bufs.painted[:0]
+	for range workers {
+		e.painted = append(e.painted, nil)
+	}
+	defer func() { bufs.painted = e.painted }()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			changed[w] = e.columns(w, w*e.mcuW/workers, (w+1)*e.mcuW/workers)
+		}()
+	}
+	wg.Wait()
+	if !slices.Contains(changed, true) {
+		return false
+	}
+	for ci, p := range e.planes {
 		for by := range p.bh {
 			for bx := range p.bw {
-				idct(coefs[(by*p.bw+bx)*64:][:64], &c.Quant, p.pix[by*8*p.stride+bx*8:], p.stride)
+				if p.touched[by*p.bw+bx] {
+					m.WriteBlock(ci, p.bx0+bx, p.by0+by, (*[64]int16)(p.coefs[(by*p.bw+bx)*64:]))
+				}
 			}
 		}
-		planes[ci] = p
+	}
+	return true
+}
+
+// editBuffers keeps the sample, coefficient and RGBA buffers between
+// captions: a 1080p caption's are a few MiB, which would otherwise be
+// garbage after every request and keep the collector busy.
+var editBuffers = sync.Pool{New: func() any { return new(buffers) }}
+
+type buffers struct {
+	painted [][]int32
+	b       [][]byte
+	c       [][]int16
+	nb      int
+	nc      int
+}
+
+// bytes returns a buffer of n bytes (contents undefined).
+func (f *buffers) bytes(n int) []byte {
+	if f.nb == len(f.b) {
+		f.b = append(f.b, nil)
+	}
+	if cap(f.b[f.nb]) < n {
+		f.b[f.nb] = make([]byte, n)
+	}
+	f.nb++
+	return f.b[f.nb-1][:n]
+}
+
+func (f *buffers) coefs(n int) []int16 {
+	if f.nc == len(f.c) {
+		f.c = append(f.c, nil)
+	}
+	if cap(f.c[f.nc]) < n {
+		f.c[f.nc] = make([]int16, n)
+	}
+	f.nc++
+	return f.c[f.nc-1][:n]
+}
+
+func (f *buffers) reset() *buffers {
+	f.nb, f.nc = 0, 0
+	return f
+}
+
+// coefEdit is one paintCoefficients call's state, shared by its workers:
+// each works on its own MCU columns, so on its own blocks and pixels.
+type coefEdit struct {
+	info         jpegcoef.Info
+	o            int
+	stamps       []stamp
+	st           Style
+	mw, mh       int             // MCU size in pixels
+	r, px        image.Rectangle // the MCUs edited; their part inside the picture
+	mcuW, mcuH   int
+	need         []bool // per MCU: ink inside
+	planes       []*plane
+	cur          *image.RGBA // px: the painted pixels (alpha 0: not painted)
+	painted      [][]int32   // per worker: offsets in cur.Pix painted
+	stroke, fill [4]uint32   // st's colors, premultiplied
+}
+
+// columns edits MCU columns [c0, c1) of e.r: decodes the blocks of the
+// MCUs with ink, paints, and transforms and quantizes again the blocks
+// whose samples changed. It reports whether any did.
+func (e *coefEdit) columns(w, c0, c1 int) bool {
+	if c0 >= c1 {
+		return false
+	}
+	r := e.r
+	sub := image.Rect(r.Min.X+c0*e.mw, e.px.Min.Y, r.Min.X+c1*e.mw, e.px.Max.Y).Intersect(e.px)
+	for _, p := range e.planes {
+		c := p.comp
+		for by := range p.bh {
+			for bx := c0 * c.H; bx < min(c1*c.H, p.bw); bx++ {
+				if e.need[by/c.V*e.mcuW+bx/c.H] {
+					idct(p.coefs[(by*p.bw+bx)*64:][:64], p.qt, p.pix[by*8*p.stride+bx*8:], p.stride)
+				}
+			}
+		}
+	}
+	// Paint: every pixel under the ink (in these columns) is decoded to
+	// RGB once, then outlined and filled as image/draw composites a mask
+	// (drawGlyphOver), stamp after stamp. cur holds the painted pixels;
+	// its alpha marks the ones painted.
+	cur := e.cur
+	for y := sub.Min.Y; y < sub.Max.Y; y++ {
+		clear(cur.Pix[cur.PixOffset(sub.Min.X, y):cur.PixOffset(sub.Max.X, y)])
+	}
+	uw, uh := e.info.Width, e.info.Height
+	if e.o >= 5 && e.o <= 8 {
+		uw, uh = uh, uw
+	}
+	painted := e.painted[w][:0] // offsets in cur.Pix of the pixels painted
+	defer func() { e.painted[w] = painted }()
+	for _, sp := range e.stamps {
+		b := sp.ring.Rect
+		if e.o <= 1 || e.o > 8 {
+			b = b.Intersect(sub)
+		}
+		for Y := b.Min.Y; Y < b.Max.Y; Y++ {
+			ring := sp.ring.Pix[sp.ring.PixOffset(b.Min.X, Y):][:b.Dx()]
+			fill := sp.fill.Pix[sp.fill.PixOffset(b.Min.X, Y):][:b.Dx()]
+			for i, ar := range ring {
+				if ar == 0 {
+					continue
+				}
+				x, y := b.Min.X+i, Y
+				if e.o > 1 && e.o <= 8 {
+					x, y = orientPoint(x, y, inverseOrientation(e.o), uw, uh)
+					if !(image.Point{x, y}).In(sub) {
+						continue
+					}
+				}
+				off := cur.PixOffset(x, y)
+				d := cur.Pix[off:][:4:4]
+				if d[3] == 0 {
+					d[0], d[1], d[2] = e.rgb(x, y)
+					d[3] = 0xff
+					painted = append(painted, int32(off))
+				}
+				over(d, &e.stroke, ar)
+				if af := fill[i]; af != 0 {
+					over(d, &e.fill, af)
+				}
+			}
+		}
 	}
 
-	// The pixels under the ink, as they decode now, in RGBA.
-	before := image.NewRGBA(px)
-	if len(planes) == 1 {
-		g := &image.Gray{Pix: planes[0].pix, Stride: planes[0].stride, Rect: px}
-		draw.Draw(before, px, g, px.Min, draw.Src)
-	} else {
-		ratio, _ := subsampling(info)
-		y := &image.YCbCr{Y: planes[0].pix, Cb: planes[1].pix, Cr: planes[2].pix,
-			YStride: planes[0].stride, CStride: planes[1].stride, SubsampleRatio: ratio, Rect: px}
-		draw.Draw(before, px, y, px.Min, draw.Src)
-	}
-	// Painted upright, then turned back to the stored orientation.
-	var after *image.RGBA
-	if o > 1 && o <= 8 {
-		up := orientRGBA(before, o, orientRect(px, o, W, H))
-		for _, sp := range stamps {
-			sp.paint(up, st) // an *image.RGBA: writeBack cannot fail
-		}
-		after = orientRGBA(up, inverseOrientation(o), px)
-	} else {
-		after = image.NewRGBA(px)
-		copy(after.Pix, before.Pix)
-		for _, sp := range stamps {
-			sp.paint(after, st)
-		}
-	}
-
-	// New samples where pixels changed; blocks with a changed sample are
+	// New samples where pixels were painted; blocks with a new sample are
 	// transformed and quantized again, every other block is left alone.
-	changed := false
-	for y := px.Min.Y; y < px.Max.Y; y++ {
-		for x := px.Min.X; x < px.Max.X; x++ {
-			i := before.PixOffset(x, y)
-			a, b := after.Pix[i:i+3:i+3], before.Pix[i:i+3:i+3]
-			if a[0] == b[0] && a[1] == b[1] && a[2] == b[2] {
-				continue
-			}
-			changed = true
-			yy, _, _ := color.RGBToYCbCr(a[0], a[1], a[2])
-			planes[0].set(x-r.Min.X, y-r.Min.Y, yy)
-			if len(planes) == 3 {
-				planes[1].mark(x-r.Min.X, y-r.Min.Y)
-				planes[2].mark(x-r.Min.X, y-r.Min.Y)
-			}
+	for _, off := range painted {
+		d := cur.Pix[off:][:4:4]
+		x, y := e.px.Min.X+int(off)%cur.Stride/4, e.px.Min.Y+int(off)/cur.Stride
+		// Luma as color.RGBToYCbCr computes it.
+		yy := uint8((19595*uint32(d[0]) + 38470*uint32(d[1]) + 7471*uint32(d[2]) + 1<<15) >> 16)
+		e.planes[0].set(x-r.Min.X, y-r.Min.Y, yy)
+		if len(e.planes) == 3 {
+			e.planes[1].mark(x-r.Min.X, y-r.Min.Y) // Cr's too: they share
 		}
 	}
-	if len(planes) == 3 {
+	if len(e.planes) == 3 {
 		// A chroma sample covers sx×sy pixels: the mean of its pixels'
-		// new chroma, where a pixel that did not change keeps the sample.
-		p1, p2 := planes[1], planes[2]
+		// new chroma, where a pixel not painted keeps the sample.
+		p1, p2 := e.planes[1], e.planes[2]
 		for by := range p1.bh {
-			for bx := range p1.bw {
+			for bx := c0; bx < min(c1, p1.bw); bx++ {
 				if !p1.touched[by*p1.bw+bx] {
 					continue
 				}
-				for sy := by * 8; sy < by*8+8; sy++ {
-					for sx := bx * 8; sx < bx*8+8; sx++ {
+				for cy := by * 8; cy < by*8+8; cy++ {
+					for cx := bx * 8; cx < bx*8+8; cx++ {
 						var cb, cr, n int
-						any := false
-						for y := sy * p1.sy; y < (sy+1)*p1.sy; y++ {
-							for x := sx * p1.sx; x < (sx+1)*p1.sx; x++ {
-								X, Y := x+r.Min.X, y+r.Min.Y
-								if !(image.Point{X, Y}).In(px) {
-									continue
-								}
-								i := before.PixOffset(X, Y)
-								a, b := after.Pix[i:i+3:i+3], before.Pix[i:i+3:i+3]
-								if a[0] == b[0] && a[1] == b[1] && a[2] == b[2] {
-									cb += int(p1.pix[sy*p1.stride+sx])
-									cr += int(p2.pix[sy*p2.stride+sx])
+						moved := false
+						for y := r.Min.Y + cy*p1.sy; y < min(r.Min.Y+(cy+1)*p1.sy, e.px.Max.Y); y++ {
+							for x := r.Min.X + cx*p1.sx; x < min(r.Min.X+(cx+1)*p1.sx, e.px.Max.X); x++ {
+								d := cur.Pix[cur.PixOffset(x, y):][:4:4]
+								if d[3] == 0 {
+									cb += int(p1.pix[cy*p1.stride+cx])
+									cr += int(p2.pix[cy*p2.stride+cx])
 								} else {
-									_, b2, r2 := color.RGBToYCbCr(a[0], a[1], a[2])
-									cb, cr, any = cb+int(b2), cr+int(r2), true
+									_, b2, r2 := color.RGBToYCbCr(d[0], d[1], d[2])
+									cb, cr, moved = cb+int(b2), cr+int(r2), true
 								}
 								n++
 							}
 						}
-						if any && n > 0 {
-							p1.pix[sy*p1.stride+sx] = uint8((cb + n/2) / n)
-							p2.pix[sy*p2.stride+sx] = uint8((cr + n/2) / n)
+						if moved {
+							p1.pix[cy*p1.stride+cx] = uint8((cb + n/2) / n)
+							p2.pix[cy*p2.stride+cx] = uint8((cr + n/2) / n)
 						}
 					}
 				}
 			}
 		}
 	}
-	if !changed {
-		return false
-	}
-	var blk [64]int16
-	for ci, p := range planes {
+	for _, p := range e.planes {
+		c := p.comp
 		for by := range p.bh {
-			for bx := range p.bw {
-				if !p.touched[by*p.bw+bx] {
-					continue
+			for bx := c0 * c.H; bx < min(c1*c.H, p.bw); bx++ {
+				if p.touched[by*p.bw+bx] {
+					fdct(p.pix[by*8*p.stride+bx*8:], p.stride, p.qt, (*[64]int16)(p.coefs[(by*p.bw+bx)*64:]))
 				}
-				fdct(p.pix[by*8*p.stride+bx*8:], p.stride, &p.comp.Quant, &blk)
-				m.WriteBlock(ci, p.bx0+bx, p.by0+by, &blk)
 			}
 		}
 	}
-	return true
+	return len(painted) > 0
+}
+
+// rgb is the pixel (x, y) of e.px as its samples decode now.
+func (e *coefEdit) rgb(x, y int) (uint8, uint8, uint8) {
+	p0 := e.planes[0]
+	lx, ly := x-e.r.Min.X, y-e.r.Min.Y
+	yy := p0.pix[ly*p0.stride+lx]
+	if len(e.planes) == 1 {
+		return yy, yy, yy
+	}
+	p1, p2 := e.planes[1], e.planes[2]
+	ci := ly/p1.sy*p1.stride + lx/p1.sx
+	return color.YCbCrToRGB(yy, p1.pix[ci], p2.pix[ci])
+}
+
+// over composites the uniform color c (alpha-premultiplied, 16 bits a
+// channel) through mask value m8 onto the opaque pixel d, exactly as
+// image/draw's Over does for an *image.Alpha mask (drawGlyphOver).
+func over(d []uint8, c *[4]uint32, m8 uint8) {
+	const m = 0xffff
+	ma := uint32(m8)
+	ma |= ma << 8
+	a := (m - (c[3] * ma / m)) * 0x101
+	d[0] = uint8((uint32(d[0])*a + c[0]*ma) / m >> 8)
+	d[1] = uint8((uint32(d[1])*a + c[1]*ma) / m >> 8)
+	d[2] = uint8((uint32(d[2])*a + c[2]*ma) / m >> 8)
 }
 
 // set stores a full-resolution sample at pixel (x, y) of the plane's
@@ -294,7 +538,7 @@ func (p *plane) set(x, y int, v uint8) {
 
 // mark records that the sample under pixel (x, y) changes.
 func (p *plane) mark(x, y int) {
-	bx, by := x/(8*p.sx), y/(8*p.sy)
+	bx, by := x>>p.shx, y>>p.shy
 	if bx < p.bw && by < p.bh {
 		p.touched[by*p.bw+bx] = true
 	}

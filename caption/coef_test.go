@@ -293,3 +293,152 @@ func TestCoefficientCaptionRefusesCorrupt(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkCoefficientCaption1080p(b *testing.B) {
+	if !jpegcoef.Available {
+		b.Skip("built without libjpeg: go test -tags libjpeg")
+	}
+	var buf bytes.Buffer
+	jpeg.Encode(&buf, photo(1920, 1080), &jpeg.Options{Quality: 90})
+	data := buf.Bytes()
+	req := Request{Key: "p.jpg", BottomText: "ONE DOES NOT SIMPLY CAPTION A PHOTO"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok, err := coefficientCaption(context.Background(), "bench", req, meme, data); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
+
+func TestMaxBytes(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := range 40 {
+		a, b := make([]byte, n), make([]byte, n)
+		for i := range n {
+			a[i], b[i] = byte(rng.IntN(256)), byte(rng.IntN(256))
+			if rng.IntN(4) == 0 {
+				b[i] = a[i]
+			}
+		}
+		want := make([]byte, n)
+		for i := range n {
+			want[i] = max(a[i], b[i])
+		}
+		maxBytes(a, b)
+		if !bytes.Equal(a, want) {
+			t.Fatalf("n=%d: got %v, want %v", n, a, want)
+		}
+	}
+	// Every pair of byte values.
+	a, b := make([]byte, 65536), make([]byte, 65536)
+	for i := range 65536 {
+		a[i], b[i] = byte(i), byte(i>>8)
+	}
+	maxBytes(a, b)
+	for i := range 65536 {
+		if a[i] != max(byte(i), byte(i>>8)) {
+			t.Fatalf("max(%d, %d) = %d", byte(i), byte(i>>8), a[i])
+		}
+	}
+}
+
+// The JPEG standard's DCT (ITU T.81, A.3.3), computed from its definition.
+func refFDCT(s *[64]float64) (F [64]float64) {
+	for u := range 8 {
+		for v := range 8 {
+			var sum float64
+			for y := range 8 {
+				for x := range 8 {
+					sum += s[y*8+x] * math.Cos(float64(2*x+1)*float64(v)*math.Pi/16) * math.Cos(float64(2*y+1)*float64(u)*math.Pi/16)
+				}
+			}
+			F[u*8+v] = sum * refC(u) * refC(v) / 4
+		}
+	}
+	return F
+}
+
+func refIDCT(F *[64]float64) (s [64]float64) {
+	for y := range 8 {
+		for x := range 8 {
+			var sum float64
+			for u := range 8 {
+				for v := range 8 {
+					sum += refC(u) * refC(v) * F[u*8+v] * math.Cos(float64(2*x+1)*float64(v)*math.Pi/16) * math.Cos(float64(2*y+1)*float64(u)*math.Pi/16)
+				}
+			}
+			s[y*8+x] = sum / 4
+		}
+	}
+	return s
+}
+
+func refC(u int) float64 {
+	if u == 0 {
+		return 1 / math.Sqrt2
+	}
+	return 1
+}
+
+// TestDCTsMatchTheStandard checks the AAN transforms against the
+// definition on random blocks and quantization tables: coefficients
+// within one quantization step's rounding, samples within one level.
+func TestDCTsMatchTheStandard(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for range 300 {
+		var q [64]uint16
+		for k := range q {
+			q[k] = uint16(1 + rng.IntN(40))
+		}
+		qt := newQuantTables(&q)
+		src := make([]uint8, 64)
+		var s [64]float64
+		for k := range src {
+			src[k] = uint8(rng.IntN(256))
+			s[k] = float64(src[k]) - 128
+		}
+		var got [64]int16
+		fdct(src, 8, qt, &got)
+		want := refFDCT(&s)
+		for k := range 64 {
+			if d := float64(got[k]) - want[k]/float64(q[k]); math.Abs(d) > 0.5+1e-6 {
+				t.Fatalf("fdct coefficient %d: %d, want %.3f (q %d)", k, got[k], want[k]/float64(q[k]), q[k])
+			}
+		}
+		var coef [64]int16
+		var F [64]float64
+		for k := range coef {
+			coef[k] = int16(rng.IntN(41) - 20)
+			if k > 20 && rng.IntN(2) == 0 {
+				coef[k] = 0
+			}
+			F[k] = float64(coef[k]) * float64(q[k])
+		}
+		out := make([]uint8, 64)
+		idct(coef[:], qt, out, 8)
+		ref := refIDCT(&F)
+		for k := range 64 {
+			w := math.Max(0, math.Min(255, ref[k]+128))
+			if math.Abs(float64(out[k])-w) > 1 {
+				t.Fatalf("idct sample %d: %d, want %.2f", k, out[k], w)
+			}
+		}
+	}
+}
+
+func BenchmarkDCT(b *testing.B) {
+	var q [64]uint16
+	for k := range q {
+		q[k] = 8
+	}
+	qt := newQuantTables(&q)
+	src := make([]uint8, 64)
+	for k := range src {
+		src[k] = uint8(k * 3)
+	}
+	var blk [64]int16
+	for b.Loop() {
+		fdct(src, 8, qt, &blk)
+		idct(blk[:], qt, src, 8)
+	}
+}

@@ -7,11 +7,13 @@
 package caption
 
 import (
+	"encoding/binary"
 	"errors"
 	"image"
 	"image/color"
 	"image/draw"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 
@@ -173,23 +175,62 @@ func outline(mask *image.Alpha, r int) *image.Alpha {
 	for _, rad := range []float64{float64(r), float64(r) / 2} {
 		for k := range 16 {
 			a := float64(k) * math.Pi / 8
-			offs = append(offs, image.Pt(int(math.Round(rad*math.Cos(a))), int(math.Round(rad*math.Sin(a)))))
-		}
-	}
-	w, h := b.Dx(), b.Dy()
-	for _, o := range offs {
-		for y := max(0, -o.Y); y < min(h, h-o.Y); y++ {
-			src := mask.Pix[(y+o.Y)*mask.Stride:]
-			dst := out.Pix[y*out.Stride:]
-			x0, x1 := max(0, -o.X), min(w, w-o.X)
-			for x := x0; x < x1; x++ {
-				if v := src[x+o.X]; v > dst[x] {
-					dst[x] = v
-				}
+			o := image.Pt(int(math.Round(rad*math.Cos(a))), int(math.Round(rad*math.Sin(a))))
+			if o != (image.Point{}) && !slices.Contains(offs, o) { // small radii repeat points
+				offs = append(offs, o)
 			}
 		}
 	}
+	w, h := b.Dx(), b.Dy()
+	// Each mask row's inked columns [lo, hi): rows and columns without ink
+	// add nothing, and a caption's strip is mostly margin between glyphs.
+	lo, hi := make([]int, h), make([]int, h)
+	for y := range h {
+		row := mask.Pix[y*mask.Stride:][:w]
+		lo[y], hi[y] = w, 0
+		for x, v := range row {
+			if v != 0 {
+				lo[y] = x
+				break
+			}
+		}
+		for x := w - 1; x >= lo[y]; x-- {
+			if row[x] != 0 {
+				hi[y] = x + 1
+				break
+			}
+		}
+	}
+	for _, o := range offs {
+		for y := max(0, -o.Y); y < min(h, h-o.Y); y++ {
+			sy := y + o.Y
+			x0, x1 := max(0, -o.X, lo[sy]-o.X), min(w, w-o.X, hi[sy]-o.X)
+			if x0 >= x1 {
+				continue
+			}
+			maxBytes(out.Pix[y*out.Stride+x0:][:x1-x0], mask.Pix[sy*mask.Stride+x0+o.X:][:x1-x0])
+		}
+	}
 	return out
+}
+
+// maxBytes sets dst[i] = max(dst[i], src[i]), eight bytes at a time: a
+// per-byte unsigned comparison in a 64-bit word (SWAR), branch-free.
+func maxBytes(dst, src []byte) {
+	const hi = 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(dst); i += 8 {
+		a := binary.LittleEndian.Uint64(dst[i:])
+		b := binary.LittleEndian.Uint64(src[i:])
+		// The high bit of each byte of ge is set where a ≥ b.
+		t := (a | hi) - (b &^ hi)
+		ge := ((a &^ b) | (^(a ^ b) & t)) & hi
+		m := (ge >> 7) * 0xFF
+		binary.LittleEndian.PutUint64(dst[i:], a&m|b&^m)
+	}
+	for ; i < len(dst); i++ {
+		dst[i] = max(dst[i], src[i])
+	}
 }
 
 // Paint draws the blocks onto dst: an *image.RGBA, an *image.YCbCr (a
@@ -297,6 +338,11 @@ func (sp stamp) inked() image.Rectangle {
 func (sp stamp) paint(dst image.Image, st Style) error {
 	rect := sp.rect.Intersect(dst.Bounds())
 	if rect.Empty() {
+		return nil
+	}
+	if d, ok := dst.(*image.RGBA); ok {
+		draw.DrawMask(d, rect, image.NewUniform(st.Stroke), image.Point{}, sp.ring, rect.Min, draw.Over)
+		draw.DrawMask(d, rect, image.NewUniform(st.Fill), image.Point{}, sp.fill, rect.Min, draw.Over)
 		return nil
 	}
 	strip := image.NewRGBA(rect)
