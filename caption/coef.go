@@ -596,11 +596,3 @@ func unorientRect(r image.Rectangle, o, W, H int) image.Rectangle {
 	}
 	return orientRect(r, inverseOrientation(o), uw, uh)
 }
-
-// orientRGBA turns src (a part of a picture) by orientation o, placing
-// the result at dst (src's rectangle, turned).
-func orientRGBA(src *image.RGBA, o int, dst image.Rectangle) *image.RGBA {
-	out := orient(src, o).(*image.RGBA)
-	out.Rect = dst
-	return out
-}
