@@ -487,7 +487,7 @@ func (s *Service) captionCoefficients(ctx context.Context, op string, req Reques
 	}
 	defer s.memory.Release(cost)
 	_, span := s.cfg.Tracer.Start(ctx, "caption.coefficients")
-	out, missing, ok, err := coefficientCaption(ctx, op, req, st, data)
+	out, missing, ok, err := coefficientCaption(ctx, op, req, st, data, s.cfg.MaxPixels)
 	span.End()
 	if !ok || err != nil {
 		return nil, 0, ok, err
@@ -500,7 +500,7 @@ func (s *Service) captionCoefficients(ctx context.Context, op string, req Reques
 
 // coefficientCaption captions the JPEG data in the coefficient domain;
 // ok is false when it cannot (see captionCoefficients).
-func coefficientCaption(ctx context.Context, op string, req Request, st Style, data []byte) (out []byte, missing int, ok bool, err error) {
+func coefficientCaption(ctx context.Context, op string, req Request, st Style, data []byte, maxPixels int64) (out []byte, missing int, ok bool, err error) {
 	cfg, err := jpeg.DecodeConfig(bytes.NewReader(data))
 	if err != nil {
 		return nil, 0, false, nil
@@ -526,7 +526,7 @@ func coefficientCaption(ctx context.Context, op string, req Request, st Style, d
 		s, n, err := stampsFor(bounds, blocks, st)
 		ready <- drawn{s, n, err}
 	}()
-	m, err := jpegcoef.Open(data)
+	m, err := jpegcoef.Open(data, maxPixels)
 	d := <-ready
 	if err != nil {
 		return nil, 0, false, nil

@@ -85,12 +85,12 @@ func rgba(t *testing.T, data []byte) *image.RGBA {
 // blocks (of any component) differ, and how many blocks differ.
 func blockDiff(t *testing.T, a, b []byte) (changed []bool, blocks int, info jpegcoef.Info) {
 	t.Helper()
-	ma, err := jpegcoef.Open(a)
+	ma, err := jpegcoef.Open(a, 1e8)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ma.Close()
-	mb, err := jpegcoef.Open(b)
+	mb, err := jpegcoef.Open(b, 1e8)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +162,7 @@ func TestCoefficientCaption(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			data := c.data(t)
 			req := Request{Key: "p.jpg", TopText: "TOP", BottomText: "HELLO, BLOCKS"}
-			out, missing, ok, err := coefficientCaption(context.Background(), "test", req, meme, data)
+			out, missing, ok, err := coefficientCaption(context.Background(), "test", req, meme, data, 40e6)
 			if err != nil || !ok || missing != 0 {
 				t.Fatalf("ok %v, err %v, missing %d", ok, err, missing)
 			}
@@ -253,7 +253,7 @@ func TestCoefficientCaptionEXIF(t *testing.T) {
 	for _, o := range []int{3, 6, 8} {
 		data := exifJPEG(t, 320, 240, o)
 		req := Request{Key: "p.jpg", BottomText: "UPRIGHT"}
-		out, _, ok, err := coefficientCaption(context.Background(), "test", req, meme, data)
+		out, _, ok, err := coefficientCaption(context.Background(), "test", req, meme, data, 40e6)
 		if err != nil || !ok {
 			t.Fatalf("orientation %d: ok %v, err %v", o, ok, err)
 		}
@@ -288,7 +288,7 @@ func TestCoefficientCaptionRefusesCorrupt(t *testing.T) {
 	}
 	data := goJPEG(t, photo(200, 100))
 	for _, cut := range []int{len(data) / 2, 300, 20} {
-		if _, _, ok, err := coefficientCaption(context.Background(), "test", Request{Key: "p.jpg", BottomText: "X"}, meme, data[:cut]); ok || err != nil {
+		if _, _, ok, err := coefficientCaption(context.Background(), "test", Request{Key: "p.jpg", BottomText: "X"}, meme, data[:cut], 40e6); ok || err != nil {
 			t.Errorf("cut at %d: ok %v, err %v; want not ok, no error", cut, ok, err)
 		}
 	}
@@ -304,7 +304,7 @@ func BenchmarkCoefficientCaption1080p(b *testing.B) {
 	req := Request{Key: "p.jpg", BottomText: "ONE DOES NOT SIMPLY CAPTION A PHOTO"}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, ok, err := coefficientCaption(context.Background(), "bench", req, meme, data); !ok || err != nil {
+		if _, _, ok, err := coefficientCaption(context.Background(), "bench", req, meme, data, 40e6); !ok || err != nil {
 			b.Fatal(ok, err)
 		}
 	}

@@ -19,6 +19,9 @@ var ErrUnavailable = errors.New("jpegcoef: built without libjpeg (go build -tags
 // corrupt stream); the caller should treat the image as corrupt.
 var ErrCorrupt = errors.New("jpegcoef: corrupt JPEG")
 
+// ErrTooLarge: the picture has more pixels than the caller allows.
+var ErrTooLarge = errors.New("jpegcoef: picture larger than allowed")
+
 // Component describes one color component's block grid.
 type Component struct {
 	H, V             int // sampling factors

@@ -39,15 +39,28 @@ static void fg_emit(j_common_ptr c, int level) {
 	if (level < 0) c->err->num_warnings++;
 }
 
+// A progressive stream may hold any number of scans, each one a pass over
+// the whole picture: more than fg_max_scans is refused (as djpeg
+// -maxscans does), so a small file cannot cost unbounded CPU.
+enum { fg_max_scans = 64 };
+
+static void fg_progress(j_common_ptr c) {
+	j_decompress_ptr d = (j_decompress_ptr)c;
+	if (d->input_scan_number > fg_max_scans) {
+		c->err->error_exit(c);
+	}
+}
+
 typedef struct {
 	struct jpeg_decompress_struct d;
+	struct jpeg_progress_mgr progress;
 	fg_err de;
 	int dinit;
 	jvirt_barray_ptr *coefs;
 	unsigned char *src;
 } fg_job;
 
-static fg_job *fg_open(unsigned char *data, unsigned long n) {
+static fg_job *fg_open(unsigned char *data, unsigned long n, unsigned long long max_pixels) {
 	fg_job *j = calloc(1, sizeof(fg_job));
 	if (!j) return NULL;
 	j->src = data;
@@ -62,7 +75,10 @@ static fg_job *fg_open(unsigned char *data, unsigned long n) {
 	jpeg_mem_src(&j->d, data, n);
 	jpeg_save_markers(&j->d, JPEG_COM, 0xFFFF);
 	for (int m = 0; m < 16; m++) jpeg_save_markers(&j->d, JPEG_APP0 + m, 0xFFFF);
+	j->progress.progress_monitor = fg_progress;
+	j->d.progress = &j->progress;
 	jpeg_read_header(&j->d, TRUE);
+	if ((unsigned long long)j->d.image_width * j->d.image_height > max_pixels) return j;
 	jvirt_barray_ptr *c = jpeg_read_coefficients(&j->d);
 	if (j->de.pub.num_warnings > 0) return j;
 	j->coefs = c;
@@ -153,21 +169,27 @@ type Image struct {
 	size int // the source's bytes
 }
 
-// Open entropy-decodes data into coefficients. Dimensions are the
-// caller's to check first (caption.Inspect does).
-func Open(data []byte) (*Image, error) {
+// Open entropy-decodes data into coefficients. A picture of more than
+// maxPixels pixels is refused (ErrTooLarge) before its coefficients are
+// allocated, and so is a progressive one of more than 64 scans
+// (ErrCorrupt).
+func Open(data []byte, maxPixels int64) (*Image, error) {
 	if len(data) == 0 {
 		return nil, ErrCorrupt
 	}
 	src := C.CBytes(data) // libjpeg reads it until Close
-	job := C.fg_open((*C.uchar)(src), C.ulong(len(data)))
+	job := C.fg_open((*C.uchar)(src), C.ulong(len(data)), C.ulonglong(max(maxPixels, 0)))
 	if job == nil {
 		C.free(src)
 		return nil, fmt.Errorf("jpegcoef: out of memory")
 	}
 	m := &Image{job: job, size: len(data)}
 	if job.coefs == nil {
+		tooLarge := job.dinit != 0 && int64(job.d.image_width)*int64(job.d.image_height) > maxPixels
 		m.Close()
+		if tooLarge {
+			return nil, ErrTooLarge
+		}
 		return nil, ErrCorrupt
 	}
 	d := &job.d

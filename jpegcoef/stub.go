@@ -9,7 +9,7 @@ type Image struct{}
 const Available = false
 
 // Open always fails with ErrUnavailable in this build.
-func Open([]byte) (*Image, error) { return nil, ErrUnavailable }
+func Open([]byte, int64) (*Image, error) { return nil, ErrUnavailable }
 
 // Info is never called on a nil Image in this build.
 func (*Image) Info() Info { return Info{} }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/filegate/filegate/internal/harness"
+	"github.com/filegate/filegate/jpegcoef"
 )
 
 func jpegBytes(t *testing.T, w, h int) []byte {
@@ -163,5 +164,70 @@ func TestCaptionByteLimit(t *testing.T) {
 	harness.MustStatus(t, r, 413)
 	if p := r.Problem(t); p["code"] != "image_too_large" {
 		t.Errorf("code %v, want image_too_large", p["code"])
+	}
+}
+
+// TestCaptionJPEGLosslessOutsideText: through the API, on both stores, a
+// JPEG caption (built with -tags libjpeg) changes only the MCU rows the
+// text reaches: every other row decodes to the source's exact pixels, and
+// the source's EXIF is kept. A build without libjpeg re-encodes the whole
+// picture, which this test would catch, so it is skipped there.
+func TestCaptionJPEGLosslessOutsideText(t *testing.T) {
+	if !jpegcoef.Available {
+		t.Skip("built without libjpeg (go test -tags libjpeg)")
+	}
+	t.Parallel()
+	for _, name := range harness.Stores(t) {
+		t.Run(name, func(t *testing.T) {
+			e := harness.Start(t, name)
+			alice := e.Token("alice", "users/alice/", 0, "caption")
+			// A photo-like source with an APP1 (EXIF) segment.
+			img := image.NewRGBA(image.Rect(0, 0, 800, 600))
+			for y := range 600 {
+				for x := range 800 {
+					i := img.PixOffset(x, y)
+					img.Pix[i], img.Pix[i+1], img.Pix[i+2], img.Pix[i+3] = uint8(x/4), uint8(y/3), uint8((x*y)>>9), 255
+				}
+			}
+			var buf bytes.Buffer
+			if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90}); err != nil {
+				t.Fatal(err)
+			}
+			exif := []byte("\xff\xe1\x00\x22Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\x00\x01\x01\x12\x00\x03\x00\x00\x00\x01\x00\x01\x00\x00\x00\x00\x00\x00")
+			src := append(append(append([]byte{}, buf.Bytes()[:2]...), exif...), buf.Bytes()[2:]...)
+			e.Put("users/alice/photo.jpg", src)
+
+			var c captionResp
+			r := e.Call(alice, "POST", "/v1/captions", map[string]any{"key": "users/alice/photo.jpg", "bottom_text": "ONLY HERE"})
+			harness.MustStatus(t, r, 200)
+			r.JSON(t, &c)
+			_, out, _ := harness.Fetch(t, c.URL)
+			if !bytes.Contains(out, exif[4:]) {
+				t.Error("the EXIF segment was not kept")
+			}
+			a, err := jpeg.Decode(bytes.NewReader(src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := jpeg.Decode(bytes.NewReader(out))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ay, by := a.(*image.YCbCr), b.(*image.YCbCr)
+			first, last := -1, -1
+			for y := range 600 {
+				if !bytes.Equal(ay.Y[y*ay.YStride:][:800], by.Y[y*by.YStride:][:800]) ||
+					!bytes.Equal(ay.Cb[y/2*ay.CStride:][:400], by.Cb[y/2*by.CStride:][:400]) {
+					if first < 0 {
+						first = y
+					}
+					last = y
+				}
+			}
+			// 4:2:0: MCUs are 16 rows; the text sits in the bottom fifth.
+			if first < 0 || first < 600*3/4 || first%16 != 0 {
+				t.Errorf("rows %d..%d changed: want only whole MCU rows in the bottom quarter", first, last)
+			}
+		})
 	}
 }
