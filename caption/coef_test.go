@@ -442,3 +442,19 @@ func BenchmarkDCT(b *testing.B) {
 		idct(blk[:], qt, src, 8)
 	}
 }
+
+func BenchmarkCoefficientCaption4K(b *testing.B) {
+	if !jpegcoef.Available {
+		b.Skip("built without libjpeg: go test -tags libjpeg")
+	}
+	var buf bytes.Buffer
+	jpeg.Encode(&buf, photo(3840, 2160), &jpeg.Options{Quality: 90})
+	data := buf.Bytes()
+	req := Request{Key: "p.jpg", BottomText: "ONE DOES NOT SIMPLY CAPTION A PHOTO"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, ok, err := coefficientCaption(context.Background(), "bench", req, meme, data, 40e6); !ok || err != nil {
+			b.Fatal(ok, err)
+		}
+	}
+}
