@@ -289,10 +289,10 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) bool 
 		workers = min(runtime.NumCPU(), 4, e.mcuW)
 	}
 	changed := make([]bool, workers)
-	e.painted = bufs.painted[:0]
-	for range workers {
-		e.painted = append(e.painted, nil)
+	for len(bufs.painted) < workers {
+		bufs.painted = append(bufs.painted, nil)
 	}
+	e.painted = bufs.painted[:workers]
 	defer func() { bufs.painted = e.painted }()
 	var wg sync.WaitGroup
 	for w := range workers {

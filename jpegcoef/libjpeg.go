@@ -14,11 +14,14 @@ package jpegcoef
 // libjpeg allocates a picture's coefficients in large blocks, which glibc
 // maps fresh (and the kernel zeroes page by page) on every request and
 // unmaps on free: a third of a 1080p edit went to page faults. Kept in the
-// heap instead, the next picture reuses the pages. Up to 32 MiB (glibc's
-// ceiling) per block.
+// heap instead, the next picture reuses the pages: blocks up to 32 MiB
+// (glibc's ceiling), and up to 32 MiB kept free (a 4K picture's
+// coefficients). One arena: cgo calls run on many threads, and an arena
+// per thread would each keep their own.
 static void fg_init(void) {
+	mallopt(M_ARENA_MAX, 1);
 	mallopt(M_MMAP_THRESHOLD, 32 << 20);
-	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_TRIM_THRESHOLD, 32 << 20);
 }
 
 // libjpeg reports a fatal error by calling error_exit, which must not
