@@ -154,6 +154,7 @@ func TestCoefficientCaption(t *testing.T) {
 		{"4:4:4", func(t *testing.T) []byte { return cjpeg(t, img, "-sample", "1x1") }},
 		{"4:2:2", func(t *testing.T) []byte { return cjpeg(t, img, "-sample", "2x1") }},
 		{"4:4:0", func(t *testing.T) []byte { return cjpeg(t, img, "-sample", "1x2") }},
+		{"4:1:1", func(t *testing.T) []byte { return cjpeg(t, img, "-sample", "4x1") }},
 		{"4:2:0 progressive", func(t *testing.T) []byte { return cjpeg(t, img, "-sample", "2x2", "-progressive") }},
 		{"4:2:0 restart markers", func(t *testing.T) []byte { return cjpeg(t, img, "-sample", "2x2", "-restart", "3B") }},
 		{"4:2:0 optimized", func(t *testing.T) []byte { return cjpeg(t, img, "-optimize") }},
