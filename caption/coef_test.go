@@ -244,14 +244,14 @@ func TestCoefficientCaption(t *testing.T) {
 	}
 }
 
-// TestCoefficientCaptionEXIF: a JPEG stored sideways (EXIF orientation 6)
-// is captioned upright, keeps its EXIF, and changes only stored columns
-// (the upright picture's bottom rows).
+// TestCoefficientCaptionEXIF: a JPEG stored turned or mirrored (EXIF
+// orientations 2 to 8) is captioned upright, keeps its EXIF, and changes
+// only the upright picture's bottom rows (stored columns when sideways).
 func TestCoefficientCaptionEXIF(t *testing.T) {
 	if !jpegcoef.Available {
 		t.Skip("built without libjpeg: go test -tags libjpeg")
 	}
-	for _, o := range []int{3, 6, 8} {
+	for o := 2; o <= 8; o++ {
 		data := exifJPEG(t, 320, 240, o)
 		req := Request{Key: "p.jpg", BottomText: "UPRIGHT"}
 		out, _, ok, err := coefficientCaption(context.Background(), "test", req, meme, data, 40e6)
