@@ -327,31 +327,25 @@ type buffers struct {
 	painted [][]int32
 	b       [][]byte
 	c       [][]int16
-	nb      int
-	nc      int
+	nb, nc  int
 }
 
 // bytes returns a buffer of n bytes (contents undefined).
-func (f *buffers) bytes(n int) []byte {
-	if f.nb == len(f.b) {
-		f.b = append(f.b, nil)
-	}
-	if cap(f.b[f.nb]) < n {
-		f.b[f.nb] = make([]byte, n)
-	}
-	f.nb++
-	return f.b[f.nb-1][:n]
-}
+func (f *buffers) bytes(n int) []byte { return grab(&f.b, &f.nb, n) }
 
-func (f *buffers) coefs(n int) []int16 {
-	if f.nc == len(f.c) {
-		f.c = append(f.c, nil)
+// coefs returns a buffer of n coefficients (contents undefined).
+func (f *buffers) coefs(n int) []int16 { return grab(&f.c, &f.nc, n) }
+
+// grab hands out the next of the kept slices, grown to n.
+func grab[T any](kept *[][]T, next *int, n int) []T {
+	if *next == len(*kept) {
+		*kept = append(*kept, nil)
 	}
-	if cap(f.c[f.nc]) < n {
-		f.c[f.nc] = make([]int16, n)
+	if cap((*kept)[*next]) < n {
+		(*kept)[*next] = make([]T, n)
 	}
-	f.nc++
-	return f.c[f.nc-1][:n]
+	*next++
+	return (*kept)[*next-1][:n]
 }
 
 func (f *buffers) reset() *buffers {
