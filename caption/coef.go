@@ -215,8 +215,8 @@ func coefSupported(info jpegcoef.Info) bool {
 // split into MCU columns done side by side (on an upright picture; a
 // turned one is done in one piece).
 func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) bool {
-	bufs := editBuffers.Get().(*buffers)
-	defer editBuffers.Put(bufs.reset())
+	bufs := editBuffers.Get().(*buffers).reset()
+	defer editBuffers.Put(bufs)
 	info := m.Info()
 	W, H := info.Width, info.Height
 	var ink image.Rectangle
