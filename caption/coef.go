@@ -1,12 +1,14 @@
 package caption
 
 import (
+	"encoding/binary"
 	"image"
 	"image/color"
 	"math/bits"
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/filegate/filegate/jpegcoef"
 )
@@ -245,16 +247,16 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) bool 
 		b := sp.ring.Rect
 		for y := b.Min.Y; y < b.Max.Y; y++ {
 			row := sp.ring.Pix[(y-b.Min.Y)*sp.ring.Stride:][:b.Dx()]
-			for i, v := range row {
-				if v == 0 {
-					continue
-				}
+			for i := inked(row, 0); i < len(row); i = inked(row, i+1) {
 				x, y := b.Min.X+i, y
 				if o > 1 && o <= 8 {
 					x, y = orientPoint(x, y, inverseOrientation(o), uw, uh)
 				}
 				if mx, my := (x-r.Min.X)/mw, (y-r.Min.Y)/mh; mx >= 0 && my >= 0 && mx < e.mcuW && my < e.mcuH {
 					e.need[my*e.mcuW+mx] = true
+					if o <= 1 || o > 8 {
+						i = (r.Min.X + (mx+1)*mw - b.Min.X) - 1 // the rest of this MCU adds nothing
+					}
 				}
 			}
 		}
@@ -294,12 +296,23 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) bool 
 	}
 	e.painted = bufs.painted[:workers]
 	defer func() { bufs.painted = e.painted }()
+	// The columns go in chunks to whichever worker is free: the ink is
+	// rarely spread evenly.
+	chunks := 1
+	if workers > 1 {
+		chunks = min(4*workers, e.mcuW)
+	}
+	var next atomic.Int32
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			changed[w] = e.columns(w, w*e.mcuW/workers, (w+1)*e.mcuW/workers)
+			for c := int(next.Add(1)) - 1; c < chunks; c = int(next.Add(1)) - 1 {
+				if e.columns(w, c*e.mcuW/chunks, (c+1)*e.mcuW/chunks) {
+					changed[w] = true
+				}
+			}
 		}()
 	}
 	wg.Wait()
@@ -411,10 +424,8 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 		for Y := b.Min.Y; Y < b.Max.Y; Y++ {
 			ring := sp.ring.Pix[sp.ring.PixOffset(b.Min.X, Y):][:b.Dx()]
 			fill := sp.fill.Pix[sp.fill.PixOffset(b.Min.X, Y):][:b.Dx()]
-			for i, ar := range ring {
-				if ar == 0 {
-					continue
-				}
+			for i := inked(ring, 0); i < len(ring); i = inked(ring, i+1) {
+				ar := ring[i]
 				x, y := b.Min.X+i, Y
 				if e.o > 1 && e.o <= 8 {
 					x, y = orientPoint(x, y, inverseOrientation(e.o), uw, uh)
@@ -495,6 +506,23 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 		}
 	}
 	return len(painted) > 0
+}
+
+// inked returns the index of the first non-zero byte of mask at or after
+// i (len(mask) when none), skipping zero bytes eight at a time: a
+// caption's mask is mostly empty.
+func inked(mask []byte, i int) int {
+	for ; i+8 <= len(mask); i += 8 {
+		if v := binary.LittleEndian.Uint64(mask[i:]); v != 0 {
+			return i + bits.TrailingZeros64(v)/8
+		}
+	}
+	for ; i < len(mask); i++ {
+		if mask[i] != 0 {
+			return i
+		}
+	}
+	return len(mask)
 }
 
 // rgb is the pixel (x, y) of e.px as its samples decode now.
