@@ -492,8 +492,11 @@ func (s *Service) captionCoefficients(ctx context.Context, op string, req Reques
 	if !ok || err != nil {
 		return nil, 0, ok, err
 	}
-	buf := &cappedBuffer{ctx: ctx, max: s.cfg.MaxOutput}
-	_, err = buf.Write(out)
+	// The encoded bytes become the buffer's, not a copy of them.
+	buf := &cappedBuffer{ctx: ctx, max: s.cfg.MaxOutput, Buffer: *bytes.NewBuffer(out)}
+	if int64(len(out)) > s.cfg.MaxOutput {
+		err = errOutputTooLarge
+	}
 	buf, err = s.checkOutput(ctx, op, req, buf, JPEG, err)
 	return buf, missing, err == nil, err
 }

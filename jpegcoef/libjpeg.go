@@ -60,13 +60,11 @@ typedef struct {
 	fg_err de;
 	int dinit;
 	jvirt_barray_ptr *coefs;
-	unsigned char *src;
 } fg_job;
 
 static fg_job *fg_open(unsigned char *data, unsigned long n, unsigned long long max_pixels) {
 	fg_job *j = calloc(1, sizeof(fg_job));
 	if (!j) return NULL;
-	j->src = data;
 	j->d.err = jpeg_std_error(&j->de.pub);
 	j->de.pub.error_exit = fg_error_exit;
 	j->de.pub.emit_message = fg_emit;
@@ -90,7 +88,6 @@ static fg_job *fg_open(unsigned char *data, unsigned long n, unsigned long long 
 
 static void fg_close(fg_job *j) {
 	if (j->dinit) jpeg_destroy_decompress(&j->d);
-	free(j->src);
 	free(j);
 }
 
@@ -156,6 +153,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 )
 
@@ -168,11 +166,13 @@ const Available = true
 // concurrent use; Close frees it.
 type Image struct {
 	job  *C.fg_job
+	pin  runtime.Pinner // the source's bytes, read by libjpeg
 	info Info
 	size int // the source's bytes
 }
 
-// Open entropy-decodes data into coefficients. A picture of more than
+// Open entropy-decodes data into coefficients; data must stay unchanged
+// until Close. A picture of more than
 // maxPixels pixels is refused (ErrTooLarge) before its coefficients are
 // allocated, and so is a progressive one of more than 64 scans
 // (ErrCorrupt).
@@ -180,13 +180,16 @@ func Open(data []byte, maxPixels int64) (*Image, error) {
 	if len(data) == 0 {
 		return nil, ErrCorrupt
 	}
-	src := C.CBytes(data) // libjpeg reads it until Close
-	job := C.fg_open((*C.uchar)(src), C.ulong(len(data)), C.ulonglong(max(maxPixels, 0)))
+	// libjpeg's source manager points into data until Close: pinned, not
+	// copied (the caller must not change data meanwhile).
+	m := &Image{size: len(data)}
+	m.pin.Pin(&data[0])
+	m.job = C.fg_open((*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)), C.ulonglong(max(maxPixels, 0)))
+	job := m.job
 	if job == nil {
-		C.free(src)
+		m.pin.Unpin()
 		return nil, fmt.Errorf("jpegcoef: out of memory")
 	}
-	m := &Image{job: job, size: len(data)}
 	if job.coefs == nil {
 		tooLarge := job.dinit != 0 && int64(job.d.image_width)*int64(job.d.image_height) > maxPixels
 		m.Close()
@@ -256,5 +259,6 @@ func (m *Image) Close() {
 	if m.job != nil {
 		C.fg_close(m.job)
 		m.job = nil
+		m.pin.Unpin()
 	}
 }
