@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/filegate/filegate/internal/testtool"
 	"github.com/filegate/filegate/jpegcoef"
 )
 
@@ -37,13 +38,7 @@ func photo(w, h int) *image.RGBA {
 // baseline 4:2:0.
 func cjpeg(t *testing.T, img *image.RGBA, args ...string) []byte {
 	t.Helper()
-	bin, err := exec.LookPath("cjpeg")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("cjpeg is needed (apt-get install libjpeg-turbo-progs)")
-		}
-		t.Skip("no cjpeg (apt-get install libjpeg-turbo-progs)")
-	}
+	bin := testtool.Find(t, "cjpeg", "apt-get install libjpeg-turbo-progs")
 	var ppm bytes.Buffer
 	fmt.Fprintf(&ppm, "P6\n%d %d\n255\n", img.Rect.Dx(), img.Rect.Dy())
 	for i := 0; i < len(img.Pix); i += 4 {

@@ -8,18 +8,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/filegate/filegate/internal/testtool"
 )
 
 func need(t *testing.T, tool string) string {
 	t.Helper()
-	p, err := exec.LookPath(tool)
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not installed", tool)
-		}
-		t.Skipf("%s is not installed", tool)
-	}
-	return p
+	return testtool.Find(t, tool, "installed by .ci/run")
 }
 
 func TestTemplateLints(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/filegate/filegate/internal/testtool"
 	"github.com/filegate/filegate/jpegcoef"
 )
 
@@ -108,13 +109,7 @@ func TestLimits(t *testing.T) {
 // component.
 func progressive(t *testing.T, n int) []byte {
 	t.Helper()
-	bin, err := exec.LookPath("cjpeg")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("cjpeg is needed (apt-get install libjpeg-turbo-progs)")
-		}
-		t.Skip("no cjpeg (apt-get install libjpeg-turbo-progs)")
-	}
+	bin := testtool.Find(t, "cjpeg", "apt-get install libjpeg-turbo-progs")
 	script := []string{"0,1,2: 0 0 0 0;"}
 	for ci := range 3 {
 		for k := 1; k <= 63; k++ {

@@ -7,23 +7,18 @@ package motoserver
 import (
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/filegate/filegate/internal/testtool"
 )
 
 // Start runs moto_server for the test and returns its endpoint URL. When
 // moto_server is missing the test fails in CI and is skipped elsewhere.
 func Start(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("moto_server is not installed")
-		}
-		t.Skip("moto_server is not installed")
-	}
+	bin := testtool.Find(t, "moto_server", "Python moto's server, on the machines that run the tests")
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
