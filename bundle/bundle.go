@@ -43,7 +43,8 @@ type Config struct {
 	// (each holds (Inflight+1) buffers of at most PartSize, sized down to a
 	// small bundle's known total) and 1 MiB per streamed zip; default
 	// 128 MiB. Past it a bundle waits up to QueueWait (default 5 s), then
-	// gets 429.
+	// gets 429. A quarter of it more bounds the small objects fetched while
+	// prefixes are being listed (at most 8 MiB a bundle; early.go).
 	MemoryBudget int64
 	QueueWait    time.Duration
 	// OnEntry, when set, is told the size of every entry written (metrics).
@@ -72,6 +73,7 @@ type Service struct {
 	grants *grant.Service
 	cfg    Config
 	memory *semaphore.Weighted
+	early  *semaphore.Weighted // objects fetched while a prefix is listed (early.go)
 	// parts keeps part buffers of cfg.PartSize between bundles: a bundle
 	// that allocated its own would leave its predecessor's as garbage, and
 	// the heap's peak would hold both.
@@ -123,7 +125,8 @@ func New(src, out filegate.Bucket, g *grant.Service, cfg Config) *Service {
 		cfg.Holder = hex.EncodeToString(b)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Service{src: src, out: out, grants: g, cfg: cfg, base: ctx, stop: cancel, memory: semaphore.NewWeighted(cfg.MemoryBudget)}
+	return &Service{src: src, out: out, grants: g, cfg: cfg, base: ctx, stop: cancel, memory: semaphore.NewWeighted(cfg.MemoryBudget),
+		early: semaphore.NewWeighted(max(earlyObject, cfg.MemoryBudget/4))}
 }
 
 // Request selects what to bundle: Keys or Prefix.
@@ -149,6 +152,7 @@ type Plan struct {
 	principal *filegate.Principal
 	expires   time.Duration
 	req       Request // what Prepare was asked, for a job another replica takes over
+	early     *early  // small objects fetched while the prefix was listed; nil for keys
 }
 
 // Prepare checks the request and resolves the selection: every source
@@ -169,17 +173,23 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 	}
 	var infos []filegate.ObjectInfo
 	var skipped []string
+	var pre *early
 	base := p.Prefix
 	if req.Prefix != "" {
-		base, infos, err = s.selectPrefix(ctx, op, p, req.Prefix)
+		pre = newEarly(ctx, s.src, s.early, max(1, s.cfg.Prefetch/4))
+		// Whoever ends up with the plan closes it; a plan nobody writes
+		// gives its memory back when the request ends.
+		context.AfterFunc(ctx, pre.close)
+		base, infos, err = s.selectPrefix(ctx, op, p, req.Prefix, pre)
 	} else {
 		infos, skipped, err = s.selectKeys(ctx, op, p, req.Keys, req.Missing == "skip")
 	}
-	if err != nil {
-		return nil, err
+	if err == nil && len(infos) == 0 {
+		err = filegate.NewError(filegate.NotFound, op, "empty_selection", "the selection holds no objects")
 	}
-	if len(infos) == 0 {
-		return nil, filegate.NewError(filegate.NotFound, op, "empty_selection", "the selection holds no objects")
+	if err != nil {
+		pre.close()
+		return nil, err
 	}
 	names := uniqueNames{}
 	fp := sha256.New()
@@ -192,7 +202,7 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 		entries = append(entries, e)
 		fmt.Fprintf(fp, "%s\x00%s\x00%s\x00%d\x00", e.Key, e.Name, e.ETag, e.Size)
 	}
-	plan := &Plan{Entries: entries, Skipped: skipped, Name: name, principal: p, expires: exp, req: req,
+	plan := &Plan{Entries: entries, Skipped: skipped, Name: name, principal: p, expires: exp, req: req, early: pre,
 		Key: p.Prefix + "bundles/" + hex.EncodeToString(fp.Sum(nil))[:32] + "/" + name}
 	plan.Size, plan.SizeKnown = ExactSize(entries)
 	return plan, nil
@@ -235,7 +245,7 @@ func (s *Service) checkRequest(op string, p *filegate.Principal, req Request) (M
 
 // selectPrefix lists every object under prefix, which must lie inside p's
 // scope, and returns the folder entry names are relative to.
-func (s *Service) selectPrefix(ctx context.Context, op string, p *filegate.Principal, prefix string) (string, []filegate.ObjectInfo, error) {
+func (s *Service) selectPrefix(ctx context.Context, op string, p *filegate.Principal, prefix string, pre *early) (string, []filegate.ObjectInfo, error) {
 	if err := filegate.ValidatePrefix(op, prefix); err != nil {
 		return "", nil, err
 	}
@@ -246,7 +256,7 @@ func (s *Service) selectPrefix(ctx context.Context, op string, p *filegate.Princ
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
 		base = prefix[:i+1]
 	}
-	infos, err := s.listAll(ctx, prefix)
+	infos, err := s.listAll(ctx, prefix, pre)
 	return base, infos, err
 }
 
@@ -322,7 +332,9 @@ func (s *Service) headAll(ctx context.Context, keys []string) ([]filegate.Object
 	return out, missing, nil
 }
 
-func (s *Service) listAll(ctx context.Context, prefix string) ([]filegate.ObjectInfo, error) {
+// listAll lists every object under prefix; pre (when not nil) starts
+// fetching each page's small objects while the next page is listed.
+func (s *Service) listAll(ctx context.Context, prefix string, pre *early) ([]filegate.ObjectInfo, error) {
 	var out []filegate.ObjectInfo
 	token := ""
 	for {
@@ -330,11 +342,15 @@ func (s *Service) listAll(ctx context.Context, prefix string) ([]filegate.Object
 		if err != nil {
 			return nil, err
 		}
+		start := len(out)
 		for _, o := range page.Objects {
 			if strings.HasSuffix(o.Key, "/") && o.Size == 0 {
 				continue // folder markers
 			}
 			out = append(out, o)
+		}
+		if len(out) <= s.cfg.MaxKeys {
+			pre.add(out[start:len(out):len(out)])
 		}
 		if len(out) > s.cfg.MaxKeys {
 			return nil, filegate.NewError(filegate.TooLarge, "bundle.Prepare", "too_many_keys", fmt.Sprintf("the prefix holds more than %d objects", s.cfg.MaxKeys))
@@ -363,6 +379,7 @@ func (s *Service) Create(ctx context.Context, plan *Plan, progress Progress) (Re
 	ctx, span := s.cfg.Tracer.Start(ctx, "bundle.Create", trace.WithAttributes(
 		attribute.Int("bundle.entries", len(plan.Entries)), attribute.String("bundle.key", plan.Key)))
 	defer span.End()
+	defer plan.early.close()
 	res := Result{Key: plan.Key, Entries: len(plan.Entries), Skipped: plan.Skipped}
 	if info, err := s.out.Head(ctx, plan.Key); err == nil {
 		res.Size, res.Reused = info.Size, true
@@ -443,6 +460,7 @@ func (s *Service) write(ctx context.Context, plan *Plan, progress Progress) (fil
 
 // WriteTo streams the plan's archive into w (a direct download).
 func (s *Service) WriteTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress) error {
+	defer plan.early.close()
 	release, err := s.reserve(ctx, "bundle.Stream", 1<<20)
 	if err != nil {
 		return err
@@ -452,7 +470,11 @@ func (s *Service) WriteTo(ctx context.Context, plan *Plan, w io.Writer, progress
 }
 
 func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress) error {
+	defer plan.early.close()
 	open := func(ctx context.Context, e Entry) (io.ReadCloser, error) {
+		if body, ok := plan.early.take(ctx, e); ok {
+			return body, nil
+		}
 		body, info, err := s.src.Get(ctx, e.Key)
 		if err != nil {
 			if filegate.KindOf(err) == filegate.NotFound {

@@ -459,3 +459,118 @@ func TestMemoryBudget(t *testing.T) {
 		t.Errorf("after release: %v", err)
 	}
 }
+
+// orderedSource records the order of a bucket's List and Get calls.
+type orderedSource struct {
+	filegate.Bucket
+	mu     sync.Mutex
+	lists  int            // List calls answered
+	before map[string]int // Get calls, by the number of List calls answered then
+	gets   map[string]int // Get calls per key
+}
+
+func (o *orderedSource) List(ctx context.Context, in filegate.ListInput) (filegate.ListPage, error) {
+	page, err := o.Bucket.List(ctx, in)
+	time.Sleep(50 * time.Millisecond) // a store whose answers come late, as S3's do
+	o.mu.Lock()
+	o.lists++
+	o.mu.Unlock()
+	return page, err
+}
+
+func (o *orderedSource) Get(ctx context.Context, key string) (io.ReadCloser, filegate.ObjectInfo, error) {
+	o.mu.Lock()
+	o.before[fmt.Sprint(o.lists)]++
+	o.gets[key]++
+	o.mu.Unlock()
+	return o.Bucket.Get(ctx, key)
+}
+
+// TestEarlyFetch: the small objects of a prefix are fetched while the
+// next page is being listed, each once, and the archive holds exactly the
+// listed objects; the memory they took is given back, whether the plan
+// is written or dropped.
+func TestEarlyFetch(t *testing.T) {
+	t.Parallel()
+	st := realStore(t)
+	want := map[string][]byte{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range 1500 { // two pages
+		k := fmt.Sprintf("e/%04d.txt", i)
+		body := []byte(fmt.Sprintf("object %d", i))
+		if i == 7 {
+			body = bytes.Repeat([]byte("L"), earlyObject+1) // too large to fetch early
+		}
+		mu.Lock()
+		want[k] = body
+		mu.Unlock()
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			put(t, st, k, body)
+		})
+	}
+	wg.Wait()
+	src := &orderedSource{Bucket: st.Source(), before: map[string]int{}, gets: map[string]int{}}
+	svc := New(src, st.Output(), grant.New(st.Source(), grant.Limits{}), Config{})
+	full := svc.cfg.MemoryBudget / 4
+
+	plan, err := svc.Prepare(context.Background(), admin, Request{Prefix: "e/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := svc.WriteTo(context.Background(), plan, &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	src.mu.Lock()
+	if src.before["1"] == 0 {
+		t.Errorf("no object was fetched while the second page was being listed (Gets by List calls answered: %v)", src.before)
+	}
+	for k := range want {
+		if src.gets[k] != 1 {
+			t.Errorf("%s fetched %d times, want once", k, src.gets[k])
+		}
+	}
+	src.mu.Unlock()
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(zr.File) != len(want) {
+		t.Errorf("%d entries, want %d", len(zr.File), len(want))
+	}
+	for _, f := range zr.File {
+		rc, err := f.Open()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, want["e/"+f.Name]) {
+			t.Errorf("%s: %d bytes, %v; want the stored %d", f.Name, len(got), err, len(want["e/"+f.Name]))
+		}
+	}
+	if !svc.early.TryAcquire(full) {
+		t.Error("memory of early fetches not given back after the archive was written")
+	} else {
+		svc.early.Release(full)
+	}
+
+	// A plan nobody writes gives its memory back when its request ends.
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := svc.Prepare(ctx, admin, Request{Prefix: "e/", Name: "dropped.zip"}); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	deadline := time.Now().Add(10 * time.Second)
+	for !svc.early.TryAcquire(full) {
+		if time.Now().After(deadline) {
+			t.Fatal("memory of early fetches not given back after the request ended")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	svc.early.Release(full)
+}

@@ -1,0 +1,182 @@
+package bundle
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"sync"
+
+	"golang.org/x/sync/semaphore"
+
+	"github.com/filegate/filegate"
+)
+
+// Objects fetched while the selection is still being listed. A prefix is
+// listed 1,000 keys a page, one page after another; on a store whose
+// answers come tens of milliseconds late (S3) that is a few hundred
+// milliseconds before the archive's name (a digest of the whole listing)
+// is known and writing can start. Meanwhile the small objects already
+// listed are fetched into memory, so that the writer finds them ready.
+//
+// Memory is bounded twice: earlyBytes per bundle, and a budget shared by
+// all bundles (Config.MemoryBudget / 4) taken without waiting: when it is
+// spent, objects are simply fetched later, by the writer, as before. Only
+// objects of at most earlyObject bytes are fetched early.
+const (
+	earlyBytes  = 8 << 20
+	earlyObject = 64 << 10
+)
+
+// early holds the objects of one bundle fetched ahead of the plan.
+type early struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	src    filegate.Bucket
+	budget *semaphore.Weighted
+	slots  chan struct{} // fetches in flight
+	wg     sync.WaitGroup
+
+	mu     sync.Mutex
+	got    map[string]*earlyObj
+	left   int64 // of earlyBytes
+	closed bool
+}
+
+type earlyObj struct {
+	done chan struct{}
+	data []byte
+	etag string
+	err  error
+	size int64 // budget held; 0 once given back
+}
+
+func newEarly(ctx context.Context, src filegate.Bucket, budget *semaphore.Weighted, inflight int) *early {
+	ctx, cancel := context.WithCancel(ctx)
+	return &early{ctx: ctx, cancel: cancel, src: src, budget: budget, slots: make(chan struct{}, inflight), got: map[string]*earlyObj{}, left: earlyBytes}
+}
+
+// add starts fetching the small objects of one listed page, in order, in
+// the background; it returns at once.
+func (e *early) add(page []filegate.ObjectInfo) {
+	if e == nil {
+		return
+	}
+	e.wg.Go(func() {
+		for _, o := range page {
+			if o.Size > earlyObject || o.Size <= 0 {
+				continue
+			}
+			e.mu.Lock()
+			_, dup := e.got[o.Key]
+			if e.closed || dup || o.Size > e.left || !e.budget.TryAcquire(o.Size) {
+				stop := e.closed || o.Size > e.left
+				e.mu.Unlock()
+				if stop {
+					return
+				}
+				continue
+			}
+			e.left -= o.Size
+			obj := &earlyObj{done: make(chan struct{}), size: o.Size}
+			e.got[o.Key] = obj
+			e.mu.Unlock()
+			select {
+			case e.slots <- struct{}{}:
+			case <-e.ctx.Done():
+				obj.err = e.ctx.Err()
+				close(obj.done)
+				return
+			}
+			e.wg.Go(func() {
+				defer func() { <-e.slots }()
+				defer close(obj.done)
+				obj.data, obj.etag, obj.err = e.fetch(o)
+			})
+		}
+	})
+}
+
+func (e *early) fetch(o filegate.ObjectInfo) ([]byte, string, error) {
+	body, info, err := e.src.Get(e.ctx, o.Key)
+	if err != nil {
+		return nil, "", err
+	}
+	defer body.Close()
+	// One byte more than listed: an object that grew since is not cut
+	// short here but found changed by the writer.
+	data, err := io.ReadAll(io.LimitReader(body, o.Size+1))
+	return data, info.ETag, err
+}
+
+// take returns the object's bytes if it was fetched early and is still
+// the one listed (same ETag and size); false otherwise, and the writer
+// fetches it itself. A fetch still in flight is waited for: it is the
+// request the writer would make. The body gives the memory back when
+// closed.
+func (e *early) take(ctx context.Context, en Entry) (io.ReadCloser, bool) {
+	if e == nil {
+		return nil, false
+	}
+	e.mu.Lock()
+	obj := e.got[en.Key]
+	delete(e.got, en.Key)
+	e.mu.Unlock()
+	if obj == nil {
+		return nil, false
+	}
+	select {
+	case <-obj.done:
+	case <-ctx.Done():
+		// Still being fetched: close gives it back once the fetch ends.
+		e.mu.Lock()
+		e.got[en.Key] = obj
+		e.mu.Unlock()
+		return nil, false
+	}
+	if obj.err != nil || int64(len(obj.data)) != en.Size || (en.ETag != "" && obj.etag != "" && obj.etag != en.ETag) {
+		e.giveBack(obj)
+		return nil, false
+	}
+	return &earlyBody{Reader: bytes.NewReader(obj.data), release: func() { e.giveBack(obj) }}, true
+}
+
+func (e *early) giveBack(obj *earlyObj) {
+	e.mu.Lock()
+	n := obj.size
+	obj.size = 0
+	e.mu.Unlock()
+	if n > 0 {
+		e.budget.Release(n)
+	}
+}
+
+// close stops fetching and gives back the memory of every object not
+// taken. Bodies already taken give theirs back when closed.
+func (e *early) close() {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	e.cancel()
+	e.wg.Wait()
+	e.mu.Lock()
+	rest := e.got
+	e.got = map[string]*earlyObj{}
+	e.mu.Unlock()
+	for _, obj := range rest {
+		e.giveBack(obj)
+	}
+}
+
+type earlyBody struct {
+	*bytes.Reader
+	once    sync.Once
+	release func()
+}
+
+func (b *earlyBody) Close() error {
+	b.once.Do(b.release)
+	return nil
+}
