@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -367,6 +368,36 @@ func TestExactSizeMatchesWrite(t *testing.T) {
 	}
 }
 
+// TestBoundHoldsDeflate: a deflated archive of incompressible entries
+// stays within Bound, which sizes a small bundle's one buffer.
+func TestBoundHoldsDeflate(t *testing.T) {
+	t.Parallel()
+	sizes := []int64{0, 1, 1000, 16384, 16385, 3<<20 + 7}
+	for range 8 {
+		sizes = append(sizes, 1<<20)
+	}
+	data := make([]byte, 3<<20+7)
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range data {
+		data[i] = byte(rng.Uint32())
+	}
+	var entries []Entry
+	for i, s := range sizes {
+		entries = append(entries, Entry{Key: fmt.Sprint(i), Name: fmt.Sprintf("r/%d.bin", i), Size: s, Method: Deflate, Modified: time.Now()})
+	}
+	random := func(_ context.Context, e Entry) (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(data[:e.Size])), nil
+	}
+	var w tailWriter
+	if err := Write(context.Background(), &w, entries, random, 3, nil); err != nil {
+		t.Fatal(err)
+	}
+	plan := &Plan{Entries: entries}
+	if b := Bound(plan); w.n > b {
+		t.Errorf("archive %d bytes, Bound %d", w.n, b)
+	}
+}
+
 func TestEntryNames(t *testing.T) {
 	t.Parallel()
 	for key, want := range map[string]string{
@@ -573,4 +604,68 @@ func TestEarlyFetch(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	svc.early.Release(full)
+}
+
+// countingOut counts the calls that store an object.
+type countingOut struct {
+	filegate.Bucket
+	puts, uploads atomic.Int64
+}
+
+func (c *countingOut) Put(ctx context.Context, key, contentType string, body []byte) error {
+	c.puts.Add(1)
+	return c.Bucket.Put(ctx, key, contentType, body)
+}
+
+func (c *countingOut) CreateUpload(ctx context.Context, key, contentType string, meta map[string]string) (string, error) {
+	c.uploads.Add(1)
+	return c.Bucket.CreateUpload(ctx, key, contentType, meta)
+}
+
+// TestSmallBundleOnePut: a bundle that fits in one part is stored with one
+// PUT, no multipart upload; a larger one still streams in parts.
+func TestSmallBundleOnePut(t *testing.T) {
+	t.Parallel()
+	st := realStore(t)
+	put(t, st, "p/a.txt", []byte("alpha"))
+	put(t, st, "p/b.txt", bytes.Repeat([]byte("b"), 100000))
+	out := &countingOut{Bucket: st.Output()}
+	svc := New(st.Source(), out, grant.New(st.Source(), grant.Limits{}), Config{PartSize: 5 << 20})
+	plan, err := svc.Prepare(context.Background(), admin, Request{Prefix: "p/"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := svc.Create(context.Background(), plan, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.puts.Load() != 1 || out.uploads.Load() != 0 {
+		t.Errorf("%d PUTs, %d multipart uploads; want 1 and 0", out.puts.Load(), out.uploads.Load())
+	}
+	body, info, err := st.Output().Get(context.Background(), res.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(body)
+	body.Close()
+	if info.Size != res.Size || int64(len(data)) != res.Size {
+		t.Errorf("stored %d bytes (HEAD %d), reported %d", len(data), info.Size, res.Size)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil || len(zr.File) != 2 {
+		t.Fatalf("archive: %v, %d entries", err, len(zr.File))
+	}
+
+	big := bytes.Repeat([]byte("0123456789abcdef"), 6<<16) // 6 MiB: two parts of 5 MiB
+	put(t, st, "q/big.bin", big)
+	plan, err = svc.Prepare(context.Background(), admin, Request{Prefix: "q/", Compression: Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Create(context.Background(), plan, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out.uploads.Load() != 1 {
+		t.Errorf("a 6 MiB bundle with 5 MiB parts: %d multipart uploads, want 1", out.uploads.Load())
+	}
 }

@@ -40,6 +40,7 @@ type early struct {
 	got    map[string]*earlyObj
 	left   int64 // of earlyBytes
 	closed bool
+	sealed bool // the plan is made: the writer fetches what is not started
 }
 
 type earlyObj struct {
@@ -68,8 +69,8 @@ func (e *early) add(page []filegate.ObjectInfo) {
 			}
 			e.mu.Lock()
 			_, dup := e.got[o.Key]
-			if e.closed || dup || o.Size > e.left || !e.budget.TryAcquire(o.Size) {
-				stop := e.closed || o.Size > e.left
+			if e.closed || e.sealed || dup || o.Size > e.left || !e.budget.TryAcquire(o.Size) {
+				stop := e.closed || e.sealed || o.Size > e.left
 				e.mu.Unlock()
 				if stop {
 					return
@@ -106,6 +107,18 @@ func (e *early) fetch(o filegate.ObjectInfo) ([]byte, string, error) {
 	// short here but found changed by the writer.
 	data, err := io.ReadAll(io.LimitReader(body, o.Size+1))
 	return data, info.ETag, err
+}
+
+// seal stops new fetches once the listing is complete: from then on the
+// writer asks for objects, and one not started by then is the writer's to
+// fetch (starting it here too would fetch it twice).
+func (e *early) seal() {
+	if e == nil {
+		return
+	}
+	e.mu.Lock()
+	e.sealed = true
+	e.mu.Unlock()
 }
 
 // take returns the object's bytes if it was fetched early and is still

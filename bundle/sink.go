@@ -3,6 +3,7 @@ package bundle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -219,3 +220,35 @@ func (s *sink) recycle() {
 		}
 	}
 }
+
+// putSink holds an archive known to fit in one part and stores it with a
+// single PUT on Commit. Nothing reaches the store before: Abort has
+// nothing to discard.
+type putSink struct {
+	ctx context.Context
+	st  filegate.Bucket
+	key string
+	buf []byte
+}
+
+func (s *putSink) Write(p []byte) (int, error) {
+	if len(s.buf)+len(p) > cap(s.buf) {
+		// The bound was computed from the listed sizes: more means a
+		// source grew, which the writer reports as changed anyway.
+		return 0, fmt.Errorf("%w: the archive outgrew its bound of %d bytes", ErrSourceChanged, cap(s.buf))
+	}
+	s.buf = append(s.buf, p...)
+	return len(p), nil
+}
+
+func (s *putSink) Commit() (filegate.ObjectInfo, error) {
+	if err := s.ctx.Err(); err != nil {
+		return filegate.ObjectInfo{}, err
+	}
+	if err := s.st.Put(s.ctx, s.key, "application/zip", s.buf); err != nil {
+		return filegate.ObjectInfo{}, err
+	}
+	return filegate.ObjectInfo{Key: s.key, Size: int64(len(s.buf))}, nil
+}
+
+func (s *putSink) Abort() { s.buf = nil }
