@@ -177,9 +177,6 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 	base := p.Prefix
 	if req.Prefix != "" {
 		pre = newEarly(ctx, s.src, s.early, max(1, s.cfg.Prefetch/4))
-		// Whoever ends up with the plan closes it; a plan nobody writes
-		// gives its memory back when the request ends.
-		context.AfterFunc(ctx, pre.close)
 		base, infos, err = s.selectPrefix(ctx, op, p, req.Prefix, pre)
 		pre.seal()
 	} else {
@@ -350,12 +347,10 @@ func (s *Service) listAll(ctx context.Context, prefix string, pre *early) ([]fil
 			}
 			out = append(out, o)
 		}
-		if len(out) <= s.cfg.MaxKeys {
-			pre.add(out[start:len(out):len(out)])
-		}
 		if len(out) > s.cfg.MaxKeys {
 			return nil, filegate.NewError(filegate.TooLarge, "bundle.Prepare", "too_many_keys", fmt.Sprintf("the prefix holds more than %d objects", s.cfg.MaxKeys))
 		}
+		pre.add(out[start:len(out):len(out)])
 		if page.Next == "" {
 			return out, nil
 		}
@@ -486,7 +481,6 @@ func (s *Service) WriteTo(ctx context.Context, plan *Plan, w io.Writer, progress
 }
 
 func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress) error {
-	defer plan.early.close()
 	open := func(ctx context.Context, e Entry) (io.ReadCloser, error) {
 		if body, ok := plan.early.take(ctx, e); ok {
 			return body, nil

@@ -29,12 +29,13 @@ const (
 
 // early holds the objects of one bundle fetched ahead of the plan.
 type early struct {
-	ctx    context.Context
-	cancel context.CancelFunc
-	src    filegate.Bucket
-	budget *semaphore.Weighted
-	slots  chan struct{} // fetches in flight
-	wg     sync.WaitGroup
+	ctx     context.Context
+	cancel  context.CancelFunc
+	unwatch func() bool // stops close from running when the plan's context ends
+	src     filegate.Bucket
+	budget  *semaphore.Weighted
+	slots   chan struct{} // fetches in flight
+	wg      sync.WaitGroup
 
 	mu     sync.Mutex
 	got    map[string]*earlyObj
@@ -51,9 +52,14 @@ type earlyObj struct {
 	size int64 // budget held; 0 once given back
 }
 
+// newEarly starts an early fetcher for a plan made under ctx. Whoever ends
+// up with the plan closes it; a plan nobody writes gives its memory back
+// when ctx ends.
 func newEarly(ctx context.Context, src filegate.Bucket, budget *semaphore.Weighted, inflight int) *early {
-	ctx, cancel := context.WithCancel(ctx)
-	return &early{ctx: ctx, cancel: cancel, src: src, budget: budget, slots: make(chan struct{}, inflight), got: map[string]*earlyObj{}, left: earlyBytes}
+	fctx, cancel := context.WithCancel(ctx)
+	e := &early{ctx: fctx, cancel: cancel, src: src, budget: budget, slots: make(chan struct{}, inflight), got: map[string]*earlyObj{}, left: earlyBytes}
+	e.unwatch = context.AfterFunc(ctx, e.close)
+	return e
 }
 
 // add starts fetching the small objects of one listed page, in order, in
@@ -172,6 +178,9 @@ func (e *early) close() {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
+	// A long-lived context (a job's) would otherwise keep this fetcher
+	// registered, and reachable, until it ends.
+	e.unwatch()
 	e.cancel()
 	e.wg.Wait()
 	e.mu.Lock()
