@@ -545,7 +545,9 @@ func coefficientCaption(ctx context.Context, op string, req Request, st Style, d
 	if err := ctx.Err(); err != nil {
 		return nil, 0, false, timedOut(op, err)
 	}
-	paintCoefficients(m, o, d.stamps, st)
+	if _, err := paintCoefficients(m, o, d.stamps, st); err != nil {
+		return nil, 0, false, nil
+	}
 	out, err = m.Encode()
 	if err != nil {
 		return nil, 0, false, nil

@@ -213,10 +213,11 @@ func coefSupported(info jpegcoef.Info) bool {
 
 // paintCoefficients paints the stamps (laid out on the upright picture,
 // EXIF orientation o) onto the JPEG held by m, changing only the blocks
-// the ink touches. It reports whether any block changed. The work is
-// split into MCU columns done side by side (on an upright picture; a
-// turned one is done in one piece).
-func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) bool {
+// the ink touches. It reports whether any block changed, and an error if
+// the JPEG's rows under the ink could not be decoded. The work is split
+// into MCU columns done side by side (on an upright picture; a turned one
+// is done in one piece).
+func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) (bool, error) {
 	bufs := editBuffers.Get().(*buffers).reset()
 	defer editBuffers.Put(bufs)
 	info := m.Info()
@@ -226,7 +227,7 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) bool 
 		ink = ink.Union(sp.inked())
 	}
 	if ink.Empty() {
-		return false
+		return false, nil
 	}
 	e := &coefEdit{info: info, o: o, stamps: stamps, st: st}
 	// The ink's rectangle in stored coordinates, grown to whole MCUs.
@@ -262,6 +263,11 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) bool 
 		}
 	}
 
+	// Only the MCU rows from the ink's first down are decoded (an indexed
+	// baseline JPEG); everything above is copied as it is.
+	if err := m.Rows(r.Min.Y); err != nil {
+		return false, err
+	}
 	e.planes = make([]*plane, len(info.Components))
 	for ci, c := range info.Components {
 		sx, sy := info.MaxH/c.H, info.MaxV/c.V
@@ -317,7 +323,7 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) bool 
 	}
 	wg.Wait()
 	if !slices.Contains(changed, true) {
-		return false
+		return false, nil
 	}
 	for ci, p := range e.planes {
 		for by := range p.bh {
@@ -328,7 +334,7 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) bool 
 			}
 		}
 	}
-	return true
+	return true, nil
 }
 
 // editBuffers keeps the sample, coefficient and RGBA buffers between

@@ -80,12 +80,12 @@ func rgba(t *testing.T, data []byte) *image.RGBA {
 // blocks (of any component) differ, and how many blocks differ.
 func blockDiff(t *testing.T, a, b []byte) (changed []bool, blocks int, info jpegcoef.Info) {
 	t.Helper()
-	ma, err := jpegcoef.Open(a, 1e8)
+	ma, err := jpegcoef.OpenWhole(a, 1e8)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ma.Close()
-	mb, err := jpegcoef.Open(b, 1e8)
+	mb, err := jpegcoef.OpenWhole(b, 1e8)
 	if err != nil {
 		t.Fatal(err)
 	}

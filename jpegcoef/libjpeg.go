@@ -10,6 +10,7 @@ package jpegcoef
 #include <setjmp.h>
 #include <malloc.h>
 #include <jpeglib.h>
+#include "scan.h"
 
 // libjpeg allocates a picture's coefficients in large blocks, which glibc
 // maps fresh (and the kernel zeroes page by page) on every request and
@@ -60,9 +61,10 @@ typedef struct {
 	fg_err de;
 	int dinit;
 	jvirt_barray_ptr *coefs;
+	fg_scan *scan; // set instead of coefs: only the bottom rows are decoded (scan.c)
 } fg_job;
 
-static fg_job *fg_open(unsigned char *data, unsigned long n, unsigned long long max_pixels) {
+static fg_job *fg_open(unsigned char *data, unsigned long n, unsigned long long max_pixels, int index) {
 	fg_job *j = calloc(1, sizeof(fg_job));
 	if (!j) return NULL;
 	j->d.err = jpeg_std_error(&j->de.pub);
@@ -80,6 +82,10 @@ static fg_job *fg_open(unsigned char *data, unsigned long n, unsigned long long 
 	j->d.progress = &j->progress;
 	jpeg_read_header(&j->d, TRUE);
 	if ((unsigned long long)j->d.image_width * j->d.image_height > max_pixels) return j;
+	if (index) {
+		j->scan = fg_scan_index(&j->d, data, n, (size_t)(j->d.src->next_input_byte - data));
+		if (j->scan) return j;
+	}
 	jvirt_barray_ptr *c = jpeg_read_coefficients(&j->d);
 	if (j->de.pub.num_warnings > 0) return j;
 	j->coefs = c;
@@ -87,12 +93,22 @@ static fg_job *fg_open(unsigned char *data, unsigned long n, unsigned long long 
 }
 
 static void fg_close(fg_job *j) {
+	fg_scan_free(j->scan);
 	if (j->dinit) jpeg_destroy_decompress(&j->d);
 	free(j);
 }
 
 static int fg_ncomp(fg_job *j) { return j->d.num_components; }
 static jpeg_component_info *fg_comp(fg_job *j, int ci) { return &j->d.comp_info[ci]; }
+
+// fg_quant is component ci's quantization table: libjpeg latches it when
+// a scan starts, which an indexed job never does.
+static JQUANT_TBL *fg_quant(fg_job *j, int ci) {
+	jpeg_component_info *c = &j->d.comp_info[ci];
+	if (c->quant_table) return c->quant_table;
+	if (c->quant_tbl_no < 0 || c->quant_tbl_no >= NUM_QUANT_TBLS) return NULL;
+	return j->d.quant_tbl_ptrs[c->quant_tbl_no];
+}
 
 // fg_blocks copies (write = 0) or stores (write = 1) the blocks [bx0, bx1)
 // of block rows [by0, by1) of component ci, 64 coefficients each in
@@ -154,6 +170,7 @@ import "C"
 import (
 	"fmt"
 	"runtime"
+	"slices"
 	"unsafe"
 )
 
@@ -164,33 +181,50 @@ const Available = true
 
 // Image is a JPEG held as coefficients by libjpeg. It is not safe for
 // concurrent use; Close frees it.
+//
+// A baseline JPEG (one sequential Huffman-coded scan) is only indexed when
+// opened: Rows then decodes the MCU rows from a given pixel row down, and
+// Encode copies everything above them from the source as it is (scan.c).
+// Any other JPEG is decoded whole by libjpeg.
 type Image struct {
-	job  *C.fg_job
-	pin  runtime.Pinner // the source's bytes, read by libjpeg
-	info Info
-	size int // the source's bytes
+	job       *C.fg_job
+	pin       runtime.Pinner // the source's bytes, read by libjpeg
+	info      Info
+	data      []byte
+	maxPixels int64
+	reencoded bool // the last Encode of an indexed image went through libjpeg
 }
 
-// Open entropy-decodes data into coefficients; data must stay unchanged
-// until Close. A picture of more than
-// maxPixels pixels is refused (ErrTooLarge) before its coefficients are
-// allocated, and so is a progressive one of more than 64 scans
-// (ErrCorrupt).
-func Open(data []byte, maxPixels int64) (*Image, error) {
+// Open reads data's headers and either indexes its scan or entropy-
+// decodes it whole into coefficients; data must stay unchanged until
+// Close. A picture of more than maxPixels pixels is refused (ErrTooLarge)
+// before its coefficients are allocated, and so is a progressive one of
+// more than 64 scans (ErrCorrupt).
+func Open(data []byte, maxPixels int64) (*Image, error) { return open(data, maxPixels, true) }
+
+// OpenWhole is Open without the index: libjpeg decodes every scan, as for
+// any JPEG Open cannot index. Tests compare the two.
+func OpenWhole(data []byte, maxPixels int64) (*Image, error) { return open(data, maxPixels, false) }
+
+func open(data []byte, maxPixels int64, index bool) (*Image, error) {
 	if len(data) == 0 {
 		return nil, ErrCorrupt
 	}
 	// libjpeg's source manager points into data until Close: pinned, not
 	// copied (the caller must not change data meanwhile).
-	m := &Image{size: len(data)}
+	m := &Image{data: data, maxPixels: maxPixels}
 	m.pin.Pin(&data[0])
-	m.job = C.fg_open((*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)), C.ulonglong(max(maxPixels, 0)))
+	ix := C.int(0)
+	if index {
+		ix = 1
+	}
+	m.job = C.fg_open((*C.uchar)(unsafe.Pointer(&data[0])), C.ulong(len(data)), C.ulonglong(max(maxPixels, 0)), ix)
 	job := m.job
 	if job == nil {
 		m.pin.Unpin()
 		return nil, fmt.Errorf("jpegcoef: out of memory")
 	}
-	if job.coefs == nil {
+	if job.coefs == nil && job.scan == nil {
 		tooLarge := job.dinit != 0 && int64(job.d.image_width)*int64(job.d.image_height) > maxPixels
 		m.Close()
 		if tooLarge {
@@ -205,17 +239,35 @@ func Open(data []byte, maxPixels int64) (*Image, error) {
 	for ci := 0; ci < int(C.fg_ncomp(job)); ci++ {
 		c := C.fg_comp(job, C.int(ci))
 		comp := Component{H: int(c.h_samp_factor), V: int(c.v_samp_factor), BlocksW: int(c.width_in_blocks), BlocksH: int(c.height_in_blocks)}
-		if c.quant_table == nil {
+		q := C.fg_quant(job, C.int(ci))
+		if q == nil {
 			m.Close()
 			return nil, ErrCorrupt
 		}
 		for k := range 64 {
-			comp.Quant[k] = uint16(c.quant_table.quantval[k])
+			comp.Quant[k] = uint16(q.quantval[k])
 		}
 		m.info.Components = append(m.info.Components, comp)
 	}
 	return m, nil
 }
+
+// Rows tells the image that only blocks at or below pixel row y will be
+// read or written. An indexed image decodes the MCU rows from the one
+// holding y to the bottom (and blocks above it cannot be read); an image
+// decoded whole ignores it.
+func (m *Image) Rows(y int) error {
+	if m.job.scan == nil {
+		return nil
+	}
+	if C.fg_scan_load(m.job.scan, C.int(y)) != 0 {
+		return ErrCorrupt
+	}
+	return nil
+}
+
+// indexed reports whether only part of the picture is decoded.
+func (m *Image) indexed() bool { return m.job.scan != nil }
 
 // Info describes the image.
 func (m *Image) Info() Info { return m.info }
@@ -237,21 +289,76 @@ func (m *Image) blocks(ci, bx0, by0, bx1, by1 int, buf []int16, write C.int) {
 	if bx0 < 0 || by0 < 0 || bx1 > c.BlocksW || by1 > c.BlocksH || bx0 >= bx1 || by0 >= by1 || len(buf) < (bx1-bx0)*(by1-by0)*64 {
 		panic(fmt.Sprintf("jpegcoef: blocks [%d,%d)×[%d,%d) outside component %d's %d×%d", bx0, bx1, by0, by1, ci, c.BlocksW, c.BlocksH))
 	}
-	if C.fg_blocks(m.job, C.int(ci), C.int(bx0), C.int(by0), C.int(bx1), C.int(by1), (*C.JCOEF)(unsafe.Pointer(&buf[0])), write) != 0 {
+	p := (*C.JCOEF)(unsafe.Pointer(&buf[0]))
+	if m.job.scan != nil {
+		if C.fg_scan_blocks(m.job.scan, C.int(ci), C.int(bx0), C.int(by0), C.int(bx1), C.int(by1), p, write) != 0 {
+			panic(fmt.Sprintf("jpegcoef: blocks [%d,%d)×[%d,%d) of component %d not decoded (Rows)", bx0, bx1, by0, by1, ci))
+		}
+		return
+	}
+	if C.fg_blocks(m.job, C.int(ci), C.int(bx0), C.int(by0), C.int(bx1), C.int(by1), p, write) != 0 {
 		panic("jpegcoef: libjpeg refused a block access inside the grid")
 	}
 }
 
 // Encode writes the image, changed blocks and all, as a JPEG with the
-// source's parameters and markers (EXIF included).
+// source's parameters and markers (EXIF included). An indexed image is
+// written as the source's bytes down to the decoded rows, then those rows
+// coded with the source's Huffman tables; if the tables have no code for
+// a changed block's symbol, the whole picture is decoded and encoded
+// again by libjpeg instead.
 func (m *Image) Encode() ([]byte, error) {
+	if m.job.scan != nil {
+		if C.fg_scan_first_row(m.job.scan, 0) < 0 {
+			// Nothing decoded, so nothing changed: the last row is
+			// coded again.
+			if err := m.Rows(m.info.Height - 1); err != nil {
+				return nil, err
+			}
+		}
+		var out *C.uchar
+		var n C.size_t
+		switch C.fg_scan_encode(m.job.scan, &out, &n) {
+		case 0:
+			defer C.free(unsafe.Pointer(out))
+			return C.GoBytes(unsafe.Pointer(out), C.int(n)), nil
+		case 1:
+			return m.encodeWhole()
+		}
+		return nil, fmt.Errorf("jpegcoef: could not encode")
+	}
 	var out *C.uchar
 	var n C.ulong
-	if C.fg_encode(m.job, C.ulong(m.size+m.size/8+64<<10), &out, &n) != 0 {
+	size := len(m.data)
+	if C.fg_encode(m.job, C.ulong(size+size/8+64<<10), &out, &n) != 0 {
 		return nil, fmt.Errorf("jpegcoef: libjpeg could not encode")
 	}
 	defer C.free(unsafe.Pointer(out))
 	return C.GoBytes(unsafe.Pointer(out), C.int(n)), nil
+}
+
+// encodeWhole encodes an indexed image through libjpeg: the source
+// decoded whole, the decoded rows (changed or not) copied over it.
+func (m *Image) encodeWhole() ([]byte, error) {
+	m.reencoded = true
+	whole, err := open(m.data, m.maxPixels, false)
+	if err != nil {
+		return nil, err
+	}
+	defer whole.Close()
+	var row []int16
+	for ci, c := range m.info.Components {
+		first := int(C.fg_scan_first_row(m.job.scan, C.int(ci)))
+		if first < 0 {
+			continue
+		}
+		row = slices.Grow(row[:0], c.BlocksW*64)[:c.BlocksW*64]
+		for by := first; by < c.BlocksH; by++ {
+			m.blocks(ci, 0, by, c.BlocksW, by+1, row, 0)
+			whole.blocks(ci, 0, by, c.BlocksW, by+1, row, 1)
+		}
+	}
+	return whole.Encode()
 }
 
 // Close frees the image.

@@ -11,6 +11,9 @@ const Available = false
 // Open always fails with ErrUnavailable in this build.
 func Open([]byte, int64) (*Image, error) { return nil, ErrUnavailable }
 
+// OpenWhole always fails with ErrUnavailable in this build.
+func OpenWhole([]byte, int64) (*Image, error) { return nil, ErrUnavailable }
+
 // Info is never called on a nil Image in this build.
 func (*Image) Info() Info { return Info{} }
 
@@ -25,3 +28,6 @@ func (*Image) Encode() ([]byte, error) { return nil, ErrUnavailable }
 
 // Close does nothing in this build.
 func (*Image) Close() {}
+
+// Rows is unavailable in this build.
+func (*Image) Rows(int) error { return ErrUnavailable }

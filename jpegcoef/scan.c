@@ -1,0 +1,585 @@
+//go:build cgo && libjpeg
+
+// A caption sits near the bottom of the picture, and a baseline JPEG's
+// scan codes the picture top to bottom, so everything above the caption's
+// first MCU row can be copied to the output byte for byte: only the rows
+// from there on are entropy-decoded to coefficients, edited and encoded
+// again, with the source's own Huffman tables. Finding where that row
+// starts in the scan still takes a Huffman decode of everything above it,
+// but one that stores nothing (fg_scan_index): no coefficient arrays, and
+// no re-encode of the untouched rows.
+//
+// Written by hand because libjpeg-turbo has no entry point for it: its
+// decoder and encoder work on whole scans, and its Huffman helpers are not
+// part of its public API. Only the simplest scans take this path: one
+// sequential, Huffman-coded, 8-bit scan of every component, ending in
+// EOI. Anything else, or anything this code finds odd (a bad code, a
+// block running past 63 coefficients, a misplaced restart marker, stray
+// bytes, data ending early), makes it give up, and the caller decodes the
+// whole picture with libjpeg, which then judges the file as before.
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "scan.h"
+
+enum { LOOK = 9, FAST = 11, MAX_ROWS = 1 << 16, MAX_BLOCKS = 10 };
+
+// zigzag[k] is the natural-order index of the k'th coefficient in scan
+// order.
+static const uint8_t zigzag[64] = {
+	0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5,
+	12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7, 14, 21, 28,
+	35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51,
+	58, 59, 52, 45, 38, 31, 39, 46, 53, 60, 61, 54, 47, 55, 62, 63,
+};
+
+// htab is one Huffman table, for decoding and for encoding.
+typedef struct {
+	uint16_t look[1 << LOOK]; // (length << 8) | symbol for codes of up to LOOK bits; 0: longer
+	int32_t maxcode[17];      // the largest code of each length, -1 if none
+	int32_t valoff[17];       // symbol index = code + valoff[length]
+	uint8_t val[256];
+	uint16_t code[256]; // each symbol's code; size 0: no code
+	uint8_t size[256];
+	// For skipping AC coefficients: what a FAST-bit window starting with
+	// a code and its extra bits amounts to. The low 5 bits are the bits
+	// they take, bits 8-14 how far the coefficient index moves, bit 15
+	// marks the end of the block; 0: not in FAST bits (or ZRL).
+	uint16_t skip[1 << FAST];
+} htab;
+
+// htab_build derives the tables from a DHT's counts and symbols, with the
+// checks libjpeg's jpeg_make_d_derived_tbl makes, and refuses symbols an
+// 8-bit baseline scan cannot hold.
+static int htab_build(htab *t, const JHUFF_TBL *h, int dc) {
+	memset(t, 0, sizeof *t);
+	int p = 0;
+	uint32_t code = 0;
+	for (int l = 1; l <= 16; l++) {
+		int cnt = h->bits[l];
+		if (p + cnt > 256) return -1;
+		t->valoff[l] = p - (int32_t)code;
+		t->maxcode[l] = cnt ? (int32_t)(code + cnt - 1) : -1;
+		for (int i = 0; i < cnt; i++, p++, code++) {
+			int sym = h->huffval[p];
+			if (dc ? sym > 11 : (sym & 15) > 10) return -1;
+			t->val[p] = sym;
+			if (!t->size[sym]) {
+				t->code[sym] = code;
+				t->size[sym] = l;
+			}
+			if (l <= LOOK) {
+				for (uint32_t k = code << (LOOK - l); k < (code + 1) << (LOOK - l); k++) {
+					t->look[k] = (uint16_t)(l << 8 | sym);
+				}
+			}
+			int run = sym >> 4, size = sym & 15;
+			if (!dc && l + size <= FAST && (size || run != 15)) {
+				uint16_t e = size ? (uint16_t)((run + 1) << 8 | (l + size)) : (uint16_t)(0x8000 | l);
+				for (uint32_t k = code << (FAST - l); k < (code + 1) << (FAST - l); k++) {
+					t->skip[k] = e;
+				}
+			}
+		}
+		if (code > (1u << l)) return -1;
+		code <<= 1;
+	}
+	return 0;
+}
+
+// br reads the entropy-coded bits of one restart interval: byte stuffing
+// undone, and zeros once a marker (or the data's end) is reached, as
+// libjpeg does; zbits counts those zeros, which valid data never uses.
+typedef struct {
+	const uint8_t *d;
+	size_t n, pos; // pos: the next byte to load
+	uint64_t acc;  // the low `bits` bits are unread (outside the loops: see ab)
+	int bits, zbits, marker;
+} br;
+
+// ab is the reader's bit buffer, kept apart from br so that the decoding
+// loops hold it in registers: the low `bits` bits of acc are unread.
+typedef struct {
+	uint64_t acc;
+	int bits;
+} ab;
+
+// fill_slow loads bytes one at a time, undoing stuffing, stopping at a
+// marker.
+static __attribute__((noinline)) ab fill_slow(br *r, ab x) {
+	while (x.bits <= 56) {
+		unsigned b = 0;
+		if (!r->marker && r->pos < r->n) {
+			b = r->d[r->pos];
+			if (b != 0xFF) {
+				r->pos++;
+			} else if (r->pos + 1 < r->n && r->d[r->pos + 1] == 0) {
+				r->pos += 2;
+			} else {
+				r->marker = 1; // pos stays on the marker
+				b = 0;
+				r->zbits += 8;
+			}
+		} else {
+			r->marker = 1;
+			r->zbits += 8;
+		}
+		x.acc = x.acc << 8 | b;
+		x.bits += 8;
+	}
+	return x;
+}
+
+// fill tops up the buffer to at least 32 bits: whole bytes at once while
+// none of the next eight is 0xFF.
+static inline ab fill(br *r, ab x) {
+	if (!r->marker && r->pos + 8 <= r->n) {
+		uint64_t v;
+		memcpy(&v, r->d + r->pos, 8);
+		uint64_t y = ~v;
+		if (((y - 0x0101010101010101ull) & ~y & 0x8080808080808080ull) == 0) {
+			int take = (63 - x.bits) / 8;
+			v = __builtin_bswap64(v);
+			x.acc = x.acc << (8 * take) | v >> (64 - 8 * take);
+			x.bits += 8 * take;
+			r->pos += take;
+			return x;
+		}
+	}
+	return fill_slow(r, x);
+}
+
+static inline int getbits(ab *x, int s) {
+	x->bits -= s;
+	return (int)(x->acc >> x->bits) & ((1 << s) - 1);
+}
+
+static inline int extend(int v, int s) {
+	return v < (1 << (s - 1)) ? v - (1 << s) + 1 : v;
+}
+
+// decsym decodes one symbol; the caller has made sure 16 bits are there.
+static inline int decsym(ab *x, const htab *t) {
+	unsigned e = t->look[(x->acc >> (x->bits - LOOK)) & ((1 << LOOK) - 1)];
+	if (e >> 8) {
+		x->bits -= e >> 8;
+		return e & 0xFF;
+	}
+	for (int l = LOOK + 1; l <= 16; l++) {
+		int32_t code = (int32_t)(x->acc >> (x->bits - l)) & ((1 << l) - 1);
+		if (code <= t->maxcode[l]) {
+			x->bits -= l;
+			return t->val[code + t->valoff[l]];
+		}
+	}
+	return -1;
+}
+
+// decode_block decodes one block, into out (natural order, zeroed by the
+// caller) unless out is NULL. It follows libjpeg's decode_mcu: a run/size
+// symbol of size 0 other than ZRL ends the block.
+static inline int decode_block(br *r, ab *x, const htab *dc, const htab *ac, int *pred, JCOEF *out) {
+	if (x->bits < 32) *x = fill(r, *x);
+	int s = decsym(x, dc);
+	if (s < 0) return -1;
+	if (s) *pred += extend(getbits(x, s), s);
+	if (*pred < -2047 || *pred > 2047) return -1;
+	if (out) out[0] = (JCOEF)*pred;
+	for (int k = 1; k < 64;) {
+		if (x->bits < 32) *x = fill(r, *x);
+		if (!out) {
+			unsigned e = ac->skip[(x->acc >> (x->bits - FAST)) & ((1 << FAST) - 1)];
+			if (e) {
+				x->bits -= e & 31;
+				if (e & 0x8000) break;
+				k += e >> 8;
+				if (k > 64) return -1;
+				continue;
+			}
+		}
+		int rs = decsym(x, ac);
+		if (rs < 0) return -1;
+		int run = rs >> 4;
+		s = rs & 15;
+		if (s) {
+			k += run;
+			if (k > 63) return -1;
+			int v = getbits(x, s);
+			if (out) out[zigzag[k]] = (JCOEF)extend(v, s);
+			k++;
+		} else if (run == 15) {
+			k += 16;
+		} else {
+			break;
+		}
+	}
+	return 0;
+}
+
+// A checkpoint is where an MCU row starts in the scan: the byte holding
+// its first bit, how many of that byte's bits belong to the row above, and
+// the DC predictions there (before any restart at that MCU).
+typedef struct {
+	size_t off;
+	int bitoff;
+	int pred[4];
+} checkpoint;
+
+struct fg_scan {
+	const uint8_t *data;
+	size_t n, start;
+	int ncomp;       // components in the scan
+	int comp[4];     // their indexes in comp_info
+	int h[4], v[4];  // each one's blocks per MCU
+	int bw[4], bh[4]; // each one's block grid, whole MCUs
+	int mpr, rows;   // MCUs per row, MCU rows
+	int mh;          // pixel rows per MCU row
+	int nb, bcomp[MAX_BLOCKS], bx[MAX_BLOCKS], by[MAX_BLOCKS]; // an MCU's blocks
+	int ri;          // restart interval, MCUs
+	htab dc[4], ac[4];
+	checkpoint *cp;  // per MCU row
+	int tail;        // the first MCU row decoded, -1: none
+	JCOEF *coef[4];  // per component: block rows from tail*v on
+};
+
+void fg_scan_free(fg_scan *s) {
+	if (!s) return;
+	for (int c = 0; c < 4; c++) free(s->coef[c]);
+	free(s->cp);
+	free(s);
+}
+
+// unread returns the unconsumed real bits of r, negative if it consumed
+// zeros past a marker.
+static inline int unread(const br *r) { return r->bits - r->zbits; }
+
+// locate turns the reader's state into the byte holding the next bit and
+// how many of its bits are read: it steps back over the whole bytes still
+// buffered (a stuffed 0xFF 0x00 is one byte).
+static void locate(const br *r, size_t *off, int *bitoff) {
+	int u = unread(r);
+	size_t p = r->pos;
+	for (int k = (u + 7) / 8; k > 0; k--) {
+		p--;
+		if (r->d[p] == 0 && r->d[p - 1] == 0xFF) p--;
+	}
+	*off = p;
+	*bitoff = (8 - u % 8) % 8;
+}
+
+// restart reads the RSTn marker expected before MCU m: whatever is left of
+// the byte is padding, and nothing but fill bytes may stand before it.
+static int restart(br *r, int m, int ri, int *pred) {
+	if (unread(r) < 0 || unread(r) >= 8) return -1;
+	size_t p = r->pos;
+	while (p + 1 < r->n && r->d[p] == 0xFF && r->d[p + 1] == 0xFF) p++;
+	if (p + 1 >= r->n || r->d[p] != 0xFF || r->d[p + 1] != 0xD0 + ((m / ri - 1) & 7)) return -1;
+	r->pos = p + 2;
+	r->acc = 0;
+	r->bits = r->zbits = r->marker = 0;
+	memset(pred, 0, 4 * sizeof *pred);
+	return 0;
+}
+
+// finish checks that the scan ends where it should: padding, then EOI.
+static int finish(br *r) {
+	if (unread(r) < 0 || unread(r) >= 8) return -1;
+	size_t p = r->pos;
+	while (p + 1 < r->n && r->d[p] == 0xFF && r->d[p + 1] == 0xFF) p++;
+	return p + 1 < r->n && r->d[p] == 0xFF && r->d[p + 1] == 0xD9 ? 0 : -1;
+}
+
+// block returns block (bx, by) of scan component i in the tail.
+static inline JCOEF *block(fg_scan *s, int i, int bx, int by) {
+	return s->coef[i] + ((size_t)(by - s->tail * s->v[i]) * s->bw[i] + bx) * DCTSIZE2;
+}
+
+// decode reads MCUs [m0, end) from r. With store set, into the tail's
+// coefficients; without, only recording a checkpoint at each MCU row.
+static int decode(fg_scan *s, br *r, int m0, int *pred, int store) {
+	int total = s->mpr * s->rows;
+	for (int m = m0; m < total; m++) {
+		int mx = m % s->mpr, my = m / s->mpr;
+		if (!store && mx == 0) {
+			checkpoint *c = &s->cp[my];
+			if (unread(r) < 0) return -1;
+			locate(r, &c->off, &c->bitoff);
+			memcpy(c->pred, pred, sizeof c->pred);
+		}
+		if (s->ri && m && m % s->ri == 0 && restart(r, m, s->ri, pred)) return -1;
+		ab x = {r->acc, r->bits};
+		for (int b = 0; b < s->nb; b++) {
+			int i = s->bcomp[b];
+			JCOEF *out = store ? block(s, i, mx * s->h[i] + s->bx[b], my * s->v[i] + s->by[b]) : NULL;
+			if (decode_block(r, &x, &s->dc[i], &s->ac[i], &pred[i], out)) return -1;
+		}
+		r->acc = x.acc;
+		r->bits = x.bits;
+	}
+	return finish(r);
+}
+
+// fg_scan_index checks that d's scan (its entropy-coded data starting at
+// data[start]) can take this path and records where each MCU row starts;
+// NULL if it cannot.
+fg_scan *fg_scan_index(j_decompress_ptr d, const unsigned char *data, size_t n, size_t start) {
+	if (d->progressive_mode || d->arith_code || d->data_precision != 8 || d->comps_in_scan != d->num_components ||
+	    d->comps_in_scan < 1 || d->comps_in_scan > 4 || d->Ss != 0 || d->Se != 63 || d->Ah != 0 || d->Al != 0 || start > n) {
+		return NULL;
+	}
+	fg_scan *s = calloc(1, sizeof *s);
+	if (!s) return NULL;
+	s->data = data;
+	s->n = n;
+	s->start = start;
+	s->tail = -1;
+	s->ncomp = d->comps_in_scan;
+	s->ri = d->restart_interval;
+	if (s->ncomp == 1) {
+		jpeg_component_info *c = d->cur_comp_info[0];
+		s->mpr = c->width_in_blocks;
+		s->rows = c->height_in_blocks;
+		s->h[0] = s->v[0] = 1;
+		s->nb = 1;
+		s->mh = 8 * d->max_v_samp_factor / c->v_samp_factor;
+	} else {
+		s->mpr = (d->image_width + 8 * d->max_h_samp_factor - 1) / (8 * d->max_h_samp_factor);
+		s->rows = (d->image_height + 8 * d->max_v_samp_factor - 1) / (8 * d->max_v_samp_factor);
+		s->mh = 8 * d->max_v_samp_factor;
+	}
+	for (int i = 0; i < s->ncomp; i++) {
+		jpeg_component_info *c = d->cur_comp_info[i];
+		JHUFF_TBL *dc = c->dc_tbl_no >= 0 && c->dc_tbl_no < NUM_HUFF_TBLS ? d->dc_huff_tbl_ptrs[c->dc_tbl_no] : NULL;
+		JHUFF_TBL *ac = c->ac_tbl_no >= 0 && c->ac_tbl_no < NUM_HUFF_TBLS ? d->ac_huff_tbl_ptrs[c->ac_tbl_no] : NULL;
+		if (!dc || !ac || htab_build(&s->dc[i], dc, 1) || htab_build(&s->ac[i], ac, 0)) goto fail;
+		s->comp[i] = c->component_index;
+		if (s->ncomp > 1) {
+			s->h[i] = c->h_samp_factor;
+			s->v[i] = c->v_samp_factor;
+			for (int y = 0; y < s->v[i]; y++) {
+				for (int x = 0; x < s->h[i]; x++) {
+					if (s->nb == MAX_BLOCKS) goto fail;
+					s->bcomp[s->nb] = i;
+					s->bx[s->nb] = x;
+					s->by[s->nb] = y;
+					s->nb++;
+				}
+			}
+		}
+		s->bw[i] = s->mpr * s->h[i];
+		s->bh[i] = s->rows * s->v[i];
+	}
+	if (s->mpr < 1 || s->rows < 1 || s->rows > MAX_ROWS) goto fail;
+	s->cp = calloc(s->rows, sizeof *s->cp);
+	if (!s->cp) goto fail;
+	br r = {.d = data, .n = n, .pos = start};
+	int pred[4] = {0};
+	if (decode(s, &r, 0, pred, 0)) goto fail;
+	return s;
+fail:
+	fg_scan_free(s);
+	return NULL;
+}
+
+// fg_scan_first_row returns the first block row of comp_info component ci
+// held in the tail, -1 if none is.
+int fg_scan_first_row(fg_scan *s, int ci) {
+	for (int i = 0; i < s->ncomp; i++) {
+		if (s->comp[i] == ci) return s->tail < 0 ? -1 : s->tail * s->v[i];
+	}
+	return -1;
+}
+
+// fg_scan_load decodes the MCU rows from the one holding pixel row y0 to
+// the end into coefficients (again if it holds fewer).
+int fg_scan_load(fg_scan *s, int y0) {
+	if (s->mh < 1 || y0 < 0) return -1;
+	int row = y0 / s->mh;
+	if (row >= s->rows) row = s->rows - 1;
+	if (s->tail >= 0 && s->tail <= row) return 0;
+	for (int i = 0; i < s->ncomp; i++) {
+		free(s->coef[i]);
+		s->coef[i] = calloc((size_t)(s->rows - row) * s->v[i] * s->bw[i], DCTSIZE2 * sizeof(JCOEF));
+		if (!s->coef[i]) {
+			s->tail = -1;
+			return -1;
+		}
+	}
+	s->tail = row;
+	checkpoint *c = &s->cp[row];
+	br r = {.d = s->data, .n = s->n, .pos = c->off};
+	ab x = fill(&r, (ab){0, 0});
+	r.acc = x.acc;
+	r.bits = x.bits - c->bitoff;
+	int pred[4];
+	memcpy(pred, c->pred, sizeof pred);
+	if (decode(s, &r, row * s->mpr, pred, 1)) {
+		s->tail = -1;
+		return -1;
+	}
+	return 0;
+}
+
+// fg_scan_blocks copies (write = 0) or stores (write = 1) the blocks [bx0,
+// bx1) of block rows [by0, by1) of comp_info component ci, 64
+// coefficients each in natural order, row after row; -1 if they are not
+// all in the tail.
+int fg_scan_blocks(fg_scan *s, int ci, int bx0, int by0, int bx1, int by1, JCOEF *buf, int write) {
+	int i = 0;
+	while (i < s->ncomp && s->comp[i] != ci) i++;
+	if (i == s->ncomp || s->tail < 0 || bx0 < 0 || bx1 > s->bw[i] || by0 < s->tail * s->v[i] || by1 > s->bh[i] || bx0 >= bx1 || by0 >= by1) {
+		return -1;
+	}
+	size_t n = (size_t)(bx1 - bx0) * DCTSIZE2 * sizeof(JCOEF);
+	for (int by = by0; by < by1; by++) {
+		if (write) memcpy(block(s, i, bx0, by), buf, n); else memcpy(buf, block(s, i, bx0, by), n);
+		buf += (size_t)(bx1 - bx0) * DCTSIZE2;
+	}
+	return 0;
+}
+
+// bw writes entropy-coded bytes, stuffing a 0x00 after each 0xFF.
+typedef struct {
+	uint8_t *buf;
+	size_t n, cap;
+	uint64_t acc;
+	int bits;
+} bw;
+
+static int reserve(bw *w, size_t more) {
+	if (w->n + more <= w->cap) return 0;
+	size_t cap = w->cap * 2 > w->n + more ? w->cap * 2 : w->n + more;
+	uint8_t *b = realloc(w->buf, cap);
+	if (!b) return -1;
+	w->buf = b;
+	w->cap = cap;
+	return 0;
+}
+
+// emit writes the top whole bytes of the accumulator.
+static void emit(bw *w) {
+	while (w->bits >= 8) {
+		w->bits -= 8;
+		uint8_t b = (uint8_t)(w->acc >> w->bits);
+		w->buf[w->n++] = b;
+		if (b == 0xFF) w->buf[w->n++] = 0;
+	}
+}
+
+// put appends size bits (at most 27) of code.
+static inline void put(bw *w, uint32_t code, int size) {
+	w->acc = w->acc << size | (code & ((1u << size) - 1));
+	w->bits += size;
+	if (w->bits < 32) return;
+	uint32_t v = (uint32_t)(w->acc >> (w->bits - 32));
+	uint32_t x = ~v;
+	if (((x - 0x01010101u) & ~x & 0x80808080u) == 0) { // no 0xFF
+		w->bits -= 32;
+		w->buf[w->n] = v >> 24;
+		w->buf[w->n + 1] = v >> 16;
+		w->buf[w->n + 2] = v >> 8;
+		w->buf[w->n + 3] = v;
+		w->n += 4;
+		return;
+	}
+	emit(w);
+}
+
+// pad writes what is left, the last byte filled with ones as libjpeg
+// does.
+static void pad(bw *w) {
+	emit(w);
+	if (w->bits) {
+		int n = 8 - w->bits;
+		w->acc = w->acc << n | ((1u << n) - 1);
+		w->bits = 8;
+		emit(w);
+	}
+}
+
+static inline int nbits(int v) {
+	if (v < 0) v = -v;
+	return v ? 32 - __builtin_clz((unsigned)v) : 0;
+}
+
+// encode_block writes one block; 1 if the tables have no code for a
+// symbol it needs.
+static int encode_block(bw *w, const htab *dc, const htab *ac, int *pred, const JCOEF *b) {
+	int diff = b[0] - *pred;
+	*pred = b[0];
+	int s = nbits(diff);
+	if (s > 11 || !dc->size[s]) return 1;
+	put(w, dc->code[s], dc->size[s]);
+	if (s) put(w, diff < 0 ? diff - 1 : diff, s);
+	// The nonzero coefficients, in scan order, as bits.
+	uint64_t nz = 0;
+	for (int k = 1; k < 64; k++) nz |= (uint64_t)(b[zigzag[k]] != 0) << k;
+	int last = 0;
+	while (nz) {
+		int k = __builtin_ctzll(nz);
+		nz &= nz - 1;
+		int run = k - last - 1, v = b[zigzag[k]];
+		last = k;
+		for (; run > 15; run -= 16) {
+			if (!ac->size[0xF0]) return 1;
+			put(w, ac->code[0xF0], ac->size[0xF0]);
+		}
+		s = nbits(v);
+		int sym = run << 4 | s;
+		if (s > 10 || !ac->size[sym]) return 1;
+		put(w, (uint32_t)ac->code[sym] << s | ((v < 0 ? v - 1 : v) & ((1 << s) - 1)), ac->size[sym] + s);
+	}
+	if (last < 63) {
+		if (!ac->size[0]) return 1;
+		put(w, ac->code[0], ac->size[0]);
+	}
+	return 0;
+}
+
+// fg_scan_encode writes the JPEG: the source up to the tail's first bit
+// as it is, then the tail's MCUs encoded with the source's tables, then
+// EOI. It returns 1 if the tables cannot code the tail (the caller then
+// encodes the whole picture), -1 on failure.
+int fg_scan_encode(fg_scan *s, unsigned char **out, size_t *outsize) {
+	*out = NULL;
+	*outsize = 0;
+	if (s->tail < 0) return -1;
+	checkpoint *c = &s->cp[s->tail];
+	bw w = {0};
+	if (reserve(&w, c->off + (s->n - c->off) + (s->n - c->off) / 4 + 4096)) return -1;
+	memcpy(w.buf, s->data, c->off);
+	w.n = c->off;
+	if (c->bitoff) put(&w, s->data[c->off] >> (8 - c->bitoff), c->bitoff);
+	int pred[4];
+	memcpy(pred, c->pred, sizeof pred);
+	int total = s->mpr * s->rows;
+	for (int m = s->tail * s->mpr; m < total; m++) {
+		if (reserve(&w, MAX_BLOCKS * 448 + 16)) goto fail; // a block: at most 64 × 26 bits, each byte maybe stuffed
+		if (s->ri && m && m % s->ri == 0) {
+			pad(&w);
+			w.buf[w.n++] = 0xFF;
+			w.buf[w.n++] = 0xD0 + ((m / s->ri - 1) & 7);
+			memset(pred, 0, sizeof pred);
+		}
+		int mx = m % s->mpr, my = m / s->mpr;
+		for (int b = 0; b < s->nb; b++) {
+			int i = s->bcomp[b];
+			int rc = encode_block(&w, &s->dc[i], &s->ac[i], &pred[i], block(s, i, mx * s->h[i] + s->bx[b], my * s->v[i] + s->by[b]));
+			if (rc) {
+				free(w.buf);
+				return rc;
+			}
+		}
+	}
+	if (reserve(&w, 16)) goto fail;
+	pad(&w);
+	w.buf[w.n++] = 0xFF;
+	w.buf[w.n++] = 0xD9;
+	*out = w.buf;
+	*outsize = w.n;
+	return 0;
+fail:
+	free(w.buf);
+	return -1;
+}
