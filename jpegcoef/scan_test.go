@@ -2,10 +2,10 @@ package jpegcoef_test
 
 import (
 	"bytes"
-	"image"
-	"image/jpeg"
 	"errors"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"math/rand/v2"
 	"os"
 	"os/exec"
