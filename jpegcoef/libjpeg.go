@@ -82,6 +82,7 @@ static fg_job *fg_open(unsigned char *data, unsigned long n, unsigned long long 
 	j->d.progress = &j->progress;
 	jpeg_read_header(&j->d, TRUE);
 	if ((unsigned long long)j->d.image_width * j->d.image_height > max_pixels) return j;
+	if (j->de.pub.num_warnings > 0) return j; // in the headers
 	if (index) {
 		j->scan = fg_scan_index(&j->d, data, n, (size_t)(j->d.src->next_input_byte - data));
 		if (j->scan) return j;

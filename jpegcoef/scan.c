@@ -308,6 +308,9 @@ static int decode(fg_scan *s, br *r, int m0, int *pred, int store) {
 			memcpy(c->pred, pred, sizeof c->pred);
 		}
 		if (s->ri && m && m % s->ri == 0 && restart(r, m, s->ri, pred)) return -1;
+		// Well past a marker or the data's end: nothing more to learn
+		// (a short file claiming many pixels stops here, not at the end).
+		if (r->zbits > 64) return -1;
 		ab x = {r->acc, r->bits};
 		for (int b = 0; b < s->nb; b++) {
 			int i = s->bcomp[b];
@@ -439,12 +442,10 @@ int fg_scan_blocks(fg_scan *s, int ci, int bx0, int by0, int bx1, int by1, JCOEF
 	return 0;
 }
 
-// bw writes entropy-coded bytes, stuffing a 0x00 after each 0xFF.
+// bw is the output buffer (the bits go through ws).
 typedef struct {
 	uint8_t *buf;
 	size_t n, cap;
-	uint64_t acc;
-	int bits;
 } bw;
 
 static int reserve(bw *w, size_t more) {
@@ -457,44 +458,52 @@ static int reserve(bw *w, size_t more) {
 	return 0;
 }
 
-// emit writes the top whole bytes of the accumulator.
-static void emit(bw *w) {
-	while (w->bits >= 8) {
-		w->bits -= 8;
-		uint8_t b = (uint8_t)(w->acc >> w->bits);
-		w->buf[w->n++] = b;
-		if (b == 0xFF) w->buf[w->n++] = 0;
+// ws is the writer's bit buffer and position, kept apart from bw so that
+// the encoding loop holds them in registers (a byte store through bw's
+// buffer could otherwise alias them). The low `bits` bits of acc are not
+// written yet.
+typedef struct {
+	uint64_t acc;
+	int bits;
+	uint8_t *p;
+} ws;
+
+// emit writes the accumulator's whole bytes.
+static inline void emit(ws *x) {
+	while (x->bits >= 8) {
+		x->bits -= 8;
+		uint8_t b = (uint8_t)(x->acc >> x->bits);
+		*x->p++ = b;
+		if (b == 0xFF) *x->p++ = 0;
 	}
 }
 
 // put appends size bits (at most 27) of code.
-static inline void put(bw *w, uint32_t code, int size) {
-	w->acc = w->acc << size | (code & ((1u << size) - 1));
-	w->bits += size;
-	if (w->bits < 32) return;
-	uint32_t v = (uint32_t)(w->acc >> (w->bits - 32));
-	uint32_t x = ~v;
-	if (((x - 0x01010101u) & ~x & 0x80808080u) == 0) { // no 0xFF
-		w->bits -= 32;
-		w->buf[w->n] = v >> 24;
-		w->buf[w->n + 1] = v >> 16;
-		w->buf[w->n + 2] = v >> 8;
-		w->buf[w->n + 3] = v;
-		w->n += 4;
+static inline void put(ws *x, uint32_t code, int size) {
+	x->acc = x->acc << size | (code & ((1u << size) - 1));
+	x->bits += size;
+	if (x->bits < 32) return;
+	uint32_t v = (uint32_t)(x->acc >> (x->bits - 32));
+	uint32_t y = ~v;
+	if (((y - 0x01010101u) & ~y & 0x80808080u) == 0) { // no 0xFF
+		x->bits -= 32;
+		v = __builtin_bswap32(v);
+		memcpy(x->p, &v, 4);
+		x->p += 4;
 		return;
 	}
-	emit(w);
+	emit(x);
 }
 
 // pad writes what is left, the last byte filled with ones as libjpeg
 // does.
-static void pad(bw *w) {
-	emit(w);
-	if (w->bits) {
-		int n = 8 - w->bits;
-		w->acc = w->acc << n | ((1u << n) - 1);
-		w->bits = 8;
-		emit(w);
+static void pad(ws *x) {
+	emit(x);
+	if (x->bits) {
+		int n = 8 - x->bits;
+		x->acc = x->acc << n | ((1u << n) - 1);
+		x->bits = 8;
+		emit(x);
 	}
 }
 
@@ -505,13 +514,12 @@ static inline int nbits(int v) {
 
 // encode_block writes one block; 1 if the tables have no code for a
 // symbol it needs.
-static int encode_block(bw *w, const htab *dc, const htab *ac, int *pred, const JCOEF *b) {
+static inline int encode_block(ws *x, const htab *dc, const htab *ac, int *pred, const JCOEF *b) {
 	int diff = b[0] - *pred;
 	*pred = b[0];
 	int s = nbits(diff);
 	if (s > 11 || !dc->size[s]) return 1;
-	put(w, dc->code[s], dc->size[s]);
-	if (s) put(w, diff < 0 ? diff - 1 : diff, s);
+	put(x, (uint32_t)dc->code[s] << s | ((diff < 0 ? diff - 1 : diff) & ((1 << s) - 1)), dc->size[s] + s);
 	// The nonzero coefficients, in scan order, as bits.
 	uint64_t nz = 0;
 	for (int k = 1; k < 64; k++) nz |= (uint64_t)(b[zigzag[k]] != 0) << k;
@@ -523,16 +531,16 @@ static int encode_block(bw *w, const htab *dc, const htab *ac, int *pred, const 
 		last = k;
 		for (; run > 15; run -= 16) {
 			if (!ac->size[0xF0]) return 1;
-			put(w, ac->code[0xF0], ac->size[0xF0]);
+			put(x, ac->code[0xF0], ac->size[0xF0]);
 		}
 		s = nbits(v);
 		int sym = run << 4 | s;
 		if (s > 10 || !ac->size[sym]) return 1;
-		put(w, (uint32_t)ac->code[sym] << s | ((v < 0 ? v - 1 : v) & ((1 << s) - 1)), ac->size[sym] + s);
+		put(x, (uint32_t)ac->code[sym] << s | ((v < 0 ? v - 1 : v) & ((1 << s) - 1)), ac->size[sym] + s);
 	}
 	if (last < 63) {
 		if (!ac->size[0]) return 1;
-		put(w, ac->code[0], ac->size[0]);
+		put(x, ac->code[0], ac->size[0]);
 	}
 	return 0;
 }
@@ -549,35 +557,40 @@ int fg_scan_encode(fg_scan *s, unsigned char **out, size_t *outsize) {
 	bw w = {0};
 	if (reserve(&w, c->off + (s->n - c->off) + (s->n - c->off) / 4 + 4096)) return -1;
 	memcpy(w.buf, s->data, c->off);
-	w.n = c->off;
-	if (c->bitoff) put(&w, s->data[c->off] >> (8 - c->bitoff), c->bitoff);
+	ws x = {.p = w.buf + c->off};
+	if (c->bitoff) put(&x, s->data[c->off] >> (8 - c->bitoff), c->bitoff);
 	int pred[4];
 	memcpy(pred, c->pred, sizeof pred);
 	int total = s->mpr * s->rows;
 	for (int m = s->tail * s->mpr; m < total; m++) {
-		if (reserve(&w, MAX_BLOCKS * 448 + 16)) goto fail; // a block: at most 64 × 26 bits, each byte maybe stuffed
+		// A block: at most 64 × 26 bits, each byte maybe stuffed.
+		w.n = x.p - w.buf;
+		if (reserve(&w, MAX_BLOCKS * 448 + 16)) goto fail;
+		x.p = w.buf + w.n;
 		if (s->ri && m && m % s->ri == 0) {
-			pad(&w);
-			w.buf[w.n++] = 0xFF;
-			w.buf[w.n++] = 0xD0 + ((m / s->ri - 1) & 7);
+			pad(&x);
+			*x.p++ = 0xFF;
+			*x.p++ = 0xD0 + ((m / s->ri - 1) & 7);
 			memset(pred, 0, sizeof pred);
 		}
 		int mx = m % s->mpr, my = m / s->mpr;
 		for (int b = 0; b < s->nb; b++) {
 			int i = s->bcomp[b];
-			int rc = encode_block(&w, &s->dc[i], &s->ac[i], &pred[i], block(s, i, mx * s->h[i] + s->bx[b], my * s->v[i] + s->by[b]));
+			int rc = encode_block(&x, &s->dc[i], &s->ac[i], &pred[i], block(s, i, mx * s->h[i] + s->bx[b], my * s->v[i] + s->by[b]));
 			if (rc) {
 				free(w.buf);
 				return rc;
 			}
 		}
 	}
+	w.n = x.p - w.buf;
 	if (reserve(&w, 16)) goto fail;
-	pad(&w);
-	w.buf[w.n++] = 0xFF;
-	w.buf[w.n++] = 0xD9;
+	x.p = w.buf + w.n;
+	pad(&x);
+	*x.p++ = 0xFF;
+	*x.p++ = 0xD9;
 	*out = w.buf;
-	*outsize = w.n;
+	*outsize = x.p - w.buf;
 	return 0;
 fail:
 	free(w.buf);
