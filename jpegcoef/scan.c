@@ -18,6 +18,7 @@
 // bytes, data ending early), makes it give up, and the caller decodes the
 // whole picture with libjpeg, which then judges the file as before.
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -478,14 +479,15 @@ static inline void emit(ws *x) {
 	}
 }
 
-// put appends size bits (at most 27) of code.
-static inline void put(ws *x, uint32_t code, int size) {
+// put appends size bits (at most 27) of code; stuffed, a 0x00 after each
+// 0xFF, or raw for a part coded apart (see encode_part).
+static inline __attribute__((always_inline)) void put_(ws *x, uint32_t code, int size, int stuff) {
 	x->acc = x->acc << size | (code & ((1u << size) - 1));
 	x->bits += size;
 	if (x->bits < 32) return;
 	uint32_t v = (uint32_t)(x->acc >> (x->bits - 32));
 	uint32_t y = ~v;
-	if (((y - 0x01010101u) & ~y & 0x80808080u) == 0) { // no 0xFF
+	if (!stuff || ((y - 0x01010101u) & ~y & 0x80808080u) == 0) { // no 0xFF
 		x->bits -= 32;
 		v = __builtin_bswap32(v);
 		memcpy(x->p, &v, 4);
@@ -494,6 +496,8 @@ static inline void put(ws *x, uint32_t code, int size) {
 	}
 	emit(x);
 }
+
+static inline void put(ws *x, uint32_t code, int size) { put_(x, code, size, 1); }
 
 // pad writes what is left, the last byte filled with ones as libjpeg
 // does.
@@ -514,12 +518,12 @@ static inline int nbits(int v) {
 
 // encode_block writes one block; 1 if the tables have no code for a
 // symbol it needs.
-static inline int encode_block(ws *x, const htab *dc, const htab *ac, int *pred, const JCOEF *b) {
+static inline __attribute__((always_inline)) int encode_block(ws *x, const htab *dc, const htab *ac, int *pred, const JCOEF *b, int stuff) {
 	int diff = b[0] - *pred;
 	*pred = b[0];
 	int s = nbits(diff);
 	if (s > 11 || !dc->size[s]) return 1;
-	put(x, (uint32_t)dc->code[s] << s | ((diff < 0 ? diff - 1 : diff) & ((1 << s) - 1)), dc->size[s] + s);
+	put_(x, (uint32_t)dc->code[s] << s | ((diff < 0 ? diff - 1 : diff) & ((1 << s) - 1)), dc->size[s] + s, stuff);
 	// The nonzero coefficients, in scan order, as bits.
 	uint64_t nz = 0;
 	for (int k = 1; k < 64; k++) nz |= (uint64_t)(b[zigzag[k]] != 0) << k;
@@ -531,18 +535,70 @@ static inline int encode_block(ws *x, const htab *dc, const htab *ac, int *pred,
 		last = k;
 		for (; run > 15; run -= 16) {
 			if (!ac->size[0xF0]) return 1;
-			put(x, ac->code[0xF0], ac->size[0xF0]);
+			put_(x, ac->code[0xF0], ac->size[0xF0], stuff);
 		}
 		s = nbits(v);
 		int sym = run << 4 | s;
 		if (s > 10 || !ac->size[sym]) return 1;
-		put(x, (uint32_t)ac->code[sym] << s | ((v < 0 ? v - 1 : v) & ((1 << s) - 1)), ac->size[sym] + s);
+		put_(x, (uint32_t)ac->code[sym] << s | ((v < 0 ? v - 1 : v) & ((1 << s) - 1)), ac->size[sym] + s, stuff);
 	}
 	if (last < 63) {
 		if (!ac->size[0]) return 1;
-		put(x, ac->code[0], ac->size[0]);
+		put_(x, ac->code[0], ac->size[0], stuff);
 	}
 	return 0;
+}
+
+// A part of the tail coded on another thread, unstuffed: entropy coding
+// is sequential, but the DC predictions entering any MCU are known from
+// the coefficients, so the tail's second half can be coded alongside the
+// first and its bits appended (and stuffed) after them.
+typedef struct {
+	fg_scan *s;
+	int m0, m1;
+	int pred[4];
+	uint8_t *buf;
+	ws x;
+	int rc;
+} part;
+
+static void *encode_part(void *arg) {
+	part *p = arg;
+	fg_scan *s = p->s;
+	// Unstuffed, a block takes at most 64 × 26 bits.
+	p->buf = malloc((size_t)(p->m1 - p->m0) * s->nb * 208 + 16);
+	if (!p->buf) {
+		p->rc = -1;
+		return NULL;
+	}
+	p->x = (ws){.p = p->buf};
+	for (int m = p->m0; m < p->m1; m++) {
+		int mx = m % s->mpr, my = m / s->mpr;
+		for (int b = 0; b < s->nb; b++) {
+			int i = s->bcomp[b];
+			p->rc = encode_block(&p->x, &s->dc[i], &s->ac[i], &p->pred[i], block(s, i, mx * s->h[i] + s->bx[b], my * s->v[i] + s->by[b]), 0);
+			if (p->rc) return NULL;
+		}
+	}
+	return NULL;
+}
+
+// append writes a part's bits after x's, stuffed.
+static void append(ws *x, const part *p) {
+	const uint8_t *b = p->buf;
+	size_t n = p->x.p - p->buf;
+	for (size_t i = 0; i + 2 <= n; i += 2) put(x, (uint32_t)b[i] << 8 | b[i + 1], 16);
+	if (n % 2) put(x, b[n - 1], 8);
+	if (p->x.bits) put(x, (uint32_t)p->x.acc, p->x.bits);
+}
+
+// split is where the tail's second half starts, 0 when it is coded in
+// one piece: restart markers (byte-aligned, unstuffed) would need the
+// parts joined at them, and a small tail is not worth a thread.
+static int split(fg_scan *s) {
+	int m0 = s->tail * s->mpr, total = s->mpr * s->rows;
+	if (s->ri || (total - m0) * s->nb < 6000) return 0;
+	return m0 + (total - m0) / 2;
 }
 
 // fg_scan_encode writes the JPEG: the source up to the tail's first bit
@@ -562,6 +618,19 @@ int fg_scan_encode(fg_scan *s, unsigned char **out, size_t *outsize) {
 	int pred[4];
 	memcpy(pred, c->pred, sizeof pred);
 	int total = s->mpr * s->rows;
+	part p = {.s = s, .m0 = split(s), .m1 = total};
+	pthread_t th;
+	int threaded = 0;
+	if (p.m0) {
+		// The predictions entering MCU m0: each component's last block
+		// in the MCU before it.
+		int mx = (p.m0 - 1) % s->mpr, my = (p.m0 - 1) / s->mpr;
+		for (int i = 0; i < s->ncomp; i++) p.pred[i] = block(s, i, mx * s->h[i] + s->h[i] - 1, my * s->v[i] + s->v[i] - 1)[0];
+		threaded = pthread_create(&th, NULL, encode_part, &p) == 0;
+		if (!threaded) encode_part(&p);
+		total = p.m0;
+	}
+	int rc = 0;
 	for (int m = s->tail * s->mpr; m < total; m++) {
 		// A block: at most 64 × 26 bits, each byte maybe stuffed.
 		w.n = x.p - w.buf;
@@ -576,16 +645,28 @@ int fg_scan_encode(fg_scan *s, unsigned char **out, size_t *outsize) {
 		int mx = m % s->mpr, my = m / s->mpr;
 		for (int b = 0; b < s->nb; b++) {
 			int i = s->bcomp[b];
-			int rc = encode_block(&x, &s->dc[i], &s->ac[i], &pred[i], block(s, i, mx * s->h[i] + s->bx[b], my * s->v[i] + s->by[b]));
-			if (rc) {
-				free(w.buf);
-				return rc;
-			}
+			if ((rc = encode_block(&x, &s->dc[i], &s->ac[i], &pred[i], block(s, i, mx * s->h[i] + s->bx[b], my * s->v[i] + s->by[b]), 1))) goto done;
 		}
 	}
+done:
+	if (threaded) pthread_join(th, NULL);
+	if (!rc && p.m0) rc = p.rc;
+	if (rc) {
+		free(p.buf);
+		free(w.buf);
+		return rc;
+	}
 	w.n = x.p - w.buf;
-	if (reserve(&w, 16)) goto fail;
+	// The second part, stuffed: at most twice its bytes.
+	if (reserve(&w, 2 * (size_t)(p.buf ? p.x.p - p.buf : 0) + 64)) {
+		free(p.buf);
+		goto fail;
+	}
 	x.p = w.buf + w.n;
+	if (p.buf) {
+		append(&x, &p);
+		free(p.buf);
+	}
 	pad(&x);
 	*x.p++ = 0xFF;
 	*x.p++ = 0xD9;

@@ -230,6 +230,34 @@ func TestIndexMatchesLibjpeg(t *testing.T) {
 	}
 }
 
+// TestIndexLargeTail: a tail of more than 6,000 blocks is coded in two
+// halves side by side (the second unstuffed, then appended); the result
+// is the same as libjpeg's.
+func TestIndexLargeTail(t *testing.T) {
+	if !jpegcoef.Available {
+		t.Skip("built without libjpeg: go test -tags libjpeg")
+	}
+	const w, h = 1024, 400
+	vars := cjpegVariants(t, w, h)
+	for _, name := range []string{"4:2:0", "4:4:4", "grayscale", "optimized tables", "go 4:2:0"} {
+		for _, y := range []int{0, 100, 250} {
+			change := func(m *jpegcoef.Image) {
+				// A block in each half of the tail.
+				for _, by := range []int{y / 8, m.Info().Components[0].BlocksH - 1} {
+					var b [64]int16
+					m.ReadBlocks(0, 5, by, 6, by+1, b[:])
+					b[0] -= 4
+					b[2] = -7
+					m.WriteBlock(0, 5, by, &b)
+				}
+			}
+			if _, indexed, reencoded := compareIndexed(t, vars[name], y, change); !indexed || reencoded {
+				t.Errorf("%s y %d: indexed %v, encoded whole %v", name, y, indexed, reencoded)
+			}
+		}
+	}
+}
+
 // TestIndexDamagedScans: bytes changed anywhere in a scan (or cut off)
 // are accepted by the index only when libjpeg accepts them too, and then
 // to the same coefficients.
