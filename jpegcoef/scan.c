@@ -44,9 +44,10 @@ typedef struct {
 	uint16_t code[256]; // each symbol's code; size 0: no code
 	uint8_t size[256];
 	// For skipping AC coefficients: what a FAST-bit window starting with
-	// a code and its extra bits amounts to. The low 5 bits are the bits
-	// they take, bits 8-14 how far the coefficient index moves, bit 15
-	// marks the end of the block; 0: not in FAST bits (or ZRL).
+	// one or two codes and their extra bits amounts to. The low 5 bits
+	// are the bits they take, bits 8-14 how far the coefficient index
+	// moves (an end of block moves it by 1), bit 15 marks the end of the
+	// block; 0: not in FAST bits (or ZRL).
 	uint16_t skip[1 << FAST];
 } htab;
 
@@ -77,7 +78,7 @@ static int htab_build(htab *t, const JHUFF_TBL *h, int dc) {
 			}
 			int run = sym >> 4, size = sym & 15;
 			if (!dc && l + size <= FAST && (size || run != 15)) {
-				uint16_t e = size ? (uint16_t)((run + 1) << 8 | (l + size)) : (uint16_t)(0x8000 | l);
+				uint16_t e = size ? (uint16_t)((run + 1) << 8 | (l + size)) : (uint16_t)(0x8000 | 1 << 8 | l);
 				for (uint32_t k = code << (FAST - l); k < (code + 1) << (FAST - l); k++) {
 					t->skip[k] = e;
 				}
@@ -85,6 +86,19 @@ static int htab_build(htab *t, const JHUFF_TBL *h, int dc) {
 		}
 		if (code > (1u << l)) return -1;
 		code <<= 1;
+	}
+	if (!dc) {
+		// Two symbols in one window where they fit: the second is looked
+		// up in the bits after the first.
+		uint16_t one[1 << FAST];
+		memcpy(one, t->skip, sizeof one);
+		for (uint32_t w = 0; w < 1u << FAST; w++) {
+			unsigned e1 = one[w], t1 = e1 & 31;
+			if (!e1 || (e1 & 0x8000) || t1 >= FAST) continue;
+			unsigned e2 = one[(w << t1) & ((1u << FAST) - 1)], t2 = e2 & 31;
+			if (!e2 || t1 + t2 > FAST) continue;
+			t->skip[w] = (uint16_t)((e2 & 0x8000) | ((e1 >> 8) + ((e2 >> 8) & 0x7F)) << 8 | (t1 + t2));
+		}
 	}
 	return 0;
 }
@@ -190,12 +204,16 @@ static inline int decode_block(br *r, ab *x, const htab *dc, const htab *ac, int
 	for (int k = 1; k < 64;) {
 		if (x->bits < 32) *x = fill(r, *x);
 		if (!out) {
+			// One or two symbols at once. An end of block counts as one
+			// step, so a window reaching past the block's last
+			// coefficient (k 64) goes the slow way, which knows where
+			// the block ends.
 			unsigned e = ac->skip[(x->acc >> (x->bits - FAST)) & ((1 << FAST) - 1)];
-			if (e) {
+			int nk = k + ((e >> 8) & 0x7F);
+			if (e && nk <= 64) {
 				x->bits -= e & 31;
 				if (e & 0x8000) break;
-				k += e >> 8;
-				if (k > 64) return -1;
+				k = nk;
 				continue;
 			}
 		}
