@@ -525,11 +525,22 @@ func coefficientCaption(ctx context.Context, op string, req Request, st Style, d
 		err     error
 	}
 	ready := make(chan drawn, 1)
+	// The rows the text will cover are known once it is laid out, before
+	// it is drawn: the JPEG's rows from there down are decoded meanwhile.
+	rows := make(chan int, 1)
 	go func() {
-		s, n, err := stampsFor(bounds, blocks, st)
+		s, n, err := stampsFor(bounds, blocks, st, func(r image.Rectangle) {
+			rows <- unorientRect(r, o, cfg.Width, cfg.Height).Min.Y
+		})
+		close(rows)
 		ready <- drawn{s, n, err}
 	}()
 	m, err := jpegcoef.Open(data, maxPixels)
+	if y, ok := <-rows; ok && err == nil {
+		// An error here leaves the rows to paintCoefficients, which
+		// reports it.
+		_ = m.Rows(y)
+	}
 	d := <-ready
 	if err != nil {
 		return nil, 0, false, nil

@@ -241,7 +241,7 @@ func maxBytes(dst, src []byte) {
 // follows the caption's size, not the image's. It returns the number of
 // runes the font has no glyph for.
 func Paint(dst image.Image, canvas image.Rectangle, blocks []Block, st Style) (int, error) {
-	stamps, missing, err := stampsFor(canvas, blocks, st)
+	stamps, missing, err := stampsFor(canvas, blocks, st, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -261,15 +261,29 @@ type stamp struct {
 }
 
 // stampsFor lays out and rasterizes the blocks on canvas; the masks do not
-// depend on the image's pixels.
-func stampsFor(canvas image.Rectangle, blocks []Block, st Style) ([]stamp, int, error) {
+// depend on the image's pixels. laidOut, if not nil, is told the rows the
+// stamps will cover (their rects' union) once the text is laid out, before
+// it is drawn.
+func stampsFor(canvas image.Rectangle, blocks []Block, st Style, laidOut func(image.Rectangle)) ([]stamp, int, error) {
 	f, err := boldFont()
 	if err != nil {
 		return nil, 0, err
 	}
 	H := float64(canvas.Dy())
 	missing := 0
-	var out []stamp
+	type placed struct {
+		l    *layout
+		x, y float64
+		r    int // outline radius
+		rect image.Rectangle
+	}
+	var todo []placed
+	defer func() {
+		for _, p := range todo {
+			p.l.face.Close()
+		}
+	}()
+	var all image.Rectangle
 	for _, bl := range blocks {
 		if strings.TrimSpace(bl.Text) == "" {
 			continue
@@ -297,10 +311,17 @@ func stampsFor(canvas image.Rectangle, blocks []Block, st Style) ([]stamp, int, 
 			l.face.Close()
 			continue
 		}
-		mask := image.NewAlpha(rect)
-		l.draw(mask, float64(canvas.Min.X)+bl.X, float64(canvas.Min.Y)+y, st.Align)
-		l.face.Close()
-		out = append(out, stamp{rect: rect, fill: mask, ring: outline(mask, r)})
+		todo = append(todo, placed{l, float64(canvas.Min.X) + bl.X, float64(canvas.Min.Y) + y, r, rect})
+		all = all.Union(rect)
+	}
+	if laidOut != nil && !all.Empty() {
+		laidOut(all)
+	}
+	var out []stamp
+	for _, p := range todo {
+		mask := image.NewAlpha(p.rect)
+		p.l.draw(mask, p.x, p.y, st.Align)
+		out = append(out, stamp{rect: p.rect, fill: mask, ring: outline(mask, p.r)})
 	}
 	return out, missing, nil
 }
