@@ -49,6 +49,11 @@ typedef struct {
 	// moves (an end of block moves it by 1), bit 15 marks the end of the
 	// block; 0: not in FAST bits (or ZRL).
 	uint16_t skip[1 << FAST];
+	// For decoding AC coefficients: the same windows holding one code
+	// and its extra bits, with the coefficient's value. Bits 0-15 are the
+	// value, 16-19 the run of zeros before it, 20-24 the bits taken, bit
+	// 25 marks the end of the block; 0: not in FAST bits (or ZRL).
+	uint32_t val1[1 << FAST];
 } htab;
 
 // htab_build derives the tables from a DHT's counts and symbols, with the
@@ -81,6 +86,12 @@ static int htab_build(htab *t, const JHUFF_TBL *h, int dc) {
 				uint16_t e = size ? (uint16_t)((run + 1) << 8 | (l + size)) : (uint16_t)(0x8000 | 1 << 8 | l);
 				for (uint32_t k = code << (FAST - l); k < (code + 1) << (FAST - l); k++) {
 					t->skip[k] = e;
+					uint32_t v = 0;
+					if (size) {
+						int extra = (int)(k >> (FAST - l - size)) & ((1 << size) - 1);
+						v = (uint16_t)(int16_t)(extra < (1 << (size - 1)) ? extra - (1 << size) + 1 : extra);
+					}
+					t->val1[k] = v | (uint32_t)run << 16 | (uint32_t)(l + size) << 20 | (size ? 0 : 1u << 25);
 				}
 			}
 		}
@@ -214,6 +225,18 @@ static inline int decode_block(br *r, ab *x, const htab *dc, const htab *ac, int
 				x->bits -= e & 31;
 				if (e & 0x8000) break;
 				k = nk;
+				continue;
+			}
+		}
+		if (out) {
+			uint32_t e = ac->val1[(x->acc >> (x->bits - FAST)) & ((1 << FAST) - 1)];
+			if (e) {
+				x->bits -= (e >> 20) & 31;
+				if (e & 1u << 25) break;
+				k += (e >> 16) & 15;
+				if (k > 63) return -1;
+				out[zigzag[k]] = (JCOEF)(int16_t)(e & 0xFFFF);
+				k++;
 				continue;
 			}
 		}
