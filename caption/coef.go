@@ -420,6 +420,8 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 	if e.o >= 5 && e.o <= 8 {
 		uw, uh = uh, uw
 	}
+	opaque := e.stroke[3] == 0xffff
+	stroke8 := [3]uint8{uint8(e.stroke[0] >> 8), uint8(e.stroke[1] >> 8), uint8(e.stroke[2] >> 8)}
 	painted := e.painted[w][:0] // offsets in cur.Pix of the pixels painted
 	defer func() { e.painted[w] = painted }()
 	for _, sp := range e.stamps {
@@ -442,11 +444,19 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 				off := cur.PixOffset(x, y)
 				d := cur.Pix[off:][:4:4]
 				if d[3] == 0 {
-					d[0], d[1], d[2] = e.rgb(x, y)
 					d[3] = 0xff
 					painted = append(painted, int32(off))
+					if ar == 0xff && opaque {
+						// Fully under an opaque stroke: whatever was
+						// there, over gives the stroke's color.
+						d[0], d[1], d[2] = stroke8[0], stroke8[1], stroke8[2]
+					} else {
+						d[0], d[1], d[2] = e.rgb(x, y)
+						over(d, &e.stroke, ar)
+					}
+				} else {
+					over(d, &e.stroke, ar)
 				}
-				over(d, &e.stroke, ar)
 				if af := fill[i]; af != 0 {
 					over(d, &e.fill, af)
 				}
@@ -470,6 +480,8 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 		// A chroma sample covers sx×sy pixels: the mean of its pixels'
 		// new chroma, where a pixel not painted keeps the sample.
 		p1, p2 := e.planes[1], e.planes[2]
+		lastRGB := [3]uint8{0, 0, 0}
+		_, lastCb, lastCr := color.RGBToYCbCr(0, 0, 0)
 		for by := range p1.bh {
 			for bx := c0; bx < min(c1, p1.bw); bx++ {
 				if !p1.touched[by*p1.bw+bx] {
@@ -486,8 +498,13 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 									cb += int(p1.pix[cy*p1.stride+cx])
 									cr += int(p2.pix[cy*p2.stride+cx])
 								} else {
-									_, b2, r2 := color.RGBToYCbCr(d[0], d[1], d[2])
-									cb, cr, moved = cb+int(b2), cr+int(r2), true
+									// Text is mostly its two colors: the
+									// last conversion is kept.
+									if rgb := [3]uint8{d[0], d[1], d[2]}; rgb != lastRGB {
+										_, lastCb, lastCr = color.RGBToYCbCr(d[0], d[1], d[2])
+										lastRGB = rgb
+									}
+									cb, cr, moved = cb+int(lastCb), cr+int(lastCr), true
 								}
 								n++
 							}
