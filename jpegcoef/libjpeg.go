@@ -93,6 +93,17 @@ static fg_job *fg_open(unsigned char *data, unsigned long n, unsigned long long 
 	return j;
 }
 
+// fg_whole gives up the index and has libjpeg decode the whole scan.
+static int fg_whole(fg_job *j) {
+	fg_scan_free(j->scan);
+	j->scan = NULL;
+	if (setjmp(j->de.jb)) return -1;
+	jvirt_barray_ptr *c = jpeg_read_coefficients(&j->d);
+	if (j->de.pub.num_warnings > 0) return -1;
+	j->coefs = c;
+	return 0;
+}
+
 static void fg_close(fg_job *j) {
 	fg_scan_free(j->scan);
 	if (j->dinit) jpeg_destroy_decompress(&j->d);
@@ -196,11 +207,12 @@ type Image struct {
 	reencoded bool // the last Encode of an indexed image went through libjpeg
 }
 
-// Open reads data's headers and either indexes its scan or entropy-
-// decodes it whole into coefficients; data must stay unchanged until
-// Close. A picture of more than maxPixels pixels is refused (ErrTooLarge)
-// before its coefficients are allocated, and so is a progressive one of
-// more than 64 scans (ErrCorrupt).
+// Open reads data's headers; a baseline JPEG's scan is left for Rows to
+// decode (so a fault in it is reported by Rows), any other JPEG's scans
+// are entropy-decoded whole into coefficients. data must stay unchanged
+// until Close. A picture of more than maxPixels pixels is refused
+// (ErrTooLarge) before its coefficients are allocated, and so is a
+// progressive one of more than 64 scans (ErrCorrupt).
 func Open(data []byte, maxPixels int64) (*Image, error) { return open(data, maxPixels, true) }
 
 // OpenWhole is Open without the index: libjpeg decodes every scan, as for
@@ -254,14 +266,19 @@ func open(data []byte, maxPixels int64, index bool) (*Image, error) {
 }
 
 // Rows tells the image that only blocks at or below pixel row y will be
-// read or written. An indexed image decodes the MCU rows from the one
-// holding y to the bottom (and blocks above it cannot be read); an image
-// decoded whole ignores it.
+// read or written. An indexed image finds where the MCU rows down to the
+// one holding y start (a Huffman pass that stores nothing), then decodes
+// from there to the bottom (and blocks above it cannot be read); if its
+// scan is not as the index expects, libjpeg decodes it whole instead. An
+// image decoded whole ignores it. ErrCorrupt: libjpeg refused the scan.
 func (m *Image) Rows(y int) error {
 	if m.job.scan == nil {
+		if m.job.coefs == nil {
+			return ErrCorrupt // an earlier Rows found the scan corrupt
+		}
 		return nil
 	}
-	if C.fg_scan_load(m.job.scan, C.int(y)) != 0 {
+	if C.fg_scan_load(m.job.scan, C.int(y)) != 0 && C.fg_whole(m.job) != 0 {
 		return ErrCorrupt
 	}
 	return nil
@@ -297,6 +314,9 @@ func (m *Image) blocks(ci, bx0, by0, bx1, by1 int, buf []int16, write C.int) {
 		}
 		return
 	}
+	if m.job.coefs == nil {
+		panic("jpegcoef: blocks of an image whose scan was refused")
+	}
 	if C.fg_blocks(m.job, C.int(ci), C.int(bx0), C.int(by0), C.int(bx1), C.int(by1), p, write) != 0 {
 		panic("jpegcoef: libjpeg refused a block access inside the grid")
 	}
@@ -309,14 +329,17 @@ func (m *Image) blocks(ci, bx0, by0, bx1, by1 int, buf []int16, write C.int) {
 // a changed block's symbol, the whole picture is decoded and encoded
 // again by libjpeg instead.
 func (m *Image) Encode() ([]byte, error) {
-	if m.job.scan != nil {
-		if C.fg_scan_first_row(m.job.scan, 0) < 0 {
-			// Nothing decoded, so nothing changed: the last row is
-			// coded again.
-			if err := m.Rows(m.info.Height - 1); err != nil {
-				return nil, err
-			}
+	if m.job.scan == nil && m.job.coefs == nil {
+		return nil, ErrCorrupt // Rows found the scan corrupt
+	}
+	if m.job.scan != nil && C.fg_scan_first_row(m.job.scan, 0) < 0 {
+		// Nothing decoded, so nothing changed: the last row is coded
+		// again.
+		if err := m.Rows(m.info.Height - 1); err != nil {
+			return nil, err
 		}
+	}
+	if m.job.scan != nil {
 		var out *C.uchar
 		var n C.size_t
 		switch C.fg_scan_encode(m.job.scan, &out, &n) {

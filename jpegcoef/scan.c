@@ -281,6 +281,7 @@ struct fg_scan {
 	int ri;          // restart interval, MCUs
 	htab dc[4], ac[4];
 	checkpoint *cp;  // per MCU row
+	int indexed;     // cp holds rows [0, indexed]
 	int tail;        // the first MCU row decoded, -1: none
 	JCOEF *coef[4];  // per component: block rows from tail*v on
 };
@@ -337,18 +338,20 @@ static inline JCOEF *block(fg_scan *s, int i, int bx, int by) {
 	return s->coef[i] + ((size_t)(by - s->tail * s->v[i]) * s->bw[i] + bx) * DCTSIZE2;
 }
 
-// decode reads MCUs [m0, end) from r. With store set, into the tail's
-// coefficients; without, only recording a checkpoint at each MCU row.
-static int decode(fg_scan *s, br *r, int m0, int *pred, int store) {
+// decode reads MCUs [m0, m1) from r. With store set, into the tail's
+// coefficients; without, only recording a checkpoint at each MCU row
+// (m1's too). Reading to the last MCU, it checks the scan's end.
+static int decode(fg_scan *s, br *r, int m0, int m1, int *pred, int store) {
 	int total = s->mpr * s->rows;
-	for (int m = m0; m < total; m++) {
+	for (int m = m0; m <= m1 && m <= total; m++) {
 		int mx = m % s->mpr, my = m / s->mpr;
-		if (!store && mx == 0) {
+		if (!store && mx == 0 && my < s->rows) {
 			checkpoint *c = &s->cp[my];
 			if (unread(r) < 0) return -1;
 			locate(r, &c->off, &c->bitoff);
 			memcpy(c->pred, pred, sizeof c->pred);
 		}
+		if (m == m1 || m == total) break;
 		if (s->ri && m && m % s->ri == 0 && restart(r, m, s->ri, pred)) return -1;
 		// Well past a marker or the data's end: nothing more to learn
 		// (a short file claiming many pixels stops here, not at the end).
@@ -362,12 +365,23 @@ static int decode(fg_scan *s, br *r, int m0, int *pred, int store) {
 		r->acc = x.acc;
 		r->bits = x.bits;
 	}
-	return finish(r);
+	return m1 >= total ? finish(r) : 0;
+}
+
+// reader returns a reader at checkpoint c, and its predictions.
+static br reader(fg_scan *s, const checkpoint *c, int *pred) {
+	br r = {.d = s->data, .n = s->n, .pos = c->off};
+	ab x = fill(&r, (ab){0, 0});
+	r.acc = x.acc;
+	r.bits = x.bits - c->bitoff;
+	memcpy(pred, c->pred, 4 * sizeof *pred);
+	return r;
 }
 
 // fg_scan_index checks that d's scan (its entropy-coded data starting at
-// data[start]) can take this path and records where each MCU row starts;
-// NULL if it cannot.
+// data[start]) can take this path, NULL if it cannot. Nothing is decoded
+// yet: fg_scan_load finds where the rows start down to the one it needs,
+// then decodes from there to the end (and checks the end).
 fg_scan *fg_scan_index(j_decompress_ptr d, const unsigned char *data, size_t n, size_t start) {
 	if (d->progressive_mode || d->arith_code || d->data_precision != 8 || d->comps_in_scan != d->num_components ||
 	    d->comps_in_scan < 1 || d->comps_in_scan > 4 || d->Ss != 0 || d->Se != 63 || d->Ah != 0 || d->Al != 0 || start > n) {
@@ -418,9 +432,7 @@ fg_scan *fg_scan_index(j_decompress_ptr d, const unsigned char *data, size_t n, 
 	if (s->mpr < 1 || s->rows < 1 || s->rows > MAX_ROWS) goto fail;
 	s->cp = calloc(s->rows, sizeof *s->cp);
 	if (!s->cp) goto fail;
-	br r = {.d = data, .n = n, .pos = start};
-	int pred[4] = {0};
-	if (decode(s, &r, 0, pred, 0)) goto fail;
+	s->cp[0].off = start;
 	return s;
 fail:
 	fg_scan_free(s);
@@ -437,12 +449,21 @@ int fg_scan_first_row(fg_scan *s, int ci) {
 }
 
 // fg_scan_load decodes the MCU rows from the one holding pixel row y0 to
-// the end into coefficients (again if it holds fewer).
+// the end into coefficients (again if it holds fewer); -1 if the scan is
+// not as this code expects (the caller then asks libjpeg).
 int fg_scan_load(fg_scan *s, int y0) {
 	if (s->mh < 1 || y0 < 0) return -1;
 	int row = y0 / s->mh;
 	if (row >= s->rows) row = s->rows - 1;
 	if (s->tail >= 0 && s->tail <= row) return 0;
+	if (row > s->indexed) {
+		// Where the rows down to this one start: a pass that stores
+		// nothing, from the last row found.
+		int pred[4];
+		br r = reader(s, &s->cp[s->indexed], pred);
+		if (decode(s, &r, s->indexed * s->mpr, row * s->mpr, pred, 0)) return -1;
+		s->indexed = row;
+	}
 	for (int i = 0; i < s->ncomp; i++) {
 		free(s->coef[i]);
 		s->coef[i] = calloc((size_t)(s->rows - row) * s->v[i] * s->bw[i], DCTSIZE2 * sizeof(JCOEF));
@@ -452,14 +473,9 @@ int fg_scan_load(fg_scan *s, int y0) {
 		}
 	}
 	s->tail = row;
-	checkpoint *c = &s->cp[row];
-	br r = {.d = s->data, .n = s->n, .pos = c->off};
-	ab x = fill(&r, (ab){0, 0});
-	r.acc = x.acc;
-	r.bits = x.bits - c->bitoff;
 	int pred[4];
-	memcpy(pred, c->pred, sizeof pred);
-	if (decode(s, &r, row * s->mpr, pred, 1)) {
+	br r = reader(s, &s->cp[row], pred);
+	if (decode(s, &r, row * s->mpr, s->mpr * s->rows, pred, 1)) {
 		s->tail = -1;
 		return -1;
 	}

@@ -102,6 +102,8 @@ func compareIndexed(t testing.TB, src []byte, y int, change func(*jpegcoef.Image
 	m, err := jpegcoef.Open(src, 1<<22)
 	if err == nil {
 		defer m.Close()
+		// A baseline scan is decoded by Rows, which reports its faults.
+		err = m.Rows(y)
 	}
 	whole, werr := jpegcoef.OpenWhole(src, 1<<22)
 	if werr == nil {
@@ -119,9 +121,6 @@ func compareIndexed(t testing.TB, src []byte, y int, change func(*jpegcoef.Image
 	info := m.Info()
 	if !slices.EqualFunc(info.Components, whole.Info().Components, func(a, b jpegcoef.Component) bool { return a == b }) {
 		t.Fatalf("components %+v, whole %+v", info.Components, whole.Info().Components)
-	}
-	if err := m.Rows(y); err != nil {
-		t.Fatalf("Rows(%d) on an indexed image: %v", y, err)
 	}
 	for ci, c := range info.Components {
 		by := 0
@@ -147,17 +146,20 @@ func compareIndexed(t testing.TB, src []byte, y int, change func(*jpegcoef.Image
 	if err != nil {
 		t.Fatalf("Encode: %v", err)
 	}
+	// A coefficient out of the range an 8-bit baseline scan can code
+	// (libjpeg decodes some damaged files to such values without a
+	// warning) cannot come back the same through libjpeg's encoder, which
+	// writes it as it can; the index refuses such files.
+	want := allBlocks(whole)
+	if !jpegcoef.Indexed(m) && !codable(want) {
+		return out, false, false
+	}
 	back, err := jpegcoef.OpenWhole(out, 1<<22)
 	if err != nil {
 		t.Fatalf("the output does not decode: %v", err)
 	}
 	defer back.Close()
-	// A coefficient out of the range an 8-bit baseline scan can code
-	// (libjpeg decodes some damaged files to such values without a
-	// warning) cannot come back the same through libjpeg's encoder; the
-	// index refuses such files.
-	want := allBlocks(whole)
-	if (jpegcoef.Indexed(m) || codable(want)) && !slices.EqualFunc(allBlocks(back), want, slices.Equal[[]int16]) {
+	if !slices.EqualFunc(allBlocks(back), want, slices.Equal[[]int16]) {
 		t.Fatal("the output's coefficients differ from the source's (with the change)")
 	}
 	return out, jpegcoef.Indexed(m), jpegcoef.Reencoded(m)
