@@ -56,23 +56,23 @@ func idct(coef []int16, qt *quantTables, dst []uint8, stride int) {
 	for k := range 64 {
 		w[k] = float64(coef[k]) * qt.mul[k]
 	}
+	// Columns, then rows; fixed indexes into array pointers, so no bounds
+	// checks, and the 1-D transforms take and return registers.
 	for c := range 8 {
-		idct1(&w, c, 8)
+		v := (*[57]float64)(w[c:])
+		v[0], v[8], v[16], v[24], v[32], v[40], v[48], v[56] = idct8(v[0], v[8], v[16], v[24], v[32], v[40], v[48], v[56])
 	}
 	for r := range 8 {
-		idct1(&w, r*8, 1)
-		row := dst[r*stride:][:8]
-		for x := range 8 {
-			row[x] = clamp8(w[r*8+x] + 128)
-		}
+		v := (*[8]float64)(w[r*8:])
+		o0, o1, o2, o3, o4, o5, o6, o7 := idct8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
+		row := (*[8]uint8)(dst[r*stride:])
+		row[0], row[1], row[2], row[3] = clamp8(o0+128), clamp8(o1+128), clamp8(o2+128), clamp8(o3+128)
+		row[4], row[5], row[6], row[7] = clamp8(o4+128), clamp8(o5+128), clamp8(o6+128), clamp8(o7+128)
 	}
 }
 
-// idct1 is the one-dimensional AAN inverse DCT of the 8 values of w at
-// o, o+step, … (a column for step 8, a row for step 1), in place.
-func idct1(w *[64]float64, o, step int) {
-	in0, in1, in2, in3 := w[o], w[o+step], w[o+2*step], w[o+3*step]
-	in4, in5, in6, in7 := w[o+4*step], w[o+5*step], w[o+6*step], w[o+7*step]
+// idct8 is the one-dimensional AAN inverse DCT.
+func idct8(in0, in1, in2, in3, in4, in5, in6, in7 float64) (o0, o1, o2, o3, o4, o5, o6, o7 float64) {
 	// Even part.
 	tmp10, tmp11 := in0+in4, in0-in4
 	tmp13 := in2 + in6
@@ -90,10 +90,7 @@ func idct1(w *[64]float64, o, step int) {
 	t6 := tmp12 - t7
 	t5 := tmp11 - t6
 	t4 := tmp10 + t5
-	w[o], w[o+7*step] = t0+t7, t0-t7
-	w[o+step], w[o+6*step] = t1+t6, t1-t6
-	w[o+2*step], w[o+5*step] = t2+t5, t2-t5
-	w[o+4*step], w[o+3*step] = t3+t4, t3-t4
+	return t0 + t7, t1 + t6, t2 + t5, t3 - t4, t3 + t4, t2 - t5, t1 - t6, t0 - t7
 }
 
 // fdct turns 8×8 samples into coefficients quantized by qt (natural
@@ -101,17 +98,15 @@ func idct1(w *[64]float64, o, step int) {
 // jfdctflt.c), rows then columns, rounded half away from zero.
 func fdct(src []uint8, stride int, qt *quantTables, coef *[64]int16) {
 	var w [64]float64
-	for y := range 8 {
-		row := src[y*stride:][:8]
-		for x := range 8 {
-			w[y*8+x] = float64(row[x]) - 128
-		}
-	}
 	for r := range 8 {
-		fdct1(&w, r*8, 1)
+		row := (*[8]uint8)(src[r*stride:])
+		v := (*[8]float64)(w[r*8:])
+		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] = fdct8(float64(row[0])-128, float64(row[1])-128, float64(row[2])-128, float64(row[3])-128,
+			float64(row[4])-128, float64(row[5])-128, float64(row[6])-128, float64(row[7])-128)
 	}
 	for c := range 8 {
-		fdct1(&w, c, 8)
+		v := (*[57]float64)(w[c:])
+		v[0], v[8], v[16], v[24], v[32], v[40], v[48], v[56] = fdct8(v[0], v[8], v[16], v[24], v[32], v[40], v[48], v[56])
 	}
 	for k := range 64 {
 		f := w[k] * qt.div[k]
@@ -123,10 +118,8 @@ func fdct(src []uint8, stride int, qt *quantTables, coef *[64]int16) {
 	}
 }
 
-// fdct1 is the one-dimensional AAN forward DCT, in place (see idct1).
-func fdct1(w *[64]float64, o, step int) {
-	d0, d1, d2, d3 := w[o], w[o+step], w[o+2*step], w[o+3*step]
-	d4, d5, d6, d7 := w[o+4*step], w[o+5*step], w[o+6*step], w[o+7*step]
+// fdct8 is the one-dimensional AAN forward DCT.
+func fdct8(d0, d1, d2, d3, d4, d5, d6, d7 float64) (o0, o1, o2, o3, o4, o5, o6, o7 float64) {
 	tmp0, tmp7 := d0+d7, d0-d7
 	tmp1, tmp6 := d1+d6, d1-d6
 	tmp2, tmp5 := d2+d5, d2-d5
@@ -134,9 +127,9 @@ func fdct1(w *[64]float64, o, step int) {
 	// Even part.
 	tmp10, tmp13 := tmp0+tmp3, tmp0-tmp3
 	tmp11, tmp12 := tmp1+tmp2, tmp1-tmp2
-	w[o], w[o+4*step] = tmp10+tmp11, tmp10-tmp11
+	o0, o4 = tmp10+tmp11, tmp10-tmp11
 	z1 := (tmp12 + tmp13) * 0.707106781
-	w[o+2*step], w[o+6*step] = tmp13+z1, tmp13-z1
+	o2, o6 = tmp13+z1, tmp13-z1
 	// Odd part.
 	tmp10 = tmp4 + tmp5
 	tmp11 = tmp5 + tmp6
@@ -146,8 +139,9 @@ func fdct1(w *[64]float64, o, step int) {
 	z4 := 1.306562965*tmp12 + z5
 	z3 := tmp11 * 0.707106781
 	z11, z13 := tmp7+z3, tmp7-z3
-	w[o+5*step], w[o+3*step] = z13+z2, z13-z2
-	w[o+step], w[o+7*step] = z11+z4, z11-z4
+	o5, o3 = z13+z2, z13-z2
+	o1, o7 = z11+z4, z11-z4
+	return
 }
 
 func clamp8(v float64) uint8 {
