@@ -337,7 +337,7 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) (bool
 var editBuffers = sync.Pool{New: func() any { return new(buffers) }}
 
 type buffers struct {
-	painted [][]int32
+	painted [][]int64
 	b       [][]byte
 	c       [][]int16
 	nb, nc  int
@@ -379,7 +379,7 @@ type coefEdit struct {
 	need         []bool // per MCU: ink inside
 	planes       []*plane
 	cur          *image.RGBA // px: the painted pixels (alpha 0: not painted)
-	painted      [][]int32   // per worker: offsets in cur.Pix painted
+	painted      [][]int64   // per worker: the pixels painted, y<<32 | x
 	stroke, fill [4]uint32   // st's colors, premultiplied
 }
 
@@ -416,7 +416,7 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 	}
 	opaque := e.stroke[3] == 0xffff
 	stroke8 := [3]uint8{uint8(e.stroke[0] >> 8), uint8(e.stroke[1] >> 8), uint8(e.stroke[2] >> 8)}
-	painted := e.painted[w][:0] // offsets in cur.Pix of the pixels painted
+	painted := e.painted[w][:0] // the pixels painted, y<<32 | x
 	defer func() { e.painted[w] = painted }()
 	for _, sp := range e.stamps {
 		b := sp.ring.Rect
@@ -439,7 +439,7 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 				d := cur.Pix[off:][:4:4]
 				if d[3] == 0 {
 					d[3] = 0xff
-					painted = append(painted, int32(off))
+					painted = append(painted, int64(y)<<32|int64(x))
 					if ar == 0xff && opaque {
 						// Fully under an opaque stroke: whatever was
 						// there, over gives the stroke's color.
@@ -460,9 +460,9 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 
 	// New samples where pixels were painted; blocks with a new sample are
 	// transformed and quantized again, every other block is left alone.
-	for _, off := range painted {
-		d := cur.Pix[off:][:4:4]
-		x, y := e.px.Min.X+int(off)%cur.Stride/4, e.px.Min.Y+int(off)/cur.Stride
+	for _, xy := range painted {
+		x, y := int(xy&0xffffffff), int(xy>>32)
+		d := cur.Pix[cur.PixOffset(x, y):][:4:4]
 		// Luma as color.RGBToYCbCr computes it.
 		yy := uint8((19595*uint32(d[0]) + 38470*uint32(d[1]) + 7471*uint32(d[2]) + 1<<15) >> 16)
 		e.planes[0].set(x-r.Min.X, y-r.Min.Y, yy)
@@ -482,30 +482,38 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 					continue
 				}
 				for cy := by * 8; cy < by*8+8; cy++ {
+					y0 := r.Min.Y + cy*p1.sy
+					y1 := min(y0+p1.sy, e.px.Max.Y)
 					for cx := bx * 8; cx < bx*8+8; cx++ {
-						var cb, cr, n int
-						moved := false
-						for y := r.Min.Y + cy*p1.sy; y < min(r.Min.Y+(cy+1)*p1.sy, e.px.Max.Y); y++ {
-							for x := r.Min.X + cx*p1.sx; x < min(r.Min.X+(cx+1)*p1.sx, e.px.Max.X); x++ {
-								d := cur.Pix[cur.PixOffset(x, y):][:4:4]
-								if d[3] == 0 {
-									cb += int(p1.pix[cy*p1.stride+cx])
-									cr += int(p2.pix[cy*p2.stride+cx])
-								} else {
-									// Text is mostly its two colors: the
-									// last conversion is kept.
-									if rgb := [3]uint8{d[0], d[1], d[2]}; rgb != lastRGB {
-										_, lastCb, lastCr = color.RGBToYCbCr(d[0], d[1], d[2])
-										lastRGB = rgb
-									}
-									cb, cr, moved = cb+int(lastCb), cr+int(lastCr), true
-								}
+						x0 := r.Min.X + cx*p1.sx
+						x1 := min(x0+p1.sx, e.px.Max.X)
+						// The painted pixels' chroma, plus the sample's
+						// own for each pixel not painted.
+						var cb, cr, n, kept int
+						for y := y0; y < y1; y++ {
+							o := cur.PixOffset(x0, y)
+							for x := x0; x < x1; x, o = x+1, o+4 {
+								d := cur.Pix[o : o+4 : o+4]
 								n++
+								if d[3] == 0 {
+									kept++
+									continue
+								}
+								// Text is mostly its two colors: the last
+								// conversion is kept.
+								if rgb := [3]uint8{d[0], d[1], d[2]}; rgb != lastRGB {
+									_, lastCb, lastCr = color.RGBToYCbCr(d[0], d[1], d[2])
+									lastRGB = rgb
+								}
+								cb, cr = cb+int(lastCb), cr+int(lastCr)
 							}
 						}
-						if moved {
-							p1.pix[cy*p1.stride+cx] = uint8((cb + n/2) / n)
-							p2.pix[cy*p2.stride+cx] = uint8((cr + n/2) / n)
+						if kept < n {
+							i1, i2 := cy*p1.stride+cx, cy*p2.stride+cx
+							cb += kept * int(p1.pix[i1])
+							cr += kept * int(p2.pix[i2])
+							p1.pix[i1] = uint8((cb + n/2) / n)
+							p2.pix[i2] = uint8((cr + n/2) / n)
 						}
 					}
 				}
