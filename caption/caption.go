@@ -289,7 +289,12 @@ func (s *Service) fetch(ctx context.Context, op, key string) ([]byte, error) {
 	if info.Size > s.cfg.MaxBytes {
 		return nil, tooLarge
 	}
-	data, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxBytes+1))
+	// Read into a buffer of the size the store gave (plus the room
+	// ReadFrom wants free to see EOF), not grown by doubling from 512
+	// bytes.
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(info.Size, 0), s.cfg.MaxBytes)+bytes.MinRead))
+	_, err = buf.ReadFrom(io.LimitReader(body, s.cfg.MaxBytes+1))
+	data := buf.Bytes()
 	span.SetAttributes(attribute.Int("caption.bytes", len(data)))
 	if err != nil {
 		return nil, filegate.NewError(filegate.Unavailable, op, "", "reading the image failed").WithKey(key).Wrap(err)
