@@ -95,7 +95,7 @@ static int htab_build(htab *t, const JHUFF_TBL *h, int dc) {
 				}
 			}
 		}
-		if (code > (1u << l)) return -1;
+		if (code >= (1u << l)) return -1; // as libjpeg: no code of all ones
 		code <<= 1;
 	}
 	if (!dc) {
