@@ -5,6 +5,12 @@
 // exact same pixels; nothing is transformed or quantized again but what
 // the caller writes.
 //
+// A baseline JPEG (one sequential Huffman-coded scan) is not decoded
+// whole: the caller says from which pixel row down it will edit (Rows),
+// only those rows are decoded, and the output is the source's bytes down
+// to them, then those rows coded again with the source's own tables
+// (scan.c).
+//
 // It needs cgo and libjpeg-turbo's headers (Debian: libjpeg62-turbo-dev),
 // so it is built only with the libjpeg build tag; without it Open returns
 // ErrUnavailable and callers decode pixels instead.
