@@ -170,8 +170,9 @@ func TestCaptionByteLimit(t *testing.T) {
 // TestCaptionJPEGLosslessOutsideText: through the API, on both stores, a
 // JPEG caption (built with -tags libjpeg) changes only the MCU rows the
 // text reaches: every other row decodes to the source's exact pixels, and
-// the source's EXIF is kept. A build without libjpeg re-encodes the whole
-// picture, which this test would catch, so it is skipped there.
+// the source's EXIF is kept, and the bytes above the text are the
+// source's. A build without libjpeg re-encodes the whole picture, which
+// this test would catch, so it is skipped there.
 func TestCaptionJPEGLosslessOutsideText(t *testing.T) {
 	if !jpegcoef.Available {
 		t.Skip("built without libjpeg (go test -tags libjpeg)")
@@ -227,6 +228,15 @@ func TestCaptionJPEGLosslessOutsideText(t *testing.T) {
 			// 4:2:0: MCUs are 16 rows; the text sits in the bottom fifth.
 			if first < 0 || first < 600*3/4 || first%16 != 0 {
 				t.Errorf("rows %d..%d changed: want only whole MCU rows in the bottom quarter", first, last)
+			}
+			// A baseline source's rows above the text are its own bytes,
+			// not coded again.
+			common := 0
+			for common < min(len(src), len(out)) && src[common] == out[common] {
+				common++
+			}
+			if common < len(src)/2 {
+				t.Errorf("the output shares only its first %d of %d bytes with the source", common, len(src))
 			}
 		})
 	}
