@@ -6,7 +6,7 @@
 // from there on are entropy-decoded to coefficients, edited and encoded
 // again, with the source's own Huffman tables. Finding where that row
 // starts in the scan still takes a Huffman decode of everything above it,
-// but one that stores nothing (fg_scan_index): no coefficient arrays, and
+// but one that stores nothing (fg_scan_load): no coefficient arrays, and
 // no re-encode of the untouched rows.
 //
 // Written by hand because libjpeg-turbo has no entry point for it: its
