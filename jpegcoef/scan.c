@@ -270,7 +270,7 @@ typedef struct {
 
 struct fg_scan {
 	const uint8_t *data;
-	size_t n, start;
+	size_t n;
 	int ncomp;       // components in the scan
 	int comp[4];     // their indexes in comp_info
 	int h[4], v[4];  // each one's blocks per MCU
@@ -391,7 +391,6 @@ fg_scan *fg_scan_index(j_decompress_ptr d, const unsigned char *data, size_t n, 
 	if (!s) return NULL;
 	s->data = data;
 	s->n = n;
-	s->start = start;
 	s->tail = -1;
 	s->ncomp = d->comps_in_scan;
 	s->ri = d->restart_interval;
