@@ -1,9 +1,13 @@
 package api
 
 import (
+	"encoding/json"
+	"errors"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -48,24 +52,63 @@ func TestUncleanPath(t *testing.T) {
 	}
 }
 
-// FuzzDecodeJSON: the request decoder never panics, and what it accepts
-// re-decodes to the same value.
+// FuzzDecodeJSON: the request decoder never panics, refuses with Invalid
+// only, and accepts exactly what encoding/json's Decoder accepts (one value,
+// unknown fields refused, nothing after it), into the same value.
 func FuzzDecodeJSON(f *testing.F) {
-	for _, s := range []string{`{"key":"a"}`, `{"key":"a","expires_in":5,"check":false}`, `{"key":"\u0000"}`, `{`, `{"key":"a"}{}`} {
+	for _, s := range []string{`{"key":"a"}`, `{"key":"a","expires_in":5,"check":false}`, `{"key":"\u0000"}`, `{`, `{"key":"a"}{}`,
+		`{"KEY":"a","Check":true}`, `{"key":"\ud800"}`, "{\"key\":\"\xff\"}", `{"not_before":"2026-01-02T03:04:05+01:00","expires_in":null}`,
+		`{"key":"a","key":"b"}`, `{"expires_in":1.5}`, `{"source_ip":null,"check":null}`, ` null `, `{"key":"a"} x`, `{"key":"a"} 1`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, body string) {
 		var v downloadRequestJSON
-		if err := DecodeJSON(strings.NewReader(body), &v); err != nil {
+		err := DecodeJSON(strings.NewReader(body), &v)
+		var ref downloadRequestJSON
+		refOK := decodeReference(body, &ref)
+		if err != nil {
 			if filegate.KindOf(err) != filegate.Invalid {
 				t.Fatalf("kind %v for %q", filegate.KindOf(err), body)
 			}
+			if refOK {
+				t.Fatalf("refused %q (%v), which encoding/json accepts as %+v", body, err, ref)
+			}
 			return
+		}
+		if !refOK {
+			t.Fatalf("accepted %q as %+v, which encoding/json refuses", body, v)
+		}
+		if !reflect.DeepEqual(v, ref) {
+			t.Fatalf("%q decoded to %+v, encoding/json to %+v", body, v, ref)
 		}
 		if v.Key != "" {
 			_ = filegate.ValidateKey("fuzz", v.Key)
 		}
 	})
+}
+
+// decodeReference is DecodeJSON as encoding/json's Decoder does it.
+func decodeReference(body string, v any) bool {
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	if dec.Decode(v) != nil || dec.More() {
+		return false
+	}
+	_, err := dec.Token()
+	return errors.Is(err, io.EOF)
+}
+
+func TestDecodeJSONTooLarge(t *testing.T) {
+	var v bundleRequestJSON
+	body := `{"keys":["` + strings.Repeat("a", MaxBody) + `"]}`
+	if err := DecodeJSON(strings.NewReader(body), &v); filegate.KindOf(err) != filegate.TooLarge {
+		t.Errorf("a body over MaxBody: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", "/", strings.NewReader(body))
+	if err := decode(rec, r, &v); filegate.KindOf(err) != filegate.TooLarge {
+		t.Errorf("a body over MaxBody through HTTP: %v", err)
+	}
 }
 
 // TestObserveCountsPanicsAndAborts: a panic is answered 500 and, like an
