@@ -5,7 +5,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -123,5 +125,32 @@ func TestBucketAdmin(t *testing.T) {
 	}
 	if p, err := b.PresignPost(context.Background(), filegate.PostOptions{Key: "x", Expires: time.Minute, ContentType: "text/plain", SSE: "AES256", ACL: "private", Metadata: map[string]string{"a": "b"}, MaxSize: 5}); err != nil || p.Fields["x-amz-meta-a"] != "b" || p.Fields["acl"] != "private" {
 		t.Errorf("PresignPost: %+v %v", p, err)
+	}
+}
+
+// TestBodySigning: bodies sent to a loopback endpoint go as UNSIGNED-PAYLOAD
+// (nothing on the way can change them; the store would hash them again),
+// still with a signed header and length.
+func TestBodySigning(t *testing.T) {
+	var got []string
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r.Method+" "+r.Header.Get("X-Amz-Content-Sha256")+" "+strconv.FormatBool(strings.Contains(r.Header.Get("Authorization"), "x-amz-content-sha256")))
+		mu.Unlock()
+		w.Header().Set("ETag", `"e"`)
+	}))
+	defer srv.Close()
+	b := open(t, srv.URL, 5*time.Second).Source()
+	if err := b.Put(context.Background(), "k", "text/plain", []byte("body")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.UploadPart(context.Background(), "k", "u", 1, []byte("part")); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"PUT UNSIGNED-PAYLOAD true", "PUT UNSIGNED-PAYLOAD true"}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("requests %q, want %q", got, want)
 	}
 }

@@ -55,7 +55,7 @@ func (s *Store) Put(ctx context.Context, bucket, key, contentType string, body [
 	_, err := s.api.PutObject(ctx, &s3.PutObjectInput{
 		Bucket: &bucket, Key: &key, ContentType: aws.String(contentType),
 		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
-	})
+	}, s.bodyOpts...)
 	return translate("store.Put", key, err)
 }
 
@@ -73,7 +73,7 @@ func (s *Store) UploadPart(ctx context.Context, bucket, key, uploadID string, nu
 	out, err := s.api.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket: &bucket, Key: &key, UploadId: &uploadID, PartNumber: aws.Int32(number),
 		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
-	})
+	}, s.bodyOpts...)
 	if err != nil {
 		return "", translate("store.UploadPart", key, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -87,8 +89,11 @@ type Store struct {
 	awsCfg     aws.Config // for the STS client (sts.go)
 	endpoint   string     // "" for Amazon S3
 	public     string     // the endpoint clients use
-	Bucket     string
-	Bundles    string
+	// bodyOpts are the options of calls that send a body (PutObject,
+	// UploadPart): unsigned payload where nothing on the way can change it.
+	bodyOpts []func(*s3.Options)
+	Bucket   string
+	Bundles  string
 }
 
 // New builds a Store from cfg. It does not contact the store; use Ping.
@@ -206,9 +211,45 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		awsCfg:     awsCfg,
 		endpoint:   endpoint,
 		public:     public,
+		bodyOpts:   bodyOptions(custom, endpoint),
 		Bucket:     cfg.Bucket,
 		Bundles:    cfg.BundleBucket,
 	}, nil
+}
+
+// bodyOptions picks how bodies sent to a custom endpoint are signed. The
+// SDK signs a body's SHA-256 when the endpoint is plain HTTP, and the store
+// hashes it again to check: for a 2.5 MB caption, 4.5 ms of a 14 ms PUT to
+// the embedded store. Over TLS the connection already guards the body, and
+// on a loopback address there is no network to tamper with it, so there the
+// payload goes unsigned (the header and the length stay signed), as
+// presigned URLs always send it. Plain HTTP to any other host keeps the
+// signed payload. Amazon S3's own endpoint keeps the SDK's defaults.
+func bodyOptions(custom bool, endpoint string) []func(*s3.Options) {
+	if !custom || !unsignedPayloadSafe(endpoint) {
+		return nil
+	}
+	return []func(*s3.Options){s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)}
+}
+
+// unsignedPayloadSafe reports whether endpoint is https or a loopback
+// address (127.0.0.0/8, ::1, localhost).
+func unsignedPayloadSafe(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return false
+	}
+	switch u.Scheme {
+	case "https":
+		return true
+	case "http":
+		host := u.Hostname()
+		if ip, err := netip.ParseAddr(host); err == nil {
+			return ip.IsLoopback()
+		}
+		return host == "localhost"
+	}
+	return false
 }
 
 // Close releases idle connections to the store. A store shutting down
