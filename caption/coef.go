@@ -280,6 +280,12 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) (bool
 		m.ReadBlocks(ci, p.bx0, p.by0, p.bx0+p.bw, p.by0+p.bh, p.coefs)
 		e.planes[ci] = p
 	}
+	if len(e.planes) == 3 {
+		if n := 3 * len(e.planes[1].pix); cap(bufs.sums) < n {
+			bufs.sums = make([]int32, n)
+		}
+		e.sums = bufs.sums[:3*len(e.planes[1].pix)]
+	}
 	e.cur = &image.RGBA{Pix: bufs.bytes(4 * e.px.Dx() * e.px.Dy()), Stride: 4 * e.px.Dx(), Rect: e.px}
 	sr, sg, sb, sa := st.Stroke.RGBA()
 	e.stroke = [4]uint32{sr, sg, sb, sa}
@@ -338,6 +344,7 @@ var editBuffers = sync.Pool{New: func() any { return new(buffers) }}
 
 type buffers struct {
 	painted [][]int64
+	sums    []int32 // zero outside paintCoefficients
 	b       [][]byte
 	c       [][]int16
 	nb, nc  int
@@ -380,6 +387,7 @@ type coefEdit struct {
 	planes       []*plane
 	cur          *image.RGBA // px: the painted pixels (alpha 0: not painted)
 	painted      [][]int64   // per worker: the pixels painted, y<<32 | x
+	sums         []int32     // per chroma sample: Cb, Cr and count of its painted pixels; zero between uses
 	stroke, fill [4]uint32   // st's colors, premultiplied
 }
 
@@ -416,6 +424,8 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 	}
 	opaque := e.stroke[3] == 0xffff
 	stroke8 := [3]uint8{uint8(e.stroke[0] >> 8), uint8(e.stroke[1] >> 8), uint8(e.stroke[2] >> 8)}
+	fillOpaque := e.fill[3] == 0xffff
+	fill8 := [3]uint8{uint8(e.fill[0] >> 8), uint8(e.fill[1] >> 8), uint8(e.fill[2] >> 8)}
 	painted := e.painted[w][:0] // the pixels painted, y<<32 | x
 	defer func() { e.painted[w] = painted }()
 	for _, sp := range e.stamps {
@@ -451,7 +461,9 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 				} else {
 					over(d, &e.stroke, ar)
 				}
-				if af := fill[i]; af != 0 {
+				if af := fill[i]; af == 0xff && fillOpaque {
+					d[0], d[1], d[2] = fill8[0], fill8[1], fill8[2] // as over gives
+				} else if af != 0 {
 					over(d, &e.fill, af)
 				}
 			}
@@ -460,22 +472,41 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 
 	// New samples where pixels were painted; blocks with a new sample are
 	// transformed and quantized again, every other block is left alone.
+	// Each painted pixel's chroma goes into its chroma sample's sums.
+	var p1, p2 *plane
+	if len(e.planes) == 3 {
+		p1, p2 = e.planes[1], e.planes[2]
+	}
+	// Text is mostly its two colors: the last conversion is kept.
+	lastRGB := [3]uint8{0, 0, 0}
+	_, lastCb, lastCr := color.RGBToYCbCr(0, 0, 0)
 	for _, xy := range painted {
 		x, y := int(xy&0xffffffff), int(xy>>32)
 		d := cur.Pix[cur.PixOffset(x, y):][:4:4]
 		// Luma as color.RGBToYCbCr computes it.
 		yy := uint8((19595*uint32(d[0]) + 38470*uint32(d[1]) + 7471*uint32(d[2]) + 1<<15) >> 16)
-		e.planes[0].set(x-r.Min.X, y-r.Min.Y, yy)
-		if len(e.planes) == 3 {
-			e.planes[1].mark(x-r.Min.X, y-r.Min.Y) // Cr's too: they share
+		lx, ly := x-r.Min.X, y-r.Min.Y
+		e.planes[0].set(lx, ly, yy)
+		if p1 == nil {
+			continue
+		}
+		if bx, by := lx>>p1.shx, ly>>p1.shy; bx < p1.bw && by < p1.bh {
+			p1.touched[by*p1.bw+bx] = true // Cr's too: they share
+			if rgb := [3]uint8{d[0], d[1], d[2]}; rgb != lastRGB {
+				_, lastCb, lastCr = color.RGBToYCbCr(d[0], d[1], d[2])
+				lastRGB = rgb
+			}
+			a := e.sums[3*((ly>>(p1.shy-3))*p1.stride+lx>>(p1.shx-3)):][:3:3]
+			a[0] += int32(lastCb)
+			a[1] += int32(lastCr)
+			a[2]++
 		}
 	}
-	if len(e.planes) == 3 {
+	if p1 != nil {
 		// A chroma sample covers sx×sy pixels: the mean of its pixels'
-		// new chroma, where a pixel not painted keeps the sample.
-		p1, p2 := e.planes[1], e.planes[2]
-		lastRGB := [3]uint8{0, 0, 0}
-		_, lastCb, lastCr := color.RGBToYCbCr(0, 0, 0)
+		// new chroma, where a pixel not painted keeps the sample. Every
+		// sum used is zeroed again (the buffer is kept for the next
+		// caption): all lie in these touched blocks.
 		for by := range p1.bh {
 			for bx := c0; bx < min(c1, p1.bw); bx++ {
 				if !p1.touched[by*p1.bw+bx] {
@@ -485,36 +516,20 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 					y0 := r.Min.Y + cy*p1.sy
 					y1 := min(y0+p1.sy, e.px.Max.Y)
 					for cx := bx * 8; cx < bx*8+8; cx++ {
+						i := cy*p1.stride + cx
+						a := e.sums[3*i:][:3:3]
+						if a[2] == 0 {
+							continue
+						}
 						x0 := r.Min.X + cx*p1.sx
 						x1 := min(x0+p1.sx, e.px.Max.X)
-						// The painted pixels' chroma, plus the sample's
-						// own for each pixel not painted.
-						var cb, cr, n, kept int
-						for y := y0; y < y1; y++ {
-							o := cur.PixOffset(x0, y)
-							for x := x0; x < x1; x, o = x+1, o+4 {
-								d := cur.Pix[o : o+4 : o+4]
-								n++
-								if d[3] == 0 {
-									kept++
-									continue
-								}
-								// Text is mostly its two colors: the last
-								// conversion is kept.
-								if rgb := [3]uint8{d[0], d[1], d[2]}; rgb != lastRGB {
-									_, lastCb, lastCr = color.RGBToYCbCr(d[0], d[1], d[2])
-									lastRGB = rgb
-								}
-								cb, cr = cb+int(lastCb), cr+int(lastCr)
-							}
-						}
-						if kept < n {
-							i1, i2 := cy*p1.stride+cx, cy*p2.stride+cx
-							cb += kept * int(p1.pix[i1])
-							cr += kept * int(p2.pix[i2])
-							p1.pix[i1] = uint8((cb + n/2) / n)
-							p2.pix[i2] = uint8((cr + n/2) / n)
-						}
+						n := (y1 - y0) * (x1 - x0)
+						kept := n - int(a[2])
+						cb := int(a[0]) + kept*int(p1.pix[i])
+						cr := int(a[1]) + kept*int(p2.pix[i])
+						p1.pix[i] = uint8((cb + n/2) / n)
+						p2.pix[i] = uint8((cr + n/2) / n)
+						a[0], a[1], a[2] = 0, 0, 0
 					}
 				}
 			}
