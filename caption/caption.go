@@ -528,21 +528,33 @@ func coefficientCaption(ctx context.Context, op string, req Request, st Style, d
 		stamps  []stamp
 		missing int
 		err     error
+		edit    *coefEdit // the MCUs the ink reaches
 	}
 	ready := make(chan drawn, 1)
 	// The rows the text will cover are known once it is laid out, before
 	// it is drawn: the JPEG's rows from there down are decoded meanwhile.
+	// Once drawn, the ink's MCUs are found from the headers alone, still
+	// while the scan is decoded.
 	rows := make(chan int, 1)
+	headers := make(chan jpegcoef.Info, 1) // closed without a value when Open fails
 	go func() {
 		s, n, err := stampsFor(bounds, blocks, st, func(r image.Rectangle) {
 			rows <- unorientRect(r, o, cfg.Width, cfg.Height).Min.Y
 		})
 		close(rows)
-		ready <- drawn{s, n, err}
+		var e *coefEdit
+		if info, ok := <-headers; ok && err == nil && coefSupported(info) && info.Width == cfg.Width && info.Height == cfg.Height {
+			e = planEdit(info, o, s)
+		}
+		ready <- drawn{s, n, err, e}
 	}()
 	m, err := jpegcoef.Open(data, maxPixels)
+	if err == nil {
+		headers <- m.Info()
+	}
+	close(headers)
 	if y, ok := <-rows; ok && err == nil {
-		// An error here leaves the rows to paintCoefficients, which
+		// An error here leaves the rows to paintPlanned, which
 		// reports it.
 		_ = m.Rows(y)
 	}
@@ -561,7 +573,7 @@ func coefficientCaption(ctx context.Context, op string, req Request, st Style, d
 	if err := ctx.Err(); err != nil {
 		return nil, 0, false, timedOut(op, err)
 	}
-	if _, err := paintCoefficients(m, o, d.stamps, st); err != nil {
+	if _, err := paintPlanned(m, d.edit, st); err != nil {
 		return nil, 0, false, nil
 	}
 	out, err = m.Encode()

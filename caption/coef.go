@@ -20,147 +20,17 @@ import (
 // coefficients are entropy-encoded back. Every other block keeps its
 // coefficients bit for bit, so outside the ink's blocks the output decodes
 // to exactly the input's pixels, and the photo is never decoded whole. The
-// DCTs below are the AAN (Arai, Agui, Nakajima) factorizations libjpeg
-// uses for its floating-point DCTs, with the scale factors folded into
-// the quantization; coef_test.go checks them against the JPEG standard's
-// definition (A.3.3).
-
-// aanScale[k] = cos(kπ/16)·√2 (1 for k = 0): the factors the AAN
-// transforms leave in their outputs, folded into the (de)quantization.
-var aanScale = [8]float64{1.0, 1.387039845, 1.306562965, 1.175875602, 1.0, 0.785694958, 0.541196100, 0.275899379}
-
-// quantTables holds one quantization table folded with the AAN scale
-// factors: mul dequantizes for idct, div quantizes for fdct.
-type quantTables struct {
-	mul, div [64]float64
-}
-
-func newQuantTables(q *[64]uint16) *quantTables {
-	t := &quantTables{}
-	for u := range 8 {
-		for v := range 8 {
-			s := float64(q[u*8+v]) * aanScale[u] * aanScale[v]
-			t.mul[u*8+v] = s / 8
-			t.div[u*8+v] = 1 / (s * 8)
-		}
-	}
-	return t
-}
-
-// idct turns one block of quantized coefficients (natural order) into 8×8
-// samples, written to dst with the given stride: the AAN scaled inverse
-// DCT in floating point (as libjpeg's jidctflt.c), columns then rows.
-func idct(coef []int16, qt *quantTables, dst []uint8, stride int) {
-	coef = coef[:64]
-	var w [64]float64
-	for k := range 64 {
-		w[k] = float64(coef[k]) * qt.mul[k]
-	}
-	// Columns, then rows; fixed indexes into array pointers, so no bounds
-	// checks, and the 1-D transforms take and return registers.
-	for c := range 8 {
-		v := (*[57]float64)(w[c:])
-		v[0], v[8], v[16], v[24], v[32], v[40], v[48], v[56] = idct8(v[0], v[8], v[16], v[24], v[32], v[40], v[48], v[56])
-	}
-	for r := range 8 {
-		v := (*[8]float64)(w[r*8:])
-		o0, o1, o2, o3, o4, o5, o6, o7 := idct8(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
-		row := (*[8]uint8)(dst[r*stride:])
-		row[0], row[1], row[2], row[3] = clamp8(o0+128), clamp8(o1+128), clamp8(o2+128), clamp8(o3+128)
-		row[4], row[5], row[6], row[7] = clamp8(o4+128), clamp8(o5+128), clamp8(o6+128), clamp8(o7+128)
-	}
-}
-
-// idct8 is the one-dimensional AAN inverse DCT.
-func idct8(in0, in1, in2, in3, in4, in5, in6, in7 float64) (o0, o1, o2, o3, o4, o5, o6, o7 float64) {
-	// Even part.
-	tmp10, tmp11 := in0+in4, in0-in4
-	tmp13 := in2 + in6
-	tmp12 := (in2-in6)*1.414213562 - tmp13
-	t0, t3 := tmp10+tmp13, tmp10-tmp13
-	t1, t2 := tmp11+tmp12, tmp11-tmp12
-	// Odd part.
-	z13, z10 := in5+in3, in5-in3
-	z11, z12 := in1+in7, in1-in7
-	t7 := z11 + z13
-	tmp11 = (z11 - z13) * 1.414213562
-	z5 := (z10 + z12) * 1.847759065
-	tmp10 = 1.082392200*z12 - z5
-	tmp12 = -2.613125930*z10 + z5
-	t6 := tmp12 - t7
-	t5 := tmp11 - t6
-	t4 := tmp10 + t5
-	return t0 + t7, t1 + t6, t2 + t5, t3 - t4, t3 + t4, t2 - t5, t1 - t6, t0 - t7
-}
-
-// fdct turns 8×8 samples into coefficients quantized by qt (natural
-// order): the AAN scaled forward DCT in floating point (as libjpeg's
-// jfdctflt.c), rows then columns, rounded half away from zero.
-func fdct(src []uint8, stride int, qt *quantTables, coef *[64]int16) {
-	var w [64]float64
-	for r := range 8 {
-		row := (*[8]uint8)(src[r*stride:])
-		v := (*[8]float64)(w[r*8:])
-		v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7] = fdct8(float64(row[0])-128, float64(row[1])-128, float64(row[2])-128, float64(row[3])-128,
-			float64(row[4])-128, float64(row[5])-128, float64(row[6])-128, float64(row[7])-128)
-	}
-	for c := range 8 {
-		v := (*[57]float64)(w[c:])
-		v[0], v[8], v[16], v[24], v[32], v[40], v[48], v[56] = fdct8(v[0], v[8], v[16], v[24], v[32], v[40], v[48], v[56])
-	}
-	for k := range 64 {
-		f := w[k] * qt.div[k]
-		if f < 0 {
-			coef[k] = int16(f - 0.5)
-		} else {
-			coef[k] = int16(f + 0.5)
-		}
-	}
-}
-
-// fdct8 is the one-dimensional AAN forward DCT.
-func fdct8(d0, d1, d2, d3, d4, d5, d6, d7 float64) (o0, o1, o2, o3, o4, o5, o6, o7 float64) {
-	tmp0, tmp7 := d0+d7, d0-d7
-	tmp1, tmp6 := d1+d6, d1-d6
-	tmp2, tmp5 := d2+d5, d2-d5
-	tmp3, tmp4 := d3+d4, d3-d4
-	// Even part.
-	tmp10, tmp13 := tmp0+tmp3, tmp0-tmp3
-	tmp11, tmp12 := tmp1+tmp2, tmp1-tmp2
-	o0, o4 = tmp10+tmp11, tmp10-tmp11
-	z1 := (tmp12 + tmp13) * 0.707106781
-	o2, o6 = tmp13+z1, tmp13-z1
-	// Odd part.
-	tmp10 = tmp4 + tmp5
-	tmp11 = tmp5 + tmp6
-	tmp12 = tmp6 + tmp7
-	z5 := (tmp10 - tmp12) * 0.382683433
-	z2 := 0.541196100*tmp10 + z5
-	z4 := 1.306562965*tmp12 + z5
-	z3 := tmp11 * 0.707106781
-	z11, z13 := tmp7+z3, tmp7-z3
-	o5, o3 = z13+z2, z13-z2
-	o1, o7 = z11+z4, z11-z4
-	return
-}
-
-func clamp8(v float64) uint8 {
-	switch {
-	case v <= 0:
-		return 0
-	case v >= 255:
-		return 255
-	}
-	return uint8(v + 0.5)
-}
+// DCTs are jpegcoef's: the AAN (Arai, Agui, Nakajima) factorizations
+// libjpeg uses for its floating-point DCTs, vectorized in C.
 
 // plane is one component's samples over a range of its blocks.
 type plane struct {
 	comp     jpegcoef.Component
-	qt       *quantTables
-	bx0, by0 int // first block
-	bw, bh   int // blocks
-	sx, sy   int // pixels per sample
+	dct      *jpegcoef.DCT
+	want     []bool // per block: decode it (its MCU has ink)
+	bx0, by0 int    // first block
+	bw, bh   int    // blocks
+	sx, sy   int    // pixels per sample
 	pix      []uint8
 	stride   int
 	touched  []bool  // per block
@@ -192,7 +62,7 @@ func subsampling(info jpegcoef.Info) (image.YCbCrSubsampleRatio, bool) {
 	return 0, false
 }
 
-// coefSupported reports whether paintCoefficients handles this JPEG:
+// coefSupported reports whether paintPlanned handles this JPEG:
 // YCbCr with a layout image.YCbCr holds, or one-component grayscale.
 func coefSupported(info jpegcoef.Info) bool {
 	if !info.YCbCr {
@@ -205,25 +75,19 @@ func coefSupported(info jpegcoef.Info) bool {
 	return ok
 }
 
-// paintCoefficients paints the stamps (laid out on the upright picture,
-// EXIF orientation o) onto the JPEG held by m, changing only the blocks
-// the ink touches. It reports whether any block changed, and an error if
-// the JPEG's rows under the ink could not be decoded. The work is split
-// into MCU columns done side by side (on an upright picture; a turned one
-// is done in one piece).
-func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) (bool, error) {
-	bufs := editBuffers.Get().(*buffers).reset()
-	defer editBuffers.Put(bufs)
-	info := m.Info()
+// planEdit finds the MCUs the stamps' ink reaches; nil when there is no
+// ink. It needs only the JPEG's headers, so it runs while the scan is
+// being decoded.
+func planEdit(info jpegcoef.Info, o int, stamps []stamp) *coefEdit {
 	W, H := info.Width, info.Height
 	var ink image.Rectangle
 	for _, sp := range stamps {
 		ink = ink.Union(sp.inked())
 	}
 	if ink.Empty() {
-		return false, nil
+		return nil
 	}
-	e := &coefEdit{info: info, o: o, stamps: stamps, st: st}
+	e := &coefEdit{info: info, o: o, stamps: stamps}
 	// The ink's rectangle in stored coordinates, grown to whole MCUs.
 	r := unorientRect(ink, o, W, H)
 	e.mw, e.mh = 8*info.MaxH, 8*info.MaxV
@@ -256,7 +120,23 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) (bool
 			}
 		}
 	}
+	return e
+}
 
+// paintPlanned paints e's stamps (laid out on the upright picture, EXIF
+// orientation e.o) onto the JPEG held by m, changing only the blocks
+// the ink touches. It reports whether any block changed, and an error if
+// the JPEG's rows under the ink could not be decoded. The work is split
+// into MCU columns done side by side (on an upright picture; a turned one
+// is done in one piece).
+func paintPlanned(m *jpegcoef.Image, e *coefEdit, st Style) (bool, error) {
+	if e == nil {
+		return false, nil
+	}
+	e.st = st
+	bufs := editBuffers.Get().(*buffers).reset()
+	defer editBuffers.Put(bufs)
+	info, o, r := e.info, e.o, e.r
 	// Only the MCU rows from the ink's first down are decoded (an indexed
 	// baseline JPEG); everything above is copied as it is.
 	if err := m.Rows(r.Min.Y); err != nil {
@@ -265,13 +145,19 @@ func paintCoefficients(m *jpegcoef.Image, o int, stamps []stamp, st Style) (bool
 	e.planes = make([]*plane, len(info.Components))
 	for ci, c := range info.Components {
 		sx, sy := info.MaxH/c.H, info.MaxV/c.V
-		p := &plane{comp: c, qt: newQuantTables(&c.Quant), sx: sx, sy: sy,
+		p := &plane{comp: c, dct: jpegcoef.NewDCT(&c.Quant), sx: sx, sy: sy,
 			bx0: r.Min.X / (8 * sx), by0: r.Min.Y / (8 * sy)}
 		p.bw = min(r.Max.X/(8*sx), c.BlocksW) - p.bx0
 		p.bh = min(r.Max.Y/(8*sy), c.BlocksH) - p.by0
 		p.stride = p.bw * 8
 		p.pix = bufs.bytes(p.stride * p.bh * 8)
 		p.touched = make([]bool, p.bw*p.bh)
+		p.want = make([]bool, p.bw*p.bh)
+		for by := range p.bh {
+			for bx := range p.bw {
+				p.want[by*p.bw+bx] = e.need[by/c.V*e.mcuW+bx/c.H]
+			}
+		}
 		if ci == 2 {
 			p.touched = e.planes[1].touched // Cb and Cr change together
 		}
@@ -344,7 +230,7 @@ var editBuffers = sync.Pool{New: func() any { return new(buffers) }}
 
 type buffers struct {
 	painted [][]int64
-	sums    []int32 // zero outside paintCoefficients
+	sums    []int32 // zero outside paintPlanned
 	b       [][]byte
 	c       [][]int16
 	nb, nc  int
@@ -373,7 +259,7 @@ func (f *buffers) reset() *buffers {
 	return f
 }
 
-// coefEdit is one paintCoefficients call's state, shared by its workers:
+// coefEdit is one paintPlanned call's state, shared by its workers:
 // each works on its own MCU columns, so on its own blocks and pixels.
 type coefEdit struct {
 	info         jpegcoef.Info
@@ -401,14 +287,7 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 	r := e.r
 	sub := image.Rect(r.Min.X+c0*e.mw, e.px.Min.Y, r.Min.X+c1*e.mw, e.px.Max.Y).Intersect(e.px)
 	for _, p := range e.planes {
-		c := p.comp
-		for by := range p.bh {
-			for bx := c0 * c.H; bx < min(c1*c.H, p.bw); bx++ {
-				if e.need[by/c.V*e.mcuW+bx/c.H] {
-					idct(p.coefs[(by*p.bw+bx)*64:][:64], p.qt, p.pix[by*8*p.stride+bx*8:], p.stride)
-				}
-			}
-		}
+		p.dct.Inverse(p.coefs, p.want, p.bw, c0*p.comp.H, min(c1*p.comp.H, p.bw), p.bh, p.pix, p.stride)
 	}
 	// Paint: every pixel under the ink (in these columns) is decoded to
 	// RGB once, then outlined and filled as image/draw composites a mask
@@ -536,14 +415,7 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 		}
 	}
 	for _, p := range e.planes {
-		c := p.comp
-		for by := range p.bh {
-			for bx := c0 * c.H; bx < min(c1*c.H, p.bw); bx++ {
-				if p.touched[by*p.bw+bx] {
-					fdct(p.pix[by*8*p.stride+bx*8:], p.stride, p.qt, (*[64]int16)(p.coefs[(by*p.bw+bx)*64:]))
-				}
-			}
-		}
+		p.dct.Forward(p.pix, p.stride, p.touched, p.bw, c0*p.comp.H, min(c1*p.comp.H, p.bw), p.bh, p.coefs)
 	}
 	return len(painted) > 0
 }

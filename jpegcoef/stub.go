@@ -31,3 +31,19 @@ func (*Image) Close() {}
 
 // Rows is unavailable in this build.
 func (*Image) Rows(int) error { return ErrUnavailable }
+
+// DCT is unavailable in this build.
+type DCT struct{}
+
+// NewDCT is unavailable in this build.
+func NewDCT(*[64]uint16) *DCT { return &DCT{} }
+
+// Inverse is unavailable in this build.
+func (*DCT) Inverse(coefs []int16, want []bool, bw, bx0, bx1, bh int, pix []byte, stride int) {
+	panic("jpegcoef: built without libjpeg")
+}
+
+// Forward is unavailable in this build.
+func (*DCT) Forward(pix []byte, stride int, want []bool, bw, bx0, bx1, bh int, coefs []int16) {
+	panic("jpegcoef: built without libjpeg")
+}
