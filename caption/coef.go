@@ -211,13 +211,11 @@ func paintPlanned(m *jpegcoef.Image, e *coefEdit, st Style) (bool, error) {
 	if !slices.Contains(changed, true) {
 		return false, nil
 	}
+	// The planes go back whole, in one call each: a block not touched
+	// holds the coefficients ReadBlocks gave, so it is written unchanged.
 	for ci, p := range e.planes {
-		for by := range p.bh {
-			for bx := range p.bw {
-				if p.touched[by*p.bw+bx] {
-					m.WriteBlock(ci, p.bx0+bx, p.by0+by, (*[64]int16)(p.coefs[(by*p.bw+bx)*64:]))
-				}
-			}
+		if slices.Contains(p.touched, true) {
+			m.WriteBlocks(ci, p.bx0, p.by0, p.bx0+p.bw, p.by0+p.bh, p.coefs)
 		}
 	}
 	return true, nil

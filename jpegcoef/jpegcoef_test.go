@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,6 +81,24 @@ func TestRoundTrip(t *testing.T) {
 	m.ReadBlocks(0, 3, 2, 4, 3, got)
 	if got[0] != 7 || got[1] != 0 {
 		t.Errorf("block read back %v", got[:4])
+	}
+	// A region written whole reads back whole, and nothing beside it moves.
+	region := make([]int16, 2*3*64)
+	for k := range region {
+		region[k] = int16(k%64 - 20)
+	}
+	left := make([]int16, 64)
+	m.ReadBlocks(0, 0, 0, 1, 1, left)
+	m.WriteBlocks(0, 1, 0, 3, 3, region)
+	back := make([]int16, len(region))
+	m.ReadBlocks(0, 1, 0, 3, 3, back)
+	if !slices.Equal(back, region) {
+		t.Errorf("region read back %v…", back[:8])
+	}
+	after := make([]int16, 64)
+	m.ReadBlocks(0, 0, 0, 1, 1, after)
+	if !slices.Equal(left, after) {
+		t.Error("a block beside the region written changed")
 	}
 }
 

@@ -302,6 +302,13 @@ func (m *Image) WriteBlock(ci, bx, by int, b *[64]int16) {
 	m.blocks(ci, bx, by, bx+1, by+1, b[:], 1)
 }
 
+// WriteBlocks replaces the blocks [bx0, bx1) × [by0, by1) of component ci
+// with src, laid out as ReadBlocks lays them out: one call where many
+// WriteBlock calls would each cross into C.
+func (m *Image) WriteBlocks(ci, bx0, by0, bx1, by1 int, src []int16) {
+	m.blocks(ci, bx0, by0, bx1, by1, src, 1)
+}
+
 func (m *Image) blocks(ci, bx0, by0, bx1, by1 int, buf []int16, write C.int) {
 	c := m.info.Components[ci]
 	if bx0 < 0 || by0 < 0 || bx1 > c.BlocksW || by1 > c.BlocksH || bx0 >= bx1 || by0 >= by1 || len(buf) < (bx1-bx0)*(by1-by0)*64 {

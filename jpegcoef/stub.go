@@ -23,6 +23,9 @@ func (*Image) ReadBlocks(ci, bx0, by0, bx1, by1 int, dst []int16) {}
 // WriteBlock is unavailable in this build.
 func (*Image) WriteBlock(ci, bx, by int, b *[64]int16) {}
 
+// WriteBlocks is unavailable in this build.
+func (*Image) WriteBlocks(ci, bx0, by0, bx1, by1 int, src []int16) {}
+
 // Encode is unavailable in this build.
 func (*Image) Encode() ([]byte, error) { return nil, ErrUnavailable }
 
