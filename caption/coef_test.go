@@ -312,8 +312,15 @@ func benchCoefficients(b *testing.B, w, h int) {
 
 func TestMaxBytes(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for n := range 40 {
-		a, b := make([]byte, n), make([]byte, n)
+	for n := range 200 {
+		// Both at an odd offset into a longer buffer, src longer than dst,
+		// and bytes past dst's end must not change.
+		abuf, bbuf := make([]byte, n+3), make([]byte, n+9)
+		for i := range abuf {
+			abuf[i] = byte(rng.IntN(256))
+		}
+		a, b := abuf[1:n+1], bbuf[3:]
+		tail := abuf[n+1]
 		for i := range n {
 			a[i], b[i] = byte(rng.IntN(256)), byte(rng.IntN(256))
 			if rng.IntN(4) == 0 {
@@ -328,16 +335,33 @@ func TestMaxBytes(t *testing.T) {
 		if !bytes.Equal(a, want) {
 			t.Fatalf("n=%d: got %v, want %v", n, a, want)
 		}
-	}
-	// Every pair of byte values.
-	a, b := make([]byte, 65536), make([]byte, 65536)
-	for i := range 65536 {
-		a[i], b[i] = byte(i), byte(i>>8)
-	}
-	maxBytes(a, b)
-	for i := range 65536 {
-		if a[i] != max(byte(i), byte(i>>8)) {
-			t.Fatalf("max(%d, %d) = %d", byte(i), byte(i>>8), a[i])
+		if abuf[n+1] != tail {
+			t.Fatalf("n=%d: the byte after dst changed", n)
 		}
+	}
+	// Every pair of byte values, through maxBytes and through the
+	// eight-byte code alone (maxBytes gives it only the last few bytes).
+	for name, f := range map[string]func(dst, src []byte){"maxBytes": maxBytes, "maxBytesSWAR": maxBytesSWAR} {
+		a, b := make([]byte, 65536), make([]byte, 65536)
+		for i := range 65536 {
+			a[i], b[i] = byte(i), byte(i>>8)
+		}
+		f(a, b)
+		for i := range 65536 {
+			if a[i] != max(byte(i), byte(i>>8)) {
+				t.Fatalf("%s: max(%d, %d) = %d", name, byte(i), byte(i>>8), a[i])
+			}
+		}
+	}
+}
+
+func BenchmarkMaxBytes(b *testing.B) {
+	dst, src := make([]byte, 3500), make([]byte, 3500)
+	for i := range src {
+		src[i] = byte(i * 7)
+	}
+	b.SetBytes(int64(len(dst)))
+	for b.Loop() {
+		maxBytes(dst, src)
 	}
 }

@@ -38,7 +38,11 @@ func benchCaption(ctx context.Context, o benchOptions, stderr io.Writer) ([]row,
 	if err := os.WriteFile(fontPath, gobold.TTF, 0o600); err != nil {
 		return nil, err
 	}
-	fg, err := startChild(ctx, "serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(data, "fg"), "--log-level", "error")
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data", filepath.Join(data, "fg"), "--log-level", "error"}
+	if o.debugAddr != "" {
+		args = append(args, "--debug-addr", o.debugAddr)
+	}
+	fg, err := startChild(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
