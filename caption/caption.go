@@ -545,6 +545,7 @@ func coefficientCaption(ctx context.Context, op string, req Request, st Style, d
 		var e *coefEdit
 		if info, ok := <-headers; ok && err == nil && coefSupported(info) && info.Width == cfg.Width && info.Height == cfg.Height {
 			e = planEdit(info, o, s)
+			e.prepaint(st)
 		}
 		ready <- drawn{s, n, err, e}
 	}()

@@ -120,7 +120,83 @@ func planEdit(info jpegcoef.Info, o int, stamps []stamp) *coefEdit {
 			}
 		}
 	}
+	e.workers = 1
+	if o <= 1 || o > 8 {
+		e.workers = min(runtime.NumCPU(), 4, e.mcuW)
+	}
+	// The columns go in chunks to whichever worker is free: the ink is
+	// rarely spread evenly.
+	e.chunks = 1
+	if e.workers > 1 {
+		e.chunks = min(4*e.workers, e.mcuW)
+	}
 	return e
+}
+
+// prepaint paints, before the JPEG's rows are decoded, the pixels whose
+// new color does not depend on the old: those fully under an opaque
+// stroke (most of a caption's ink). It runs on the CPU the scan's decoding
+// leaves idle, and leaves the others (the text's anti-aliased edges) to
+// columns. It does so only where no pixel is painted twice: an upright
+// picture, and stamps that do not overlap.
+func (e *coefEdit) prepaint(st Style) {
+	if e == nil || e.o > 1 && e.o <= 8 {
+		return
+	}
+	sr, sg, sb, sa := st.Stroke.RGBA()
+	fr, fg, fb, fa := st.Fill.RGBA()
+	stroke, fill := [4]uint32{sr, sg, sb, sa}, [4]uint32{fr, fg, fb, fa}
+	if stroke[3] != 0xffff {
+		return
+	}
+	for i, a := range e.stamps {
+		for _, b := range e.stamps[i+1:] {
+			if a.ring.Rect.Overlaps(b.ring.Rect) {
+				return
+			}
+		}
+	}
+	chunkOf := make([]int, e.mcuW)
+	for c := range e.chunks {
+		for mx := c * e.mcuW / e.chunks; mx < (c+1)*e.mcuW/e.chunks; mx++ {
+			chunkOf[mx] = c
+		}
+	}
+	pre := make([][]uint64, e.chunks)
+	stroke8 := [4]uint8{uint8(stroke[0] >> 8), uint8(stroke[1] >> 8), uint8(stroke[2] >> 8), 0xff}
+	gray := len(e.info.Components) == 1
+	lastRGB := [3]uint8{0, 0, 0}
+	_, lastCb, lastCr := color.RGBToYCbCr(0, 0, 0)
+	for _, sp := range e.stamps {
+		b := sp.ring.Rect.Intersect(e.px)
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			ring := sp.ring.Pix[sp.ring.PixOffset(b.Min.X, y):][:b.Dx()]
+			fills := sp.fill.Pix[sp.fill.PixOffset(b.Min.X, y):][:b.Dx()]
+			for i := inked(ring, 0); i < len(ring); i = inked(ring, i+1) {
+				if ring[i] != 0xff {
+					continue
+				}
+				d := stroke8 // whatever was there: over gives the stroke's color
+				if af := fills[i]; af != 0 {
+					over(d[:], &fill, af)
+				}
+				x := b.Min.X + i
+				// Luma as color.RGBToYCbCr computes it.
+				yy := uint8((19595*uint32(d[0]) + 38470*uint32(d[1]) + 7471*uint32(d[2]) + 1<<15) >> 16)
+				v := uint64(y)<<48 | uint64(x)<<32 | uint64(yy)<<16
+				if !gray {
+					if rgb := [3]uint8{d[0], d[1], d[2]}; rgb != lastRGB {
+						_, lastCb, lastCr = color.RGBToYCbCr(d[0], d[1], d[2])
+						lastRGB = rgb
+					}
+					v |= uint64(lastCb)<<8 | uint64(lastCr)
+				}
+				c := chunkOf[(x-e.r.Min.X)/e.mw]
+				pre[c] = append(pre[c], v)
+			}
+		}
+	}
+	e.pre = pre
 }
 
 // paintPlanned paints e's stamps (laid out on the upright picture, EXIF
@@ -136,7 +212,7 @@ func paintPlanned(m *jpegcoef.Image, e *coefEdit, st Style) (bool, error) {
 	e.st = st
 	bufs := editBuffers.Get().(*buffers).reset()
 	defer editBuffers.Put(bufs)
-	info, o, r := e.info, e.o, e.r
+	info, r := e.info, e.r
 	// Only the MCU rows from the ink's first down are decoded (an indexed
 	// baseline JPEG); everything above is copied as it is.
 	if err := m.Rows(r.Min.Y); err != nil {
@@ -172,28 +248,21 @@ func paintPlanned(m *jpegcoef.Image, e *coefEdit, st Style) (bool, error) {
 		}
 		e.sums = bufs.sums[:3*len(e.planes[1].pix)]
 	}
-	e.cur = &image.RGBA{Pix: bufs.bytes(4 * e.px.Dx() * e.px.Dy()), Stride: 4 * e.px.Dx(), Rect: e.px}
+	if e.pre == nil {
+		e.cur = &image.RGBA{Pix: bufs.bytes(4 * e.px.Dx() * e.px.Dy()), Stride: 4 * e.px.Dx(), Rect: e.px}
+	}
 	sr, sg, sb, sa := st.Stroke.RGBA()
 	e.stroke = [4]uint32{sr, sg, sb, sa}
 	fr, fg, fb, fa := st.Fill.RGBA()
 	e.fill = [4]uint32{fr, fg, fb, fa}
 
-	workers := 1
-	if o <= 1 || o > 8 {
-		workers = min(runtime.NumCPU(), 4, e.mcuW)
-	}
+	workers, chunks := e.workers, e.chunks
 	changed := make([]bool, workers)
 	for len(bufs.painted) < workers {
 		bufs.painted = append(bufs.painted, nil)
 	}
 	e.painted = bufs.painted[:workers]
 	defer func() { bufs.painted = e.painted }()
-	// The columns go in chunks to whichever worker is free: the ink is
-	// rarely spread evenly.
-	chunks := 1
-	if workers > 1 {
-		chunks = min(4*workers, e.mcuW)
-	}
 	var next atomic.Int32
 	var wg sync.WaitGroup
 	for w := range workers {
@@ -201,7 +270,7 @@ func paintPlanned(m *jpegcoef.Image, e *coefEdit, st Style) (bool, error) {
 		go func() {
 			defer wg.Done()
 			for c := int(next.Add(1)) - 1; c < chunks; c = int(next.Add(1)) - 1 {
-				if e.columns(w, c*e.mcuW/chunks, (c+1)*e.mcuW/chunks) {
+				if e.columns(w, c, c*e.mcuW/chunks, (c+1)*e.mcuW/chunks) {
 					changed[w] = true
 				}
 			}
@@ -273,12 +342,18 @@ type coefEdit struct {
 	painted      [][]int64   // per worker: the pixels painted, y<<32 | x
 	sums         []int32     // per chroma sample: Cb, Cr and count of its painted pixels; zero between uses
 	stroke, fill [4]uint32   // st's colors, premultiplied
+	workers      int         // goroutines painting
+	chunks       int         // column ranges they take in turn: chunk c is MCU columns [c*mcuW/chunks, (c+1)*mcuW/chunks)
+	// pre, when not nil, holds per chunk the pixels fully under the
+	// stroke, painted (by prepaint) before the JPEG's rows were decoded:
+	// y<<48 | x<<32 | Y<<16 | Cb<<8 | Cr, their new samples.
+	pre [][]uint64
 }
 
 // columns edits MCU columns [c0, c1) of e.r: decodes the blocks of the
 // MCUs with ink, paints, and transforms and quantizes again the blocks
 // whose samples changed. It reports whether any did.
-func (e *coefEdit) columns(w, c0, c1 int) bool {
+func (e *coefEdit) columns(w, chunk, c0, c1 int) bool {
 	if c0 >= c1 {
 		return false
 	}
@@ -287,10 +362,84 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 	for _, p := range e.planes {
 		p.dct.Inverse(p.coefs, p.want, p.bw, c0*p.comp.H, min(c1*p.comp.H, p.bw), p.bh, p.pix, p.stride)
 	}
-	// Paint: every pixel under the ink (in these columns) is decoded to
-	// RGB once, then outlined and filled as image/draw composites a mask
-	// (drawGlyphOver), stamp after stamp. cur holds the painted pixels;
-	// its alpha marks the ones painted.
+	var painted bool
+	if e.pre != nil {
+		painted = e.paintEdges(sub, e.pre[chunk])
+	} else {
+		painted = e.paintPixels(w, sub)
+	}
+	e.chroma(c0, c1)
+	for _, p := range e.planes {
+		p.dct.Forward(p.pix, p.stride, p.touched, p.bw, c0*p.comp.H, min(c1*p.comp.H, p.bw), p.bh, p.coefs)
+	}
+	return painted
+}
+
+// newSample records a painted pixel's new samples: its luma, and its
+// chroma added to its chroma sample's sums.
+func (e *coefEdit) newSample(x, y int, yy, cb, cr uint8) {
+	lx, ly := x-e.r.Min.X, y-e.r.Min.Y
+	e.planes[0].set(lx, ly, yy)
+	if len(e.planes) != 3 {
+		return
+	}
+	p1 := e.planes[1]
+	if bx, by := lx>>p1.shx, ly>>p1.shy; bx < p1.bw && by < p1.bh {
+		p1.touched[by*p1.bw+bx] = true // Cr's too: they share
+		a := e.sums[3*((ly>>(p1.shy-3))*p1.stride+lx>>(p1.shx-3)):][:3:3]
+		a[0] += int32(cb)
+		a[1] += int32(cr)
+		a[2]++
+	}
+}
+
+// paintEdges paints sub's pixels that prepaint left (partly under the
+// stroke), and records the new samples of those it painted (pre). No
+// pixel is painted twice, so each is finished at once.
+func (e *coefEdit) paintEdges(sub image.Rectangle, pre []uint64) bool {
+	for _, v := range pre {
+		e.newSample(int(v>>32&0xffff), int(v>>48), uint8(v>>16), uint8(v>>8), uint8(v))
+	}
+	painted := len(pre) > 0
+	lastRGB := [3]uint8{0, 0, 0}
+	_, lastCb, lastCr := color.RGBToYCbCr(0, 0, 0)
+	for _, sp := range e.stamps {
+		b := sp.ring.Rect.Intersect(sub)
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			ring := sp.ring.Pix[sp.ring.PixOffset(b.Min.X, y):][:b.Dx()]
+			fills := sp.fill.Pix[sp.fill.PixOffset(b.Min.X, y):][:b.Dx()]
+			for i := inked(ring, 0); i < len(ring); i = inked(ring, i+1) {
+				ar := ring[i]
+				if ar == 0xff {
+					continue // prepainted
+				}
+				x := b.Min.X + i
+				var d [4]uint8
+				d[0], d[1], d[2] = e.rgb(x, y)
+				over(d[:], &e.stroke, ar)
+				if af := fills[i]; af != 0 {
+					over(d[:], &e.fill, af)
+				}
+				yy := uint8((19595*uint32(d[0]) + 38470*uint32(d[1]) + 7471*uint32(d[2]) + 1<<15) >> 16)
+				if rgb := [3]uint8{d[0], d[1], d[2]}; len(e.planes) == 3 && rgb != lastRGB {
+					_, lastCb, lastCr = color.RGBToYCbCr(d[0], d[1], d[2])
+					lastRGB = rgb
+				}
+				e.newSample(x, y, yy, lastCb, lastCr)
+				painted = true
+			}
+		}
+	}
+	return painted
+}
+
+// paintPixels paints sub's pixels under the ink, stamp after stamp, where
+// a pixel may be painted more than once (turned pictures, overlapping
+// stamps, a translucent stroke): every pixel under the ink is decoded to
+// RGB once, then outlined and filled as image/draw composites a mask
+// (drawGlyphOver). cur holds the painted pixels; its alpha marks the ones
+// painted. Their new samples are recorded once all stamps are painted.
+func (e *coefEdit) paintPixels(w int, sub image.Rectangle) bool {
 	cur := e.cur
 	for y := sub.Min.Y; y < sub.Max.Y; y++ {
 		clear(cur.Pix[cur.PixOffset(sub.Min.X, y):cur.PixOffset(sub.Max.X, y)])
@@ -349,11 +498,6 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 
 	// New samples where pixels were painted; blocks with a new sample are
 	// transformed and quantized again, every other block is left alone.
-	// Each painted pixel's chroma goes into its chroma sample's sums.
-	var p1, p2 *plane
-	if len(e.planes) == 3 {
-		p1, p2 = e.planes[1], e.planes[2]
-	}
 	// Text is mostly its two colors: the last conversion is kept.
 	lastRGB := [3]uint8{0, 0, 0}
 	_, lastCb, lastCr := color.RGBToYCbCr(0, 0, 0)
@@ -362,60 +506,53 @@ func (e *coefEdit) columns(w, c0, c1 int) bool {
 		d := cur.Pix[cur.PixOffset(x, y):][:4:4]
 		// Luma as color.RGBToYCbCr computes it.
 		yy := uint8((19595*uint32(d[0]) + 38470*uint32(d[1]) + 7471*uint32(d[2]) + 1<<15) >> 16)
-		lx, ly := x-r.Min.X, y-r.Min.Y
-		e.planes[0].set(lx, ly, yy)
-		if p1 == nil {
-			continue
+		if rgb := [3]uint8{d[0], d[1], d[2]}; len(e.planes) == 3 && rgb != lastRGB {
+			_, lastCb, lastCr = color.RGBToYCbCr(d[0], d[1], d[2])
+			lastRGB = rgb
 		}
-		if bx, by := lx>>p1.shx, ly>>p1.shy; bx < p1.bw && by < p1.bh {
-			p1.touched[by*p1.bw+bx] = true // Cr's too: they share
-			if rgb := [3]uint8{d[0], d[1], d[2]}; rgb != lastRGB {
-				_, lastCb, lastCr = color.RGBToYCbCr(d[0], d[1], d[2])
-				lastRGB = rgb
-			}
-			a := e.sums[3*((ly>>(p1.shy-3))*p1.stride+lx>>(p1.shx-3)):][:3:3]
-			a[0] += int32(lastCb)
-			a[1] += int32(lastCr)
-			a[2]++
-		}
-	}
-	if p1 != nil {
-		// A chroma sample covers sx×sy pixels: the mean of its pixels'
-		// new chroma, where a pixel not painted keeps the sample. Every
-		// sum used is zeroed again (the buffer is kept for the next
-		// caption): all lie in these touched blocks.
-		for by := range p1.bh {
-			for bx := c0; bx < min(c1, p1.bw); bx++ {
-				if !p1.touched[by*p1.bw+bx] {
-					continue
-				}
-				for cy := by * 8; cy < by*8+8; cy++ {
-					y0 := r.Min.Y + cy*p1.sy
-					y1 := min(y0+p1.sy, e.px.Max.Y)
-					for cx := bx * 8; cx < bx*8+8; cx++ {
-						i := cy*p1.stride + cx
-						a := e.sums[3*i:][:3:3]
-						if a[2] == 0 {
-							continue
-						}
-						x0 := r.Min.X + cx*p1.sx
-						x1 := min(x0+p1.sx, e.px.Max.X)
-						n := (y1 - y0) * (x1 - x0)
-						kept := n - int(a[2])
-						cb := int(a[0]) + kept*int(p1.pix[i])
-						cr := int(a[1]) + kept*int(p2.pix[i])
-						p1.pix[i] = uint8((cb + n/2) / n)
-						p2.pix[i] = uint8((cr + n/2) / n)
-						a[0], a[1], a[2] = 0, 0, 0
-					}
-				}
-			}
-		}
-	}
-	for _, p := range e.planes {
-		p.dct.Forward(p.pix, p.stride, p.touched, p.bw, c0*p.comp.H, min(c1*p.comp.H, p.bw), p.bh, p.coefs)
+		e.newSample(x, y, yy, lastCb, lastCr)
 	}
 	return len(painted) > 0
+}
+
+// chroma sets the new chroma samples of MCU columns [c0, c1): a chroma
+// sample covers sx×sy pixels, and becomes the mean of its pixels' new
+// chroma, where a pixel not painted keeps the sample. Every sum used is
+// zeroed again (the buffer is kept for the next caption): all lie in
+// these columns' touched blocks.
+func (e *coefEdit) chroma(c0, c1 int) {
+	if len(e.planes) != 3 {
+		return
+	}
+	r := e.r
+	p1, p2 := e.planes[1], e.planes[2]
+	for by := range p1.bh {
+		for bx := c0; bx < min(c1, p1.bw); bx++ {
+			if !p1.touched[by*p1.bw+bx] {
+				continue
+			}
+			for cy := by * 8; cy < by*8+8; cy++ {
+				y0 := r.Min.Y + cy*p1.sy
+				y1 := min(y0+p1.sy, e.px.Max.Y)
+				for cx := bx * 8; cx < bx*8+8; cx++ {
+					i := cy*p1.stride + cx
+					a := e.sums[3*i:][:3:3]
+					if a[2] == 0 {
+						continue
+					}
+					x0 := r.Min.X + cx*p1.sx
+					x1 := min(x0+p1.sx, e.px.Max.X)
+					n := (y1 - y0) * (x1 - x0)
+					kept := n - int(a[2])
+					cb := int(a[0]) + kept*int(p1.pix[i])
+					cr := int(a[1]) + kept*int(p2.pix[i])
+					p1.pix[i] = uint8((cb + n/2) / n)
+					p2.pix[i] = uint8((cr + n/2) / n)
+					a[0], a[1], a[2] = 0, 0, 0
+				}
+			}
+		}
+	}
 }
 
 // inked returns the index of the first non-zero byte of mask at or after

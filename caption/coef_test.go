@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	"image/jpeg"
 	"math"
@@ -363,5 +364,59 @@ func BenchmarkMaxBytes(b *testing.B) {
 	b.SetBytes(int64(len(dst)))
 	for b.Loop() {
 		maxBytes(dst, src)
+	}
+}
+
+// TestPrepaint: the pixels fully under an opaque stroke are painted before
+// the scan is decoded when no pixel is painted twice, and only then.
+func TestPrepaint(t *testing.T) {
+	if !jpegcoef.Available {
+		t.Skip("built without libjpeg: go test -tags libjpeg")
+	}
+	var buf bytes.Buffer
+	jpeg.Encode(&buf, photo(640, 480), &jpeg.Options{Quality: 90})
+	m, err := jpegcoef.Open(buf.Bytes(), 1e7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	bounds := image.Rect(0, 0, 640, 480)
+	plan := func(req Request, st Style, o int) *coefEdit {
+		blocks, st, err := layoutBlocks("test", req, bounds, st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stamps, _, err := stampsFor(bounds, blocks, st, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := planEdit(m.Info(), o, stamps)
+		e.prepaint(st)
+		return e
+	}
+	e := plan(Request{TopText: "TOP", BottomText: "BOTTOM"}, meme, 1)
+	n := 0
+	for _, p := range e.pre {
+		n += len(p)
+	}
+	if e.pre == nil || n == 0 {
+		t.Fatalf("two captions in black and white: %d pixels prepainted", n)
+	}
+	translucent := meme
+	translucent.Stroke = color.NRGBA{0, 0, 0, 128}
+	if e := plan(Request{BottomText: "BOTTOM"}, translucent, 1); e.pre != nil {
+		t.Error("prepainted under a translucent stroke")
+	}
+	if e := plan(Request{BottomText: "BOTTOM"}, meme, 6); e.pre != nil {
+		t.Error("prepainted a turned picture")
+	}
+	if len(e.stamps) == 2 {
+		e.stamps[1].ring.Rect = e.stamps[0].ring.Rect.Add(image.Pt(3, 3))
+		e.pre = nil
+		if e.prepaint(meme); e.pre != nil {
+			t.Error("prepainted overlapping stamps")
+		}
+	} else {
+		t.Errorf("%d stamps for a top and a bottom caption", len(e.stamps))
 	}
 }
