@@ -162,7 +162,34 @@ func (e *coefEdit) prepaint(st Style) {
 			chunkOf[mx] = c
 		}
 	}
+	// Counted first, so that the lists are one buffer of the right size,
+	// kept between captions: a 4K caption prepaints half a million pixels,
+	// and lists grown by append cost more than the painting.
+	counts := make([]int, e.chunks)
+	for _, sp := range e.stamps {
+		b := sp.ring.Rect.Intersect(e.px)
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			ring := sp.ring.Pix[sp.ring.PixOffset(b.Min.X, y):][:b.Dx()]
+			for i := inked(ring, 0); i < len(ring); i = inked(ring, i+1) {
+				if ring[i] == 0xff {
+					counts[chunkOf[(b.Min.X+i-e.r.Min.X)/e.mw]]++
+				}
+			}
+		}
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	e.bufs = editBuffers.Get().(*buffers).reset()
+	if cap(e.bufs.pre) < total {
+		e.bufs.pre = make([]uint64, total)
+	}
+	flat := e.bufs.pre[:total]
 	pre := make([][]uint64, e.chunks)
+	for c, n := range counts {
+		pre[c], flat = flat[:0:n], flat[n:]
+	}
 	stroke8 := [4]uint8{uint8(stroke[0] >> 8), uint8(stroke[1] >> 8), uint8(stroke[2] >> 8), 0xff}
 	gray := len(e.info.Components) == 1
 	lastRGB := [3]uint8{0, 0, 0}
@@ -210,7 +237,10 @@ func paintPlanned(m *jpegcoef.Image, e *coefEdit, st Style) (bool, error) {
 		return false, nil
 	}
 	e.st = st
-	bufs := editBuffers.Get().(*buffers).reset()
+	bufs := e.bufs
+	if bufs == nil {
+		bufs = editBuffers.Get().(*buffers).reset()
+	}
 	defer editBuffers.Put(bufs)
 	info, r := e.info, e.r
 	// Only the MCU rows from the ink's first down are decoded (an indexed
@@ -297,6 +327,7 @@ var editBuffers = sync.Pool{New: func() any { return new(buffers) }}
 
 type buffers struct {
 	painted [][]int64
+	pre     []uint64
 	sums    []int32 // zero outside paintPlanned
 	b       [][]byte
 	c       [][]int16
@@ -344,6 +375,7 @@ type coefEdit struct {
 	stroke, fill [4]uint32   // st's colors, premultiplied
 	workers      int         // goroutines painting
 	chunks       int         // column ranges they take in turn: chunk c is MCU columns [c*mcuW/chunks, (c+1)*mcuW/chunks)
+	bufs         *buffers    // taken by prepaint, else by paintPlanned, which gives them back
 	// pre, when not nil, holds per chunk the pixels fully under the
 	// stroke, painted (by prepaint) before the JPEG's rows were decoded:
 	// y<<48 | x<<32 | Y<<16 | Cb<<8 | Cr, their new samples.
