@@ -57,6 +57,9 @@ type derived struct {
 	akid, secret, token string
 	date                string // yyyymmdd
 	ipad, opad          [64]byte
+	// forever: the credentials cannot expire and come from an
+	// aws.CredentialsCache, which keeps such credentials for good.
+	forever bool
 }
 
 // New returns a Signer. endpoint is the URL clients reach the store at; ""
@@ -284,16 +287,22 @@ func sortedKeys(m map[string]string) []string {
 // key returns the signing key for now's date and the current credentials,
 // deriving it only when the date or the credentials changed.
 func (s *Signer) key(ctx context.Context, now time.Time) (*derived, error) {
+	var dbuf [8]byte
+	date := appendYMD(dbuf[:0], now.UTC())
+	if k := s.cache.Load(); k != nil && k.forever && k.date == string(date) {
+		// Credentials that never expire, from an aws.CredentialsCache:
+		// it would hand back the same ones.
+		return k, nil
+	}
 	c, err := s.creds.Retrieve(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("sigv4: credentials: %w", err)
 	}
-	var dbuf [8]byte
-	date := now.UTC().AppendFormat(dbuf[:0], "20060102")
+	_, cached := s.creds.(*aws.CredentialsCache)
 	if k := s.cache.Load(); k != nil && k.akid == c.AccessKeyID && k.secret == c.SecretAccessKey && k.token == c.SessionToken && k.date == string(date) {
 		return k, nil
 	}
-	k := &derived{akid: c.AccessKeyID, secret: c.SecretAccessKey, token: c.SessionToken, date: string(date)}
+	k := &derived{akid: c.AccessKeyID, secret: c.SecretAccessKey, token: c.SessionToken, date: string(date), forever: cached && !c.CanExpire}
 	key := hmacSHA256([]byte("AWS4"+c.SecretAccessKey), date)
 	key = hmacSHA256(key[:], []byte(s.region))
 	key = hmacSHA256(key[:], []byte(service))
@@ -337,8 +346,21 @@ func hmacSHA256(key, msg []byte) [32]byte {
 	return sha256.Sum256(append(opad[:], inner[:]...))
 }
 
+// appendAmzDate appends t as SigV4's yyyymmddThhmmssZ, in UTC. Written
+// out digit by digit: time.Format parses its layout on every call, and
+// this runs twice a grant.
 func appendAmzDate(b []byte, t time.Time) []byte {
-	return t.UTC().AppendFormat(b, "20060102T150405Z")
+	t = t.UTC()
+	b = appendYMD(b, t)
+	h, m, sec := t.Clock()
+	return append(b, 'T', byte('0'+h/10), byte('0'+h%10), byte('0'+m/10), byte('0'+m%10), byte('0'+sec/10), byte('0'+sec%10), 'Z')
+}
+
+// appendYMD appends t's date as yyyymmdd (t in UTC, year 0-9999).
+func appendYMD(b []byte, t time.Time) []byte {
+	y, mo, d := t.Date()
+	return append(b, byte('0'+y/1000%10), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10),
+		byte('0'+int(mo)/10), byte('0'+int(mo)%10), byte('0'+d/10), byte('0'+d%10))
 }
 
 const upperhex = "0123456789ABCDEF"

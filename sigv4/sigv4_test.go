@@ -198,6 +198,46 @@ func TestKeyCacheRefreshes(t *testing.T) {
 
 type rotating struct{ c aws.Credentials }
 
+// TestKeyCacheThroughCredentialsCache: credentials that never expire are
+// not asked for again, but a new date still derives a new key; credentials
+// that expire are asked for on every signature, so a rotation the cache
+// sees is used at once.
+func TestKeyCacheThroughCredentialsCache(t *testing.T) {
+	req := &Request{Method: "GET", Op: "GetObject", Bucket: "b", Key: "k", Expires: time.Minute}
+	day1 := time.Date(2026, 1, 1, 23, 59, 0, 0, time.UTC)
+	static := aws.Credentials{AccessKeyID: "A1", SecretAccessKey: "s1"}
+	s, _ := New(aws.NewCredentialsCache(credentials.StaticCredentialsProvider{Value: static}), "us-east-1", "http://127.0.0.1:9000", true)
+	for _, at := range []time.Time{day1, day1.Add(time.Minute), day1.Add(2 * time.Minute)} {
+		got, _ := s.Presign(context.Background(), req, at)
+		if want := sdkURL(t, setup{"http://127.0.0.1:9000", "us-east-1", true, credentials.StaticCredentialsProvider{Value: static}}, at, req); got != want {
+			t.Fatalf("static credentials at %v:\n got %s\nwant %s", at, got, want)
+		}
+	}
+	expiring := &rotating{c: aws.Credentials{AccessKeyID: "A1", SecretAccessKey: "s1", SessionToken: "t1", CanExpire: true, Expires: day1.Add(365 * 24 * time.Hour)}}
+	cache := aws.NewCredentialsCache(expiring)
+	s, _ = New(cache, "us-east-1", "http://127.0.0.1:9000", true)
+	for _, rotate := range []bool{false, true} {
+		if rotate {
+			expiring.c.AccessKeyID, expiring.c.SecretAccessKey, expiring.c.SessionToken = "A2", "s2", "t2"
+			cache.Invalidate()
+		}
+		got, _ := s.Presign(context.Background(), req, day1)
+		if want := sdkURL(t, setup{"http://127.0.0.1:9000", "us-east-1", true, credentials.StaticCredentialsProvider{Value: expiring.c}}, day1, req); got != want {
+			t.Fatalf("expiring credentials, rotated %v:\n got %s\nwant %s", rotate, got, want)
+		}
+	}
+}
+
+func TestAppendAmzDate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 10000 {
+		at := time.Unix(rng.Int64N(253402300799-(-30610224000))+(-30610224000), 0).In(time.FixedZone("x", 3600*(rng.IntN(27)-13)))
+		if got, want := string(appendAmzDate(nil, at)), at.UTC().Format("20060102T150405Z"); got != want {
+			t.Fatalf("%v: %s, want %s", at, got, want)
+		}
+	}
+}
+
 func (r *rotating) Retrieve(context.Context) (aws.Credentials, error) { return r.c, nil }
 
 func TestRefusesBadExpiry(t *testing.T) {
