@@ -369,8 +369,8 @@ type coefEdit struct {
 	mcuW, mcuH   int
 	need         []bool // per MCU: ink inside
 	planes       []*plane
-	cur          *image.RGBA // px: the painted pixels (alpha 0: not painted)
-	painted      [][]int64   // per worker: the pixels painted, y<<32 | x
+	cur          *image.RGBA // px: the painted pixels (alpha 0: not painted); paintPixels only
+	painted      [][]int64   // per worker: the pixels painted, y<<32 | x; paintPixels only
 	sums         []int32     // per chroma sample: Cb, Cr and count of its painted pixels; zero between uses
 	stroke, fill [4]uint32   // st's colors, premultiplied
 	workers      int         // goroutines painting
