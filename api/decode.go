@@ -46,14 +46,19 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 // buffers). FuzzDecodeJSON holds the two to the same answers.
 func DecodeJSON(body io.Reader, v any) error {
 	const op = "api.decode"
-	bp := bodies.Get().(*[]byte)
+	buf := bodies.Get().(*bytes.Buffer)
 	defer func() {
-		if cap(*bp) <= 64<<10 { // a large body's buffer is not kept
-			bodies.Put(bp)
+		if buf.Cap() <= 64<<10 { // a large body's buffer is not kept
+			buf.Reset()
+			bodies.Put(buf)
 		}
 	}()
-	buf, err := readBody((*bp)[:0], body)
-	*bp = buf
+	// Bounded here whatever the reader (the HTTP routes bound it with
+	// http.MaxBytesReader already): one byte over MaxBody tells.
+	_, err := buf.ReadFrom(io.LimitReader(body, MaxBody+1))
+	if err == nil && buf.Len() > MaxBody {
+		err = errBodyTooLarge
+	}
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) || errors.Is(err, errBodyTooLarge) {
@@ -63,10 +68,10 @@ func DecodeJSON(body io.Reader, v any) error {
 		// so it is logged, never shown.
 		return filegate.NewError(filegate.Invalid, op, "body_unreadable", "the body could not be read (cut off or too slow)").Wrap(err)
 	}
-	if len(bytes.TrimLeft(buf, jsonSpace)) == 0 {
+	if len(bytes.TrimLeft(buf.Bytes(), jsonSpace)) == 0 {
 		return filegate.NewError(filegate.Invalid, op, "invalid_json", "the body is empty")
 	}
-	rest, err := segjson.Parse(buf, v, segjson.DisallowUnknownFields)
+	rest, err := segjson.Parse(buf.Bytes(), v, segjson.DisallowUnknownFields)
 	if err != nil {
 		var fe *filegate.Error
 		if errors.As(err, &fe) {
@@ -99,31 +104,7 @@ const jsonSpace = " \t\r\n"
 var errBodyTooLarge = errors.New("body too large")
 
 // bodies holds buffers for request bodies.
-var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// readBody appends r's bytes to buf, refusing more than MaxBody whatever r
-// is (the HTTP routes bound it with http.MaxBytesReader already).
-func readBody(buf []byte, r io.Reader) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			if len(buf) > MaxBody {
-				return buf, errBodyTooLarge
-			}
-			buf = append(buf, 0)[:len(buf)]
-		}
-		n, err := r.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			if len(buf) > MaxBody {
-				return buf, errBodyTooLarge
-			}
-			return buf, nil
-		}
-		if err != nil {
-			return buf, err
-		}
-	}
-}
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // Header values shared by every JSON answer: assigned, not Set, so that
 // no answer allocates them (net/http only reads them).

@@ -48,8 +48,9 @@ type Signer struct {
 	pathStyle bool
 	aws       bool // Amazon S3's own endpoints: virtual-hosted per bucket
 
-	cache atomic.Pointer[derived]
-	pool  sync.Pool
+	cache       atomic.Pointer[derived]
+	credsCached bool // creds is an aws.CredentialsCache
+	pool        sync.Pool
 }
 
 // derived is a signing key with what it was derived from.
@@ -72,7 +73,8 @@ func New(creds aws.CredentialsProvider, region, endpoint string, pathStyle bool)
 	if region == "" {
 		return nil, errors.New("sigv4: no region")
 	}
-	s := &Signer{creds: creds, region: region, pathStyle: pathStyle}
+	_, cached := creds.(*aws.CredentialsCache)
+	s := &Signer{creds: creds, credsCached: cached, region: region, pathStyle: pathStyle}
 	if endpoint == "" {
 		s.aws = true
 		s.scheme = "https"
@@ -298,11 +300,10 @@ func (s *Signer) key(ctx context.Context, now time.Time) (*derived, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sigv4: credentials: %w", err)
 	}
-	_, cached := s.creds.(*aws.CredentialsCache)
 	if k := s.cache.Load(); k != nil && k.akid == c.AccessKeyID && k.secret == c.SecretAccessKey && k.token == c.SessionToken && k.date == string(date) {
 		return k, nil
 	}
-	k := &derived{akid: c.AccessKeyID, secret: c.SecretAccessKey, token: c.SessionToken, date: string(date), forever: cached && !c.CanExpire}
+	k := &derived{akid: c.AccessKeyID, secret: c.SecretAccessKey, token: c.SessionToken, date: string(date), forever: s.credsCached && !c.CanExpire}
 	key := hmacSHA256([]byte("AWS4"+c.SecretAccessKey), date)
 	key = hmacSHA256(key[:], []byte(s.region))
 	key = hmacSHA256(key[:], []byte(service))
