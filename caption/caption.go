@@ -544,8 +544,8 @@ func coefficientCaption(ctx context.Context, op string, req Request, st Style, d
 		close(rows)
 		var e *coefEdit
 		if info, ok := <-headers; ok && err == nil && coefSupported(info) && info.Width == cfg.Width && info.Height == cfg.Height {
-			e = planEdit(info, o, s)
-			e.prepaint(st)
+			e = planEdit(info, o, s, st)
+			e.prepaint()
 		}
 		ready <- drawn{s, n, err, e}
 	}()
@@ -574,7 +574,7 @@ func coefficientCaption(ctx context.Context, op string, req Request, st Style, d
 	if err := ctx.Err(); err != nil {
 		return nil, 0, false, timedOut(op, err)
 	}
-	if _, err := paintPlanned(m, d.edit, st); err != nil {
+	if _, err := paintPlanned(m, d.edit); err != nil {
 		return nil, 0, false, nil
 	}
 	out, err = m.Encode()

@@ -78,7 +78,7 @@ func coefSupported(info jpegcoef.Info) bool {
 // planEdit finds the MCUs the stamps' ink reaches; nil when there is no
 // ink. It needs only the JPEG's headers, so it runs while the scan is
 // being decoded.
-func planEdit(info jpegcoef.Info, o int, stamps []stamp) *coefEdit {
+func planEdit(info jpegcoef.Info, o int, stamps []stamp, st Style) *coefEdit {
 	W, H := info.Width, info.Height
 	var ink image.Rectangle
 	for _, sp := range stamps {
@@ -88,6 +88,10 @@ func planEdit(info jpegcoef.Info, o int, stamps []stamp) *coefEdit {
 		return nil
 	}
 	e := &coefEdit{info: info, o: o, stamps: stamps}
+	sr, sg, sb, sa := st.Stroke.RGBA()
+	e.stroke = [4]uint32{sr, sg, sb, sa}
+	fr, fg, fb, fa := st.Fill.RGBA()
+	e.fill = [4]uint32{fr, fg, fb, fa}
 	// The ink's rectangle in stored coordinates, grown to whole MCUs.
 	r := unorientRect(ink, o, W, H)
 	e.mw, e.mh = 8*info.MaxH, 8*info.MaxV
@@ -139,13 +143,11 @@ func planEdit(info jpegcoef.Info, o int, stamps []stamp) *coefEdit {
 // leaves idle, and leaves the others (the text's anti-aliased edges) to
 // columns. It does so only where no pixel is painted twice: an upright
 // picture, and stamps that do not overlap.
-func (e *coefEdit) prepaint(st Style) {
+func (e *coefEdit) prepaint() {
 	if e == nil || e.o > 1 && e.o <= 8 {
 		return
 	}
-	sr, sg, sb, sa := st.Stroke.RGBA()
-	fr, fg, fb, fa := st.Fill.RGBA()
-	stroke, fill := [4]uint32{sr, sg, sb, sa}, [4]uint32{fr, fg, fb, fa}
+	stroke := e.stroke
 	if stroke[3] != 0xffff {
 		return
 	}
@@ -205,7 +207,7 @@ func (e *coefEdit) prepaint(st Style) {
 				}
 				d := stroke8 // whatever was there: over gives the stroke's color
 				if af := fills[i]; af != 0 {
-					over(d[:], &fill, af)
+					over(d[:], &e.fill, af)
 				}
 				x := b.Min.X + i
 				// Luma as color.RGBToYCbCr computes it.
@@ -232,11 +234,10 @@ func (e *coefEdit) prepaint(st Style) {
 // the JPEG's rows under the ink could not be decoded. The work is split
 // into MCU columns done side by side (on an upright picture; a turned one
 // is done in one piece).
-func paintPlanned(m *jpegcoef.Image, e *coefEdit, st Style) (bool, error) {
+func paintPlanned(m *jpegcoef.Image, e *coefEdit) (bool, error) {
 	if e == nil {
 		return false, nil
 	}
-	e.st = st
 	bufs := e.bufs
 	if bufs == nil {
 		bufs = editBuffers.Get().(*buffers).reset()
@@ -281,11 +282,6 @@ func paintPlanned(m *jpegcoef.Image, e *coefEdit, st Style) (bool, error) {
 	if e.pre == nil {
 		e.cur = &image.RGBA{Pix: bufs.bytes(4 * e.px.Dx() * e.px.Dy()), Stride: 4 * e.px.Dx(), Rect: e.px}
 	}
-	sr, sg, sb, sa := st.Stroke.RGBA()
-	e.stroke = [4]uint32{sr, sg, sb, sa}
-	fr, fg, fb, fa := st.Fill.RGBA()
-	e.fill = [4]uint32{fr, fg, fb, fa}
-
 	workers, chunks := e.workers, e.chunks
 	changed := make([]bool, workers)
 	for len(bufs.painted) < workers {
@@ -363,7 +359,6 @@ type coefEdit struct {
 	info         jpegcoef.Info
 	o            int
 	stamps       []stamp
-	st           Style
 	mw, mh       int             // MCU size in pixels
 	r, px        image.Rectangle // the MCUs edited; their part inside the picture
 	mcuW, mcuH   int

@@ -390,8 +390,8 @@ func TestPrepaint(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := planEdit(m.Info(), o, stamps)
-		e.prepaint(st)
+		e := planEdit(m.Info(), o, stamps, st)
+		e.prepaint()
 		return e
 	}
 	e := plan(Request{TopText: "TOP", BottomText: "BOTTOM"}, meme, 1)
@@ -413,7 +413,7 @@ func TestPrepaint(t *testing.T) {
 	if len(e.stamps) == 2 {
 		e.stamps[1].ring.Rect = e.stamps[0].ring.Rect.Add(image.Pt(3, 3))
 		e.pre = nil
-		if e.prepaint(meme); e.pre != nil {
+		if e.prepaint(); e.pre != nil {
 			t.Error("prepainted overlapping stamps")
 		}
 	} else {
