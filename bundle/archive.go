@@ -92,13 +92,20 @@ func ExactSize(entries []Entry) (size int64, ok bool) {
 	}
 	var cw counter
 	zw := zip.NewWriter(&cw)
+	// Only lengths matter: the same block of zeros stands for every
+	// entry's bytes (io.CopyN would allocate a buffer per entry).
+	zeros := make([]byte, 64<<10)
 	for _, e := range entries {
 		w, err := zw.CreateRaw(header(e))
 		if err != nil {
 			return 0, false
 		}
-		if _, err := io.CopyN(w, skipReader{}, e.Size); err != nil {
-			return 0, false
+		for left := e.Size; left > 0; {
+			n, err := w.Write(zeros[:min(left, int64(len(zeros)))])
+			if err != nil {
+				return 0, false
+			}
+			left -= int64(n)
 		}
 	}
 	if err := zw.Close(); err != nil {
@@ -110,11 +117,6 @@ func ExactSize(entries []Entry) (size int64, ok bool) {
 type counter int64
 
 func (c *counter) Write(p []byte) (int, error) { *c += counter(len(p)); return len(p), nil }
-
-// skipReader reports bytes read without writing them: only counts matter.
-type skipReader struct{}
-
-func (skipReader) Read(p []byte) (int, error) { return len(p), nil }
 
 // Progress is told about every entry written.
 type Progress func(e Entry, written int64, took time.Duration)
@@ -169,6 +171,10 @@ func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefe
 	}()
 
 	zw := zip.NewWriter(w)
+	// One copy buffer for the whole archive: io.Copy would allocate 32 KiB
+	// for every entry (a store's body has no WriteTo), which for thousands
+	// of small objects is most of what the garbage collector has to do.
+	buf := make([]byte, 32<<10)
 	for i, e := range entries {
 		var o opened
 		select {
@@ -184,7 +190,7 @@ func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefe
 			return fmt.Errorf("bundle: open %q: %w", e.Key, o.err)
 		}
 		start := time.Now()
-		n, err := writeEntry(zw, e, o.body)
+		n, err := writeEntry(zw, e, o.body, buf)
 		o.body.Close()
 		if err != nil {
 			return err
@@ -196,7 +202,7 @@ func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefe
 	return zw.Close()
 }
 
-func writeEntry(zw *zip.Writer, e Entry, body io.Reader) (int64, error) {
+func writeEntry(zw *zip.Writer, e Entry, body io.Reader, buf []byte) (int64, error) {
 	fh := header(e)
 	if e.Method == Store {
 		w, err := zw.CreateRaw(fh)
@@ -204,7 +210,7 @@ func writeEntry(zw *zip.Writer, e Entry, body io.Reader) (int64, error) {
 			return 0, err
 		}
 		crc := crc32.NewIEEE()
-		n, err := io.Copy(io.MultiWriter(w, crc), body)
+		n, err := io.CopyBuffer(io.MultiWriter(w, crc), body, buf)
 		if err != nil {
 			return n, fmt.Errorf("bundle: copy %q: %w", e.Key, err)
 		}
@@ -218,7 +224,7 @@ func writeEntry(zw *zip.Writer, e Entry, body io.Reader) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.Copy(w, body)
+	n, err := io.CopyBuffer(w, body, buf)
 	if err != nil {
 		return n, fmt.Errorf("bundle: copy %q: %w", e.Key, err)
 	}

@@ -114,12 +114,44 @@ type Request struct {
 	// UploadPart
 	PartNumber int32
 	UploadID   string
+	// Bucket-level GETs (ListObjectsV2, with Key ""): query parameters,
+	// sorted by name, each name lowercase letters, digits and "-". They
+	// cannot be combined with the object parameters above.
+	Query []Param
+}
+
+// Param is one query parameter of a Request.
+type Param struct{ Name, Value string }
+
+// checkQuery refuses query parameters that would not land, as given, in
+// the canonical query string's sort order (after the X-Amz-* ones, before
+// x-id) or that would need escaping in their names.
+func checkQuery(r *Request) error {
+	if len(r.Query) == 0 {
+		return nil
+	}
+	if r.PartNumber != 0 || r.UploadID != "" || r.ResponseContentDisposition != "" {
+		return fmt.Errorf("sigv4: query parameters with object parameters")
+	}
+	prev := ""
+	for _, p := range r.Query {
+		if p.Name == "" || p.Name <= prev || p.Name >= "x-id" || strings.ContainsFunc(p.Name, func(c rune) bool {
+			return (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-'
+		}) {
+			return fmt.Errorf("sigv4: query parameter %q out of order or not a plain name", p.Name)
+		}
+		prev = p.Name
+	}
+	return nil
 }
 
 // Presign returns the presigned URL for r, signed at now.
 func (s *Signer) Presign(ctx context.Context, r *Request, now time.Time) (string, error) {
 	if r.Expires <= 0 || r.Expires > MaxExpires {
 		return "", fmt.Errorf("sigv4: expiry %v outside (0, 7 days]", r.Expires)
+	}
+	if err := checkQuery(r); err != nil {
+		return "", err
 	}
 	k, err := s.key(ctx, now)
 	if err != nil {
@@ -140,8 +172,11 @@ func (s *Signer) Presign(ctx context.Context, r *Request, now time.Time) (string
 		b = append(b, '/')
 		b = appendEscaped(b, r.Bucket, false)
 	}
-	b = append(b, '/')
-	b = appendEscaped(b, r.Key, false)
+	if r.Key != "" || virtual {
+		// A bucket addressed by path is "/bucket", not "/bucket/".
+		b = append(b, '/')
+		b = appendEscaped(b, r.Key, false)
+	}
 	uriEnd := len(b)
 	b = append(b, '\n')
 
@@ -175,6 +210,12 @@ func (s *Signer) Presign(ctx context.Context, r *Request, now time.Time) (string
 	if r.UploadID != "" {
 		b = append(b, "&uploadId="...)
 		b = appendEscaped(b, r.UploadID, true)
+	}
+	for _, p := range r.Query {
+		b = append(b, '&')
+		b = append(b, p.Name...)
+		b = append(b, '=')
+		b = appendEscaped(b, p.Value, true)
 	}
 	if r.Op != "" {
 		b = append(b, "&x-id="...)

@@ -9,10 +9,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -330,60 +332,100 @@ func (s *Store) Head(ctx context.Context, bucket, key string) (filegate.ObjectIn
 }
 
 // List returns one page of the objects under in.Prefix.
+//
+// Like Head and Get it is a sigv4-presigned request over plain net/http,
+// and its answer is read by parseList rather than by the SDK, whose
+// ListObjectsV2 took about 20 ms of CPU a page of 1,000 keys in a profile
+// of a bundle (most of it encoding/xml); a bundle of a prefix lists its
+// pages one after another before it can start writing.
 func (s *Store) List(ctx context.Context, bucket string, in filegate.ListInput) (filegate.ListPage, error) {
+	const op = "store.List"
+	ctx, span := s.tracer.Start(ctx, "S3.ListObjectsV2", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
 	// Keys come URL-encoded: XML 1.0 cannot carry control characters, and
 	// stores answer U+FFFD for them otherwise, a key nobody can fetch.
-	req := &s3.ListObjectsV2Input{Bucket: &bucket, Prefix: aws.String(in.Prefix), EncodingType: types.EncodingTypeUrl}
-	if in.Delimiter != "" {
-		req.Delimiter = aws.String(in.Delimiter)
-	}
+	// Parameters in canonical (sorted) order.
+	var q []sigv4.Param
 	if in.Token != "" {
-		req.ContinuationToken = aws.String(in.Token)
+		q = append(q, sigv4.Param{Name: "continuation-token", Value: in.Token})
 	}
+	if in.Delimiter != "" {
+		q = append(q, sigv4.Param{Name: "delimiter", Value: in.Delimiter})
+	}
+	q = append(q, sigv4.Param{Name: "encoding-type", Value: "url"}, sigv4.Param{Name: "list-type", Value: "2"})
 	if in.Limit > 0 {
-		req.MaxKeys = aws.Int32(in.Limit)
+		q = append(q, sigv4.Param{Name: "max-keys", Value: strconv.Itoa(int(in.Limit))})
+	}
+	q = append(q, sigv4.Param{Name: "prefix", Value: in.Prefix})
+	u, err := s.direct.Presign(ctx, &sigv4.Request{Method: http.MethodGet, Bucket: bucket, Query: q, Expires: time.Minute}, time.Now())
+	if err != nil {
+		return filegate.ListPage{}, filegate.NewError(filegate.Internal, op, "", "").WithKey(in.Prefix).Wrap(err)
 	}
 	ctx, cancel := s.short(ctx)
 	defer cancel()
-	out, err := s.api.ListObjectsV2(ctx, req)
+	resp, err := s.do(ctx, http.MethodGet, u)
 	if err != nil {
-		return filegate.ListPage{}, translate("store.List", in.Prefix, err)
+		if se, ok := err.(statusError); !ok || se >= 500 {
+			span.SetStatus(codes.Error, "store call failed")
+		}
+		return filegate.ListPage{}, translateRaw(op, in.Prefix, err)
 	}
-	page := filegate.ListPage{Objects: make([]filegate.ObjectInfo, 0, len(out.Contents))}
-	for _, o := range out.Contents {
-		key, err := urlDecoded(o.Key, out.EncodingType)
-		if err != nil {
-			return filegate.ListPage{}, filegate.NewError(filegate.Internal, "store.List", "", "").WithKey(aws.ToString(o.Key)).Wrap(err)
+	defer resp.Body.Close()
+	res, err := parseList(io.LimitReader(resp.Body, maxListBytes))
+	if err != nil {
+		if ctx.Err() != nil || !errors.Is(err, errListXML) {
+			return filegate.ListPage{}, translateStatus(op, in.Prefix, 0, err)
+		}
+		return filegate.ListPage{}, filegate.NewError(filegate.Unavailable, op, "", "the store's listing could not be read").WithKey(in.Prefix).Wrap(err)
+	}
+	// Whatever follows the document, so that the connection is reused.
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+	page := filegate.ListPage{Objects: make([]filegate.ObjectInfo, 0, len(res.Contents))}
+	for _, o := range res.Contents {
+		key, err := urlDecoded(o.Key, res.EncodingType)
+		if err != nil || o.Size < 0 {
+			if err == nil {
+				err = fmt.Errorf("size %d", o.Size)
+			}
+			return filegate.ListPage{}, filegate.NewError(filegate.Unavailable, op, "", "the store listed an object it cannot have").WithKey(o.Key).Wrap(err)
 		}
 		page.Objects = append(page.Objects, filegate.ObjectInfo{
 			Key:          key,
-			Size:         aws.ToInt64(o.Size),
-			ETag:         strings.Trim(aws.ToString(o.ETag), `"`),
-			LastModified: aws.ToTime(o.LastModified),
+			Size:         o.Size,
+			ETag:         strings.Trim(o.ETag, `"`),
+			LastModified: o.LastModified,
 		})
 	}
-	for _, p := range out.CommonPrefixes {
-		f, err := urlDecoded(p.Prefix, out.EncodingType)
+	for _, p := range res.Prefixes {
+		f, err := urlDecoded(p, res.EncodingType)
 		if err != nil {
-			return filegate.ListPage{}, filegate.NewError(filegate.Internal, "store.List", "", "").WithKey(aws.ToString(p.Prefix)).Wrap(err)
+			return filegate.ListPage{}, filegate.NewError(filegate.Unavailable, op, "", "the store listed a folder it cannot have").WithKey(p).Wrap(err)
 		}
 		page.Folders = append(page.Folders, f)
 	}
-	if aws.ToBool(out.IsTruncated) {
-		page.Next = aws.ToString(out.NextContinuationToken)
+	if res.IsTruncated {
+		if res.Next == "" {
+			return filegate.ListPage{}, filegate.NewError(filegate.Unavailable, op, "", "the store's listing is truncated without a continuation token").WithKey(in.Prefix)
+		}
+		page.Next = res.Next
 	}
 	return page, nil
 }
+
+// maxListBytes bounds one page of a listing: 1,000 keys of at most 1,024
+// bytes, each URL-encoded (up to 3 bytes a byte) and XML-escaped, with
+// their metadata, come to well under it.
+const maxListBytes = 16 << 20
 
 // urlDecoded decodes a key from a listing asked with EncodingType=url
 // (form encoding: "+" is a space, as S3 sends it). A store that did not
 // encode says so by not echoing the encoding type (the embedded store): its
 // keys are taken as they are.
-func urlDecoded(s *string, enc types.EncodingType) (string, error) {
-	if enc != types.EncodingTypeUrl {
-		return aws.ToString(s), nil
+func urlDecoded(s string, enc string) (string, error) {
+	if enc != string(types.EncodingTypeUrl) {
+		return s, nil
 	}
-	return url.QueryUnescape(aws.ToString(s))
+	return url.QueryUnescape(s)
 }
 
 // Ping checks that the store answers and the source bucket exists.

@@ -142,9 +142,15 @@ func benchSmallLatency(ctx context.Context, o benchOptions, sf datadir.StoreFile
 		return nil, err
 	}
 	defer os.RemoveAll(data)
-	fg, err := startChild(ctx, "serve", "--listen", "127.0.0.1:0", "--data", data, "--log-level", "error",
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data", data, "--log-level", "error",
 		"--endpoint", endpoint, "--region", sf.Region, "--access-key-id", sf.AccessKeyID, "--secret-access-key", sf.SecretAccessKey,
-		"--bucket", "filegate", "--bundle-bucket", "filegate-bundles", "--no-web")
+		"--bucket", "filegate", "--bundle-bucket", "filegate-bundles", "--no-web"}
+	if o.debugAddr != "" {
+		// This filegate is the one the proxied rows measure; the bundle
+		// section's first filegate has the embedded store inside it.
+		args = append(args, "--debug-addr", o.debugAddr)
+	}
+	fg, err := startChild(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
