@@ -33,6 +33,9 @@ type Bucket interface {
 	// ListParts returns every stored part in order; NotFound when the
 	// upload does not exist (completed, aborted or never made).
 	ListParts(ctx context.Context, key, uploadID string) ([]Part, error)
+	// CompleteUpload assembles the parts. When every part gives its Size,
+	// the answer may hold only the key, the size and the ETag (no
+	// LastModified or ContentType): the store is not asked again.
 	CompleteUpload(ctx context.Context, key, uploadID string, parts []Part) (ObjectInfo, error)
 	AbortUpload(ctx context.Context, key, uploadID string) error
 	ListUploads(ctx context.Context, prefix string) ([]Upload, error)

@@ -89,14 +89,32 @@ func (s *Store) CompleteUpload(ctx context.Context, bucket, key, uploadID string
 	for i, p := range parts {
 		cp[i] = types.CompletedPart{PartNumber: aws.Int32(p.Number), ETag: aws.String(quoteETag(p.ETag))}
 	}
-	_, err := s.api.CompleteMultipartUpload(cctx, &s3.CompleteMultipartUploadInput{
+	out, err := s.api.CompleteMultipartUpload(cctx, &s3.CompleteMultipartUploadInput{
 		Bucket: &bucket, Key: &key, UploadId: &uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: cp},
 	})
 	if err != nil {
 		return filegate.ObjectInfo{}, translate("store.CompleteUpload", key, err)
 	}
+	// The object is its parts one after another: when the caller knows
+	// every part's size (a bundle does), the store need not be asked
+	// again; a HEAD is a round trip at the end of every bundle.
+	if size, ok := partsSize(parts); ok && aws.ToString(out.ETag) != "" {
+		return filegate.ObjectInfo{Key: key, Size: size, ETag: strings.Trim(aws.ToString(out.ETag), `"`)}, nil
+	}
 	return s.Head(ctx, bucket, key)
+}
+
+// partsSize is the sum of the parts' sizes; false when any is not given.
+func partsSize(parts []filegate.Part) (int64, bool) {
+	var n int64
+	for _, p := range parts {
+		if p.Size <= 0 {
+			return 0, false
+		}
+		n += p.Size
+	}
+	return n, len(parts) > 0
 }
 
 func quoteETag(e string) string {

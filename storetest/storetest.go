@@ -206,6 +206,9 @@ func multipart(t *testing.T, b filegate.Bucket, dev Deviations) {
 	if err != nil || info.Size != int64(len(p1)+len(p2)) {
 		t.Fatalf("CompleteUpload = %+v, %v", info, err)
 	}
+	if h, err := b.Head(ctx(), key); err != nil || h.ETag != info.ETag || h.Size != info.Size {
+		t.Errorf("CompleteUpload answered %+v; Head %+v, %v", info, h, err)
+	}
 	rc, _, err := b.Get(ctx(), key)
 	if err != nil {
 		t.Fatal(err)
