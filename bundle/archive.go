@@ -85,33 +85,66 @@ func header(e Entry) *zip.FileHeader {
 // archive/zip itself over a counting writer, so it cannot disagree with what
 // Write produces.
 func ExactSize(entries []Entry) (size int64, ok bool) {
+	s := newSizer()
 	for _, e := range entries {
-		if e.Method != Store {
-			return 0, false
-		}
+		s.add(e)
 	}
-	var cw counter
-	zw := zip.NewWriter(&cw)
+	return s.total()
+}
+
+// sizer lays an archive out entry by entry, for ExactSize and for plans
+// made page by page.
+type sizer struct {
+	cw     *counter
+	zw     *zip.Writer
+	zeros  []byte
+	failed bool // an entry is deflated, archive/zip refused one, or closed
+}
+
+func newSizer() sizer {
+	cw := new(counter)
+	return sizer{cw: cw, zw: zip.NewWriter(cw)}
+}
+
+func (s *sizer) add(e Entry) {
+	if s.failed {
+		return
+	}
+	if e.Method != Store {
+		s.failed = true
+		return
+	}
+	w, err := s.zw.CreateRaw(header(e))
+	if err != nil {
+		s.failed = true
+		return
+	}
 	// Only lengths matter: the same block of zeros stands for every
 	// entry's bytes (io.CopyN would allocate a buffer per entry).
-	zeros := make([]byte, 64<<10)
-	for _, e := range entries {
-		w, err := zw.CreateRaw(header(e))
-		if err != nil {
-			return 0, false
-		}
-		for left := e.Size; left > 0; {
-			n, err := w.Write(zeros[:min(left, int64(len(zeros)))])
-			if err != nil {
-				return 0, false
-			}
-			left -= int64(n)
-		}
+	if s.zeros == nil && e.Size > 0 {
+		s.zeros = make([]byte, 64<<10)
 	}
-	if err := zw.Close(); err != nil {
+	for left := e.Size; left > 0; {
+		n, err := w.Write(s.zeros[:min(left, int64(len(s.zeros)))])
+		if err != nil {
+			s.failed = true
+			return
+		}
+		left -= int64(n)
+	}
+}
+
+// total closes the layout and returns its size; false when any entry is
+// deflated. No entry may be added after it.
+func (s *sizer) total() (int64, bool) {
+	if s.failed {
 		return 0, false
 	}
-	return int64(cw), true
+	s.failed = true
+	if err := s.zw.Close(); err != nil {
+		return 0, false
+	}
+	return int64(*s.cw), true
 }
 
 type counter int64

@@ -14,6 +14,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"mime"
 	"strings"
@@ -171,10 +172,9 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 	if exp, err = s.grants.Expiry(ctx, op, exp); err != nil {
 		return nil, err
 	}
-	var infos []filegate.ObjectInfo
 	var skipped []string
 	var pre *early
-	base := p.Prefix
+	pl := newPlanner(method, name)
 	if req.Prefix != "" {
 		// As many fetches in flight as the writer keeps: on a store tens
 		// of milliseconds away, fewer left the store idle while the
@@ -183,33 +183,57 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 		// listing with 64; with 256, all the 8 MiB then allowed (2,048),
 		// and 2,830 of the 16 MiB now allowed).
 		pre = newEarly(ctx, s.src, s.early, max(1, s.cfg.Prefetch))
-		base, infos, err = s.selectPrefix(ctx, op, p, req.Prefix, pre)
+		err = s.selectPrefix(ctx, op, p, req.Prefix, func(page []filegate.ObjectInfo) {
+			pre.add(page)
+			pl.add(page) // while the next page is listed
+		}, pl)
 		pre.seal()
 	} else {
+		var infos []filegate.ObjectInfo
 		infos, skipped, err = s.selectKeys(ctx, op, p, req.Keys, req.Missing == "skip")
+		pl.base = p.Prefix
+		pl.add(infos)
 	}
-	if err == nil && len(infos) == 0 {
+	if err == nil && len(pl.entries) == 0 {
 		err = filegate.NewError(filegate.NotFound, op, "empty_selection", "the selection holds no objects")
 	}
 	if err != nil {
 		pre.close()
 		return nil, err
 	}
-	names := uniqueNames{}
-	fp := sha256.New()
-	fmt.Fprintf(fp, "filegate bundle v1\x00%s\x00%s\x00", method, name)
-	entries := make([]Entry, 0, len(infos))
+	plan := &Plan{Entries: pl.entries, Skipped: skipped, Name: name, principal: p, expires: exp, req: req, early: pre,
+		Key: p.Prefix + "bundles/" + hex.EncodeToString(pl.fp.Sum(nil))[:32] + "/" + name}
+	plan.Size, plan.SizeKnown = pl.size.total()
+	return plan, nil
+}
+
+// planner builds a plan's entries, its fingerprint and its size as the
+// selection comes in: for a prefix, page by page while the next page is
+// listed, rather than all at once after the last.
+type planner struct {
+	method  Method
+	base    string // the folder entry names are relative to
+	names   uniqueNames
+	fp      hash.Hash
+	entries []Entry
+	size    sizer
+}
+
+func newPlanner(method Method, name string) *planner {
+	pl := &planner{method: method, names: uniqueNames{}, fp: sha256.New(), size: newSizer()}
+	fmt.Fprintf(pl.fp, "filegate bundle v1\x00%s\x00%s\x00", method, name)
+	return pl
+}
+
+func (pl *planner) add(infos []filegate.ObjectInfo) {
 	for _, in := range infos {
 		e := Entry{Key: in.Key, Size: in.Size, ETag: in.ETag, ContentType: in.ContentType, Modified: in.LastModified}
-		e.Name = names.take(EntryName(in.Key, base))
-		e.Method = resolveMethod(method, e)
-		entries = append(entries, e)
-		fmt.Fprintf(fp, "%s\x00%s\x00%s\x00%d\x00", e.Key, e.Name, e.ETag, e.Size)
+		e.Name = pl.names.take(EntryName(in.Key, pl.base))
+		e.Method = resolveMethod(pl.method, e)
+		pl.entries = append(pl.entries, e)
+		fmt.Fprintf(pl.fp, "%s\x00%s\x00%s\x00%d\x00", e.Key, e.Name, e.ETag, e.Size)
+		pl.size.add(e)
 	}
-	plan := &Plan{Entries: entries, Skipped: skipped, Name: name, principal: p, expires: exp, req: req, early: pre,
-		Key: p.Prefix + "bundles/" + hex.EncodeToString(fp.Sum(nil))[:32] + "/" + name}
-	plan.Size, plan.SizeKnown = ExactSize(entries)
-	return plan, nil
 }
 
 // checkRequest validates what needs no store call and returns the
@@ -248,20 +272,20 @@ func (s *Service) checkRequest(op string, p *filegate.Principal, req Request) (M
 }
 
 // selectPrefix lists every object under prefix, which must lie inside p's
-// scope, and returns the folder entry names are relative to.
-func (s *Service) selectPrefix(ctx context.Context, op string, p *filegate.Principal, prefix string, pre *early) (string, []filegate.ObjectInfo, error) {
+// scope, giving each page to each, and sets the folder entry names are
+// relative to in pl.
+func (s *Service) selectPrefix(ctx context.Context, op string, p *filegate.Principal, prefix string, each func([]filegate.ObjectInfo), pl *planner) error {
 	if err := filegate.ValidatePrefix(op, prefix); err != nil {
-		return "", nil, err
+		return err
 	}
 	if !strings.HasPrefix(prefix, p.Prefix) {
-		return "", nil, filegate.NewError(filegate.Forbidden, op, "key_outside_scope", "prefix is outside the token's prefix").WithKey(prefix)
+		return filegate.NewError(filegate.Forbidden, op, "key_outside_scope", "prefix is outside the token's prefix").WithKey(prefix)
 	}
-	base := ""
+	pl.base = ""
 	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-		base = prefix[:i+1]
+		pl.base = prefix[:i+1]
 	}
-	infos, err := s.listAll(ctx, prefix, pre)
-	return base, infos, err
+	return s.listAll(ctx, prefix, each)
 }
 
 // selectKeys checks every key and that it exists; missing keys fail the
@@ -336,29 +360,29 @@ func (s *Service) headAll(ctx context.Context, keys []string) ([]filegate.Object
 	return out, missing, nil
 }
 
-// listAll lists every object under prefix; pre (when not nil) starts
-// fetching each page's small objects while the next page is listed.
-func (s *Service) listAll(ctx context.Context, prefix string, pre *early) ([]filegate.ObjectInfo, error) {
-	var out []filegate.ObjectInfo
+// listAll lists every object under prefix, giving each page (folder
+// markers left out) to each as it comes.
+func (s *Service) listAll(ctx context.Context, prefix string, each func([]filegate.ObjectInfo)) error {
 	token := ""
+	n := 0
 	for {
 		page, err := s.src.List(ctx, filegate.ListInput{Prefix: prefix, Token: token, Limit: 1000})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		start := len(out)
+		objs := make([]filegate.ObjectInfo, 0, len(page.Objects))
 		for _, o := range page.Objects {
 			if strings.HasSuffix(o.Key, "/") && o.Size == 0 {
 				continue // folder markers
 			}
-			out = append(out, o)
+			objs = append(objs, o)
 		}
-		if len(out) > s.cfg.MaxKeys {
-			return nil, filegate.NewError(filegate.TooLarge, "bundle.Prepare", "too_many_keys", fmt.Sprintf("the prefix holds more than %d objects", s.cfg.MaxKeys))
+		if n += len(objs); n > s.cfg.MaxKeys {
+			return filegate.NewError(filegate.TooLarge, "bundle.Prepare", "too_many_keys", fmt.Sprintf("the prefix holds more than %d objects", s.cfg.MaxKeys))
 		}
-		pre.add(out[start:len(out):len(out)])
+		each(objs)
 		if page.Next == "" {
-			return out, nil
+			return nil
 		}
 		token = page.Next
 	}

@@ -146,6 +146,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			WithTransportOptions(func(t *http.Transport) {
 				t.MaxIdleConns = 1024
 				t.MaxIdleConnsPerHost = 256
+				// A small object's answer (headers and a 4 KiB body) in
+				// one read: with the default 4 KiB buffer every such GET
+				// a bundle makes took two read calls.
+				t.ReadBufferSize = 8 << 10
 				t.DialContext = dialWithIdle(t.DialContext, cfg.IdleTimeout)
 				tr.add(t)
 			})))
