@@ -153,6 +153,20 @@ func randomRequest(r *rand.Rand) *Request {
 	return req
 }
 
+// presign signs req with a new Signer for st.
+func presign(t testing.TB, st setup, req *Request, at time.Time) string {
+	t.Helper()
+	s, err := New(st.creds, st.region, st.endpoint, st.pathStyle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Presign(context.Background(), req, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
 // TestMatchesSDK compares thousands of generated requests, byte for byte.
 func TestMatchesSDK(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
@@ -164,14 +178,7 @@ func TestMatchesSDK(t *testing.T) {
 		st := setups[i%len(setups)]
 		at := time.Date(2026, time.Month(1+r.IntN(12)), 1+r.IntN(28), r.IntN(24), r.IntN(60), r.IntN(60), 0, time.UTC)
 		req := randomRequest(r)
-		s, err := New(st.creds, st.region, st.endpoint, st.pathStyle)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := s.Presign(context.Background(), req, at)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := presign(t, st, req, at)
 		if want := sdkURL(t, st, at, req); got != want {
 			t.Fatalf("case %d (%+v, %+v):\n got %s\nwant %s", i, st.endpoint, req, got, want)
 		}
@@ -429,14 +436,7 @@ func TestBucketQueryMatchesSDK(t *testing.T) {
 		}
 		q = append(q, Param{"prefix", randomKey(r)})
 		req := &Request{Method: "GET", Bucket: []string{"filegate", "my-bucket-01"}[r.IntN(2)], Query: q, Expires: time.Duration(1+r.IntN(3600)) * time.Second}
-		s, err := New(st.creds, st.region, st.endpoint, st.pathStyle)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := s.Presign(context.Background(), req, at)
-		if err != nil {
-			t.Fatal(err)
-		}
+		got := presign(t, st, req, at)
 		u, err := url.Parse(got)
 		if err != nil {
 			t.Fatal(err)
