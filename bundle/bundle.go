@@ -360,13 +360,21 @@ func (s *Service) headAll(ctx context.Context, keys []string) ([]filegate.Object
 	return out, missing, nil
 }
 
+// firstPage is how many keys the first page of a listing asks for.
+const firstPage = 100
+
 // listAll lists every object under prefix, giving each page (folder
 // markers left out) to each as it comes.
 func (s *Service) listAll(ctx context.Context, prefix string, each func([]filegate.ObjectInfo)) error {
 	token := ""
 	n := 0
+	// The first page is small: a store lists 100 keys sooner than 1,000,
+	// and the objects fetched early wait for it. The pages after it are
+	// as large as S3 makes them.
+	limit := int32(firstPage)
 	for {
-		page, err := s.src.List(ctx, filegate.ListInput{Prefix: prefix, Token: token, Limit: 1000})
+		page, err := s.src.List(ctx, filegate.ListInput{Prefix: prefix, Token: token, Limit: limit})
+		limit = 1000
 		if err != nil {
 			return err
 		}
