@@ -174,7 +174,13 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 	}
 	var skipped []string
 	var pre *early
-	pl := newPlanner(method, name)
+	// Entry names are relative to the folder the prefix ends in, or to
+	// the token's own prefix for chosen keys.
+	base := p.Prefix
+	if req.Prefix != "" {
+		base = req.Prefix[:strings.LastIndexByte(req.Prefix, '/')+1]
+	}
+	pl := newPlanner(method, name, base)
 	if req.Prefix != "" {
 		// As many fetches in flight as the writer keeps: on a store tens
 		// of milliseconds away, fewer left the store idle while the
@@ -186,12 +192,11 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 		err = s.selectPrefix(ctx, op, p, req.Prefix, func(page []filegate.ObjectInfo) {
 			pre.add(page)
 			pl.add(page) // while the next page is listed
-		}, pl)
+		})
 		pre.seal()
 	} else {
 		var infos []filegate.ObjectInfo
 		infos, skipped, err = s.selectKeys(ctx, op, p, req.Keys, req.Missing == "skip")
-		pl.base = p.Prefix
 		pl.add(infos)
 	}
 	if err == nil && len(pl.entries) == 0 {
@@ -219,8 +224,8 @@ type planner struct {
 	size    sizer
 }
 
-func newPlanner(method Method, name string) *planner {
-	pl := &planner{method: method, names: uniqueNames{}, fp: sha256.New(), size: newSizer()}
+func newPlanner(method Method, name, base string) *planner {
+	pl := &planner{method: method, base: base, names: uniqueNames{}, fp: sha256.New(), size: newSizer()}
 	fmt.Fprintf(pl.fp, "filegate bundle v1\x00%s\x00%s\x00", method, name)
 	return pl
 }
@@ -272,18 +277,13 @@ func (s *Service) checkRequest(op string, p *filegate.Principal, req Request) (M
 }
 
 // selectPrefix lists every object under prefix, which must lie inside p's
-// scope, giving each page to each, and sets the folder entry names are
-// relative to in pl.
-func (s *Service) selectPrefix(ctx context.Context, op string, p *filegate.Principal, prefix string, each func([]filegate.ObjectInfo), pl *planner) error {
+// scope, giving each page to each.
+func (s *Service) selectPrefix(ctx context.Context, op string, p *filegate.Principal, prefix string, each func([]filegate.ObjectInfo)) error {
 	if err := filegate.ValidatePrefix(op, prefix); err != nil {
 		return err
 	}
 	if !strings.HasPrefix(prefix, p.Prefix) {
 		return filegate.NewError(filegate.Forbidden, op, "key_outside_scope", "prefix is outside the token's prefix").WithKey(prefix)
-	}
-	pl.base = ""
-	if i := strings.LastIndexByte(prefix, '/'); i >= 0 {
-		pl.base = prefix[:i+1]
 	}
 	return s.listAll(ctx, prefix, each)
 }
