@@ -51,6 +51,18 @@ type Bucket interface {
 	CredentialsExpiry(ctx context.Context) (time.Time, error)
 }
 
+// StreamPutter is a Bucket that can store an object of known size from a
+// stream, in one request: package store where the payload may go unsigned
+// (an https or loopback endpoint; elsewhere sigv4 needs the body's digest
+// before sending it), and package memstore.
+type StreamPutter interface {
+	// PutStream stores exactly size bytes read from body as key and returns
+	// the key, size and ETag. The body is read once and the request is not
+	// retried. If body ends before size bytes, or the request fails, no
+	// object is stored (and an existing one is left as it was).
+	PutStream(ctx context.Context, key, contentType string, size int64, body io.Reader) (ObjectInfo, error)
+}
+
 // Grant is a presigned request: what the client sends, and until when.
 type Grant struct {
 	URL     string

@@ -415,27 +415,37 @@ func (s *Service) Create(ctx context.Context, plan *Plan, progress Progress) (Re
 	defer span.End()
 	defer plan.early.close()
 	res := Result{Key: plan.Key, Entries: len(plan.Entries), Skipped: plan.Skipped}
-	if info, err := s.out.Head(ctx, plan.Key); err == nil {
-		res.Size, res.Reused = info.Size, true
+	// The bundle may be stored already (the same selection, unchanged):
+	// the HEAD of its key decides, while the writer starts behind a gate.
+	g := newGate()
+	var existing filegate.ObjectInfo
+	var headErr error
+	go func() {
+		existing, headErr = s.out.Head(ctx, plan.Key)
+		g.decide(filegate.KindOf(headErr) == filegate.NotFound)
+	}()
+	info, err := s.write(ctx, plan, progress, g)
+	<-g.done
+	switch {
+	case headErr == nil:
+		res.Size, res.Reused = existing.Size, true
 		span.SetAttributes(attribute.Bool("bundle.reused", true))
-	} else if filegate.KindOf(err) != filegate.NotFound {
+	case filegate.KindOf(headErr) != filegate.NotFound:
+		return Result{}, headErr
+	case err != nil:
+		span.SetStatus(codes.Error, "bundle failed")
 		return Result{}, err
-	} else {
-		info, err := s.write(ctx, plan, progress)
-		if err != nil {
-			span.SetStatus(codes.Error, "bundle failed")
-			return Result{}, err
-		}
+	default:
 		res.Size = info.Size
 	}
 	span.SetAttributes(attribute.Int64("bundle.bytes", res.Size))
-	g, err := s.out.PresignGet(ctx, plan.Key, filegate.GetOptions{
+	link, err := s.out.PresignGet(ctx, plan.Key, filegate.GetOptions{
 		Expires: plan.expires, ContentDisposition: mime.FormatMediaType("attachment", map[string]string{"filename": plan.Name}),
 	})
 	if err != nil {
 		return Result{}, err
 	}
-	res.URL, res.ExpiresAt = g.URL, g.Expires
+	res.URL, res.ExpiresAt = link.URL, link.Expires
 	return res, nil
 }
 
@@ -467,19 +477,35 @@ func Bound(plan *Plan) int64 {
 	return b
 }
 
-func (s *Service) write(ctx context.Context, plan *Plan, progress Progress) (filegate.ObjectInfo, error) {
+// streamMax is the largest archive sent in one streamed PUT. Past it a
+// multipart upload, whose failed part is sent again rather than the whole
+// archive written again.
+const streamMax = 64 << 20
+
+// write writes the plan's archive into the bundle bucket once g opens
+// (Create); errNotWritten if it shuts.
+func (s *Service) write(ctx context.Context, plan *Plan, progress Progress, g *gate) (filegate.ObjectInfo, error) {
 	partSize := s.cfg.PartSize
 	bound := Bound(plan)
 	if need := bound/9000 + 1; need > int64(partSize) { // stay well inside 10,000 parts
 		partSize = int((need + (1<<20 - 1)) &^ (1<<20 - 1))
 	}
 	inflight := s.cfg.Inflight
-	if bound < int64(partSize) {
-		// One part holds it all: one buffer of the archive's size.
-		partSize, inflight = int(bound), 0
+	sp, stream := s.out.(filegate.StreamPutter)
+	stream = stream && plan.SizeKnown && bound <= streamMax
+	if bound < int64(partSize) || stream {
+		// One buffer: the archive's size, or (streamed) at most a part's.
+		partSize, inflight = int(min(bound, int64(partSize))), 0
 	}
-	release, err := s.reserve(ctx, "bundle.Create", int64(partSize)*int64(inflight+1))
-	if err != nil {
+	need := int64(partSize) * int64(inflight+1)
+	// A bundle that may exist already waits for memory only once the
+	// HEAD has found that it does not (reused, it needs none).
+	var release func()
+	if s.memory.TryAcquire(min(need, s.cfg.MemoryBudget)) {
+		release = func() { s.memory.Release(min(need, s.cfg.MemoryBudget)) }
+	} else if err := g.wait(ctx); err != nil {
+		return filegate.ObjectInfo{}, err
+	} else if release, err = s.reserve(ctx, "bundle.Create", need); err != nil {
 		return filegate.ObjectInfo{}, err
 	}
 	defer release()
@@ -488,19 +514,37 @@ func (s *Service) write(ctx context.Context, plan *Plan, progress Progress) (fil
 		Commit() (filegate.ObjectInfo, error)
 		Abort()
 	}
-	if inflight == 0 {
+	if stream {
+		var buf []byte
+		if partSize == s.cfg.PartSize {
+			if p, ok := s.parts.Get().(*[]byte); ok {
+				buf = *p
+			}
+		}
+		if buf == nil {
+			buf = make([]byte, max(partSize, 1))
+		}
+		ss := newStreamSink(ctx, sp, plan.Key, bound, buf, g)
+		defer func() {
+			if cap(buf) == s.cfg.PartSize {
+				buf = buf[:0]
+				s.parts.Put(&buf)
+			}
+		}()
+		sk = ss
+	} else if inflight == 0 {
 		// One PUT once the archive is whole: on a store with tens of
 		// milliseconds a call, the create and complete of a multipart
 		// upload (and the HEAD after it) are most of a small bundle's time.
-		sk = &putSink{ctx: ctx, st: s.out, key: plan.Key, buf: make([]byte, 0, partSize)}
+		sk = &putSink{ctx: ctx, st: s.out, key: plan.Key, buf: make([]byte, 0, partSize), gate: g}
 	} else {
 		var pool *sync.Pool
 		if partSize == s.cfg.PartSize {
 			pool = &s.parts
 		}
-		sk = newSink(ctx, s.out, plan.Key, partSize, inflight, pool)
+		sk = newSink(ctx, s.out, plan.Key, partSize, inflight, pool, g)
 	}
-	if err := s.writeTo(ctx, plan, sk, progress); err != nil {
+	if err := s.writeTo(ctx, plan, sk, progress, g); err != nil {
 		sk.Abort()
 		return filegate.ObjectInfo{}, err
 	}
@@ -515,13 +559,20 @@ func (s *Service) WriteTo(ctx context.Context, plan *Plan, w io.Writer, progress
 		return err
 	}
 	defer release()
-	return s.writeTo(ctx, plan, w, progress)
+	return s.writeTo(ctx, plan, w, progress, nil)
 }
 
-func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress) error {
+// writeTo writes the archive into w. Behind a gate (nil: none), it takes
+// the objects fetched early at once but fetches others only once the gate
+// opens, and holds back the entries' reports (trace spans, metrics, job
+// progress) until then: a bundle found already stored reports none.
+func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress, g *gate) error {
 	open := func(ctx context.Context, e Entry) (io.ReadCloser, error) {
 		if body, ok := plan.early.take(ctx, e); ok {
 			return body, nil
+		}
+		if err := g.wait(ctx); err != nil {
+			return nil, err
 		}
 		body, info, err := s.src.Get(ctx, e.Key)
 		if err != nil {
@@ -536,18 +587,44 @@ func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress
 		}
 		return body, nil
 	}
-	err := Write(ctx, w, plan.Entries, open, s.cfg.Prefetch, func(e Entry, n int64, took time.Duration) {
-		end := time.Now()
-		_, sp := s.cfg.Tracer.Start(ctx, "bundle.entry", trace.WithTimestamp(end.Add(-took)),
-			trace.WithAttributes(attribute.String("bundle.entry.key", e.Key), attribute.Int64("bundle.entry.bytes", n)))
-		sp.End(trace.WithTimestamp(end))
+	type report struct {
+		e    Entry
+		n    int64
+		took time.Duration
+		end  time.Time
+	}
+	emit := func(r report) {
+		_, sp := s.cfg.Tracer.Start(ctx, "bundle.entry", trace.WithTimestamp(r.end.Add(-r.took)),
+			trace.WithAttributes(attribute.String("bundle.entry.key", r.e.Key), attribute.Int64("bundle.entry.bytes", r.n)))
+		sp.End(trace.WithTimestamp(r.end))
 		if s.cfg.OnEntry != nil {
-			s.cfg.OnEntry(n)
+			s.cfg.OnEntry(r.n)
 		}
 		if progress != nil {
-			progress(e, n, took)
+			progress(r.e, r.n, r.took)
 		}
+	}
+	var held []report // the writer calls back from one goroutine
+	flush := func() {
+		for _, r := range held {
+			emit(r)
+		}
+		held = nil
+	}
+	err := Write(ctx, w, plan.Entries, open, s.cfg.Prefetch, func(e Entry, n int64, took time.Duration) {
+		r := report{e, n, took, time.Now()}
+		if !g.passed() {
+			held = append(held, r)
+			return
+		}
+		flush()
+		emit(r)
 	})
+	if err == nil && len(held) > 0 {
+		if err = g.wait(ctx); err == nil {
+			flush()
+		}
+	}
 	if errors.Is(err, ErrSourceChanged) {
 		return filegate.NewError(filegate.Conflict, "bundle.Write", "source_changed", err.Error()).Wrap(err)
 	}

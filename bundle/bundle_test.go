@@ -71,10 +71,17 @@ var admin = &filegate.Principal{ID: "admin", Actions: filegate.Actions}
 
 func TestNoDebrisOnFailure(t *testing.T) {
 	t.Parallel()
+	// 4 × 16 MiB is past streamMax: a multipart upload, with small parts
+	// so that failures land after parts were uploaded. 4 × 1 MiB is one
+	// streamed PUT, through a pipe smaller than the archive.
+	t.Run("multipart", func(t *testing.T) { t.Parallel(); noDebris(t, 1<<20) })
+	t.Run("streamed", func(t *testing.T) { t.Parallel(); noDebris(t, 1<<16) })
+}
+
+func noDebris(t *testing.T, reps int) {
 	st := realStore(t)
-	// Small parts so that failures land after parts were uploaded.
 	svc := New(st.Source(), st.Output(), grant.New(st.Source(), grant.Limits{}), Config{PartSize: 5 << 20, Prefetch: 2})
-	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB: several parts
+	big := bytes.Repeat([]byte("0123456789abcdef"), reps)
 	for i := range 4 {
 		put(t, st, fmt.Sprintf("f/%d.bin", i), big)
 	}
@@ -103,7 +110,7 @@ func TestNoDebrisOnFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	put(t, st, "f/2.bin", bytes.Repeat([]byte("fedcba9876543210"), 1<<20))
+	put(t, st, "f/2.bin", bytes.Repeat([]byte("fedcba9876543210"), reps))
 	if _, err := svc.Create(ctx, plan, nil); !errors.Is(err, ErrSourceChanged) {
 		t.Fatalf("replaced source: %v", err)
 	}
@@ -609,7 +616,15 @@ func TestEarlyFetch(t *testing.T) {
 // countingOut counts the calls that store an object.
 type countingOut struct {
 	filegate.Bucket
-	puts, uploads atomic.Int64
+	puts, uploads, streams atomic.Int64
+}
+
+// streamingOut is a countingOut that streams PUTs too.
+type streamingOut struct{ *countingOut }
+
+func (s streamingOut) PutStream(ctx context.Context, key, contentType string, size int64, body io.Reader) (filegate.ObjectInfo, error) {
+	s.streams.Add(1)
+	return s.Bucket.(filegate.StreamPutter).PutStream(ctx, key, contentType, size, body)
 }
 
 func (c *countingOut) Put(ctx context.Context, key, contentType string, body []byte) error {
@@ -667,5 +682,226 @@ func TestSmallBundleOnePut(t *testing.T) {
 	}
 	if out.uploads.Load() != 1 {
 		t.Errorf("a 6 MiB bundle with 5 MiB parts: %d multipart uploads, want 1", out.uploads.Load())
+	}
+}
+
+// TestStreamedBundle: where the bundle bucket streams PUTs, an archive of
+// known size (stored entries) up to streamMax is one streamed PUT, larger
+// than the pipe's buffer or not; one of unknown size (deflate) is not.
+func TestStreamedBundle(t *testing.T) {
+	t.Parallel()
+	st := realStore(t)
+	put(t, st, "p/a.txt", []byte("alpha"))
+	put(t, st, "p/b.txt", bytes.Repeat([]byte("b"), 100000))
+	big := make([]byte, 6<<20) // 6 MiB through a pipe of 5 MiB
+	for i := range big {
+		big[i] = byte(i*7 + i>>12)
+	}
+	put(t, st, "q/big.bin", big)
+	out := streamingOut{&countingOut{Bucket: st.Output()}}
+	svc := New(st.Source(), out, grant.New(st.Source(), grant.Limits{}), Config{PartSize: 5 << 20})
+	for _, c := range []struct {
+		req                    Request
+		streams, puts, uploads int64
+	}{
+		{Request{Prefix: "p/", Compression: Store}, 1, 0, 0},
+		{Request{Prefix: "q/", Compression: Store}, 2, 0, 0},
+		{Request{Prefix: "p/"}, 2, 1, 0}, // deflate: size unknown until written
+	} {
+		plan, err := svc.Prepare(context.Background(), admin, c.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := svc.Create(context.Background(), plan, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out.streams.Load() != c.streams || out.puts.Load() != c.puts || out.uploads.Load() != c.uploads {
+			t.Errorf("after %+v: %d streamed PUTs, %d PUTs, %d uploads; want %d, %d, %d", c.req,
+				out.streams.Load(), out.puts.Load(), out.uploads.Load(), c.streams, c.puts, c.uploads)
+		}
+		body, info, err := st.Output().Get(context.Background(), res.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(body)
+		body.Close()
+		if info.Size != res.Size || int64(len(data)) != res.Size {
+			t.Errorf("stored %d bytes (HEAD %d), reported %d", len(data), info.Size, res.Size)
+		}
+		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range zr.File {
+			rc, err := f.Open()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(rc)
+			rc.Close()
+			want := map[string][]byte{"a.txt": []byte("alpha"), "b.txt": bytes.Repeat([]byte("b"), 100000), "big.bin": big}[f.Name]
+			if err != nil || !bytes.Equal(got, want) {
+				t.Errorf("%s: %d bytes, %v; want the stored %d", f.Name, len(got), err, len(want))
+			}
+		}
+	}
+}
+
+// slowHead answers HEADs late (or fails them), so that a bundle's writer
+// runs ahead of the HEAD of its key; and counts what reaches the store.
+type slowHead struct {
+	streamingOut
+	fail error
+}
+
+func (s slowHead) Head(ctx context.Context, key string) (filegate.ObjectInfo, error) {
+	time.Sleep(150 * time.Millisecond)
+	if s.fail != nil {
+		return filegate.ObjectInfo{}, s.fail
+	}
+	return s.Bucket.Head(ctx, key)
+}
+
+// countingSource counts GETs.
+type countingSource struct {
+	filegate.Bucket
+	gets atomic.Int64
+}
+
+func (c *countingSource) Get(ctx context.Context, key string) (io.ReadCloser, filegate.ObjectInfo, error) {
+	c.gets.Add(1)
+	return c.Bucket.Get(ctx, key)
+}
+
+// TestGateBeforeHead: the writer starts before the HEAD of the bundle's
+// key answers, but nothing of a bundle that turns out stored already (or
+// whose HEAD fails) reaches the store: no GET beyond those made while the
+// prefix was listed, no upload, no entry reported; and a bundle that is
+// not stored reports each entry once, in order.
+func TestGateBeforeHead(t *testing.T) {
+	t.Parallel()
+	st := realStore(t)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range 300 {
+		body := []byte(fmt.Sprintf("small %d", i))
+		if i%50 == 49 {
+			body = bytes.Repeat([]byte("L"), earlyObject+1) // fetched by the writer
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			put(t, st, fmt.Sprintf("g/%03d.txt", i), body)
+		})
+	}
+	wg.Wait()
+	src := &countingSource{Bucket: st.Source()}
+	out := slowHead{streamingOut: streamingOut{&countingOut{Bucket: st.Output()}}}
+	var entries atomic.Int64
+	svc := New(src, out, grant.New(st.Source(), grant.Limits{}), Config{OnEntry: func(int64) { entries.Add(1) }})
+	req := Request{Prefix: "g/", Compression: Store}
+
+	// Not stored yet: written, every entry reported once, in order.
+	plan, err := svc.Prepare(context.Background(), admin, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	res, err := svc.Create(context.Background(), plan, func(e Entry, _ int64, _ time.Duration) { order = append(order, e.Key) })
+	if err != nil || res.Reused {
+		t.Fatalf("first bundle: %+v, %v", res, err)
+	}
+	if len(order) != 300 || entries.Load() != 300 {
+		t.Fatalf("%d entries reported to progress, %d to OnEntry; want 300", len(order), entries.Load())
+	}
+	for i, k := range order {
+		if k != plan.Entries[i].Key {
+			t.Fatalf("entry %d reported as %s, want %s", i, k, plan.Entries[i].Key)
+		}
+	}
+	if out.streams.Load() != 1 {
+		t.Fatalf("%d streamed PUTs, want 1", out.streams.Load())
+	}
+
+	// Stored already, or the HEAD fails: nothing more reaches the store.
+	for _, fail := range []error{nil, filegate.NewError(filegate.Unavailable, "test", "", "the store is down")} {
+		out.fail = fail
+		svc.out = out
+		plan, err := svc.Prepare(context.Background(), admin, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond) // fetches started while listing end
+		gets, before, reported := src.gets.Load(), entries.Load(), 0
+		res, err := svc.Create(context.Background(), plan, func(Entry, int64, time.Duration) { reported++ })
+		switch {
+		case fail == nil && (err != nil || !res.Reused):
+			t.Errorf("stored bundle: %+v, %v; want reused", res, err)
+		case fail != nil && filegate.KindOf(err) != filegate.Unavailable:
+			t.Errorf("failed HEAD: %v, want it", err)
+		}
+		if g := src.gets.Load() - gets; g != 0 {
+			t.Errorf("HEAD error %v: %d GETs after the plan was made, want none", fail, g)
+		}
+		if entries.Load() != before || reported != 0 {
+			t.Errorf("HEAD error %v: %d entries reported to OnEntry, %d to progress; want none", fail, entries.Load()-before, reported)
+		}
+		if out.streams.Load() != 1 || out.puts.Load() != 0 || out.uploads.Load() != 0 {
+			t.Errorf("HEAD error %v: %d streamed PUTs, %d PUTs, %d uploads; want only the first bundle's", fail, out.streams.Load(), out.puts.Load(), out.uploads.Load())
+		}
+	}
+}
+
+// TestPipe: bytes come out of the pipe as they went in, whatever the sizes
+// of writes and reads against its ring; a failed writer's buffered bytes
+// are never read; a reader that stops wakes a blocked writer.
+func TestPipe(t *testing.T) {
+	want := make([]byte, 1<<20)
+	for i := range want {
+		want[i] = byte(rand.IntN(256))
+	}
+	p := newPipe(make([]byte, 1000))
+	go func() {
+		for rest := want; len(rest) > 0; {
+			n := min(len(rest), 1+rand.IntN(2500))
+			if _, err := p.Write(rest[:n]); err != nil {
+				t.Error(err)
+				return
+			}
+			rest = rest[n:]
+		}
+		p.closeWrite(nil)
+	}()
+	var got []byte
+	buf := make([]byte, 3000)
+	for {
+		n, err := p.Read(buf[:1+rand.IntN(len(buf))])
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%d bytes out, %d in, not the same", len(got), len(want))
+	}
+
+	p = newPipe(make([]byte, 10))
+	p.Write([]byte("abc"))
+	p.closeWrite(errors.New("writer failed"))
+	if n, err := p.Read(buf); n != 0 || err == nil || err.Error() != "writer failed" {
+		t.Errorf("after the writer failed: %d bytes, %v", n, err)
+	}
+
+	p = newPipe(make([]byte, 10))
+	done := make(chan error)
+	go func() { _, err := p.Write(make([]byte, 25)); done <- err }()
+	time.Sleep(50 * time.Millisecond)
+	p.closeRead(errors.New("upload failed"))
+	if err := <-done; err == nil || err.Error() != "upload failed" {
+		t.Errorf("blocked writer after the reader stopped: %v", err)
 	}
 }

@@ -46,14 +46,17 @@ type sink struct {
 	size  int64
 }
 
-func newSink(ctx context.Context, st filegate.Bucket, key string, partSize, inflight int, pool *sync.Pool) *sink {
+// The upload is created once g opens: parts wait for it.
+func newSink(ctx context.Context, st filegate.Bucket, key string, partSize, inflight int, pool *sync.Pool, g *gate) *sink {
 	s := &sink{ctx: ctx, st: st, key: key, partSize: partSize, next: 1, free: make(chan []byte, inflight+1), created: make(chan struct{}), pool: pool}
 	for range inflight + 1 {
 		s.free <- nil // buffers are allocated on first use
 	}
 	go func() {
 		defer close(s.created)
-		s.uploadID, s.createErr = st.CreateUpload(ctx, key, "application/zip", nil)
+		if s.createErr = g.wait(ctx); s.createErr == nil {
+			s.uploadID, s.createErr = st.CreateUpload(ctx, key, "application/zip", nil)
+		}
 		if s.createErr != nil {
 			s.mu.Lock()
 			if s.err == nil {
@@ -225,10 +228,11 @@ func (s *sink) recycle() {
 // single PUT on Commit. Nothing reaches the store before: Abort has
 // nothing to discard.
 type putSink struct {
-	ctx context.Context
-	st  filegate.Bucket
-	key string
-	buf []byte
+	ctx  context.Context
+	st   filegate.Bucket
+	key  string
+	buf  []byte
+	gate *gate
 }
 
 func (s *putSink) Write(p []byte) (int, error) {
@@ -242,6 +246,9 @@ func (s *putSink) Write(p []byte) (int, error) {
 }
 
 func (s *putSink) Commit() (filegate.ObjectInfo, error) {
+	if err := s.gate.wait(s.ctx); err != nil {
+		return filegate.ObjectInfo{}, err
+	}
 	if err := s.ctx.Err(); err != nil {
 		return filegate.ObjectInfo{}, err
 	}

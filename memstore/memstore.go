@@ -110,6 +110,25 @@ func (b *Bucket) Put(_ context.Context, key, contentType string, body []byte) er
 	return nil
 }
 
+var _ filegate.StreamPutter = (*Bucket)(nil)
+
+// PutStream stores exactly size bytes read from body; nothing if body
+// ends sooner, holds more, or fails.
+func (b *Bucket) PutStream(ctx context.Context, key, contentType string, size int64, body io.Reader) (filegate.ObjectInfo, error) {
+	const op = "memstore.PutStream"
+	data, err := io.ReadAll(io.LimitReader(body, size+1))
+	if err == nil && int64(len(data)) != size {
+		err = fmt.Errorf("the body is %d bytes, not %d", len(data), size)
+	}
+	if err != nil {
+		return filegate.ObjectInfo{}, filegate.NewError(filegate.Unavailable, op, "", "the body could not be read").WithKey(key).Wrap(err)
+	}
+	if err := b.Put(ctx, key, contentType, data); err != nil {
+		return filegate.ObjectInfo{}, err
+	}
+	return filegate.ObjectInfo{Key: key, Size: size, ETag: etagOf(data), ContentType: contentType}, nil
+}
+
 // List returns a page of the keys under in.Prefix, in byte order; the
 // continuation token is the last key or folder of the page.
 func (b *Bucket) List(_ context.Context, in filegate.ListInput) (filegate.ListPage, error) {

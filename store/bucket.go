@@ -10,7 +10,14 @@ import (
 
 // Open returns the named bucket as a filegate.Bucket. It does not contact
 // the store.
-func (s *Store) Open(name string) filegate.Bucket { return bucket{s: s, name: name} }
+// Where a payload may go unsigned (see bodyOptions) the bucket is also a
+// filegate.StreamPutter.
+func (s *Store) Open(name string) filegate.Bucket {
+	if s.streams {
+		return streamBucket{bucket{s: s, name: name}}
+	}
+	return bucket{s: s, name: name}
+}
 
 // Source is the bucket holding users' files; Output the bucket receiving
 // generated files (bundles). They may be one bucket.
@@ -24,6 +31,15 @@ type bucket struct {
 }
 
 var _ filegate.Bucket = bucket{}
+
+// streamBucket is a bucket that can also PutStream.
+type streamBucket struct{ bucket }
+
+var _ filegate.StreamPutter = streamBucket{}
+
+func (b streamBucket) PutStream(ctx context.Context, key, contentType string, size int64, body io.Reader) (filegate.ObjectInfo, error) {
+	return b.s.PutStream(ctx, b.name, key, contentType, size, body)
+}
 
 func (b bucket) Name() string { return b.name }
 func (b bucket) Head(ctx context.Context, key string) (filegate.ObjectInfo, error) {

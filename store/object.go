@@ -3,6 +3,7 @@ package store
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/filegate/filegate"
@@ -57,6 +59,107 @@ func (s *Store) Put(ctx context.Context, bucket, key, contentType string, body [
 		Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
 	}, s.bodyOpts...)
 	return translate("store.Put", key, err)
+}
+
+// PutStream stores exactly size bytes read from body in one PUT,
+// presigned by sigv4 with the payload unsigned and the length signed, over
+// plain net/http: a bundle of known size streams into it as it is written,
+// with no part buffers and no multipart calls (on a store tens of
+// milliseconds away, creating and completing an upload are two round
+// trips). Only for an endpoint where the payload may go unsigned: Open
+// offers it there alone.
+//
+// It is not retried (the body is read once). A body that ends before size
+// bytes, holds more, or fails, fails the request before the store has the
+// whole payload (exactReader): no object is stored.
+func (s *Store) PutStream(ctx context.Context, bucket, key, contentType string, size int64, body io.Reader) (filegate.ObjectInfo, error) {
+	const op = "store.PutStream"
+	ctx, span := s.tracer.Start(ctx, "S3.PutObject", trace.WithSpanKind(trace.SpanKindClient))
+	defer span.End()
+	if size < 0 {
+		return filegate.ObjectInfo{}, filegate.NewError(filegate.Internal, op, "", "negative size").WithKey(key)
+	}
+	u, err := s.direct.Presign(ctx, &sigv4.Request{Method: http.MethodPut, Op: "PutObject", Bucket: bucket, Key: key,
+		ContentType: contentType, ContentLength: size, SignLength: true, Expires: 15 * time.Minute}, time.Now())
+	if err != nil {
+		return filegate.ObjectInfo{}, filegate.NewError(filegate.Internal, op, "", "").WithKey(key).Wrap(err)
+	}
+	lr := &exactReader{r: body, left: size}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u, lr)
+	if err != nil {
+		return filegate.ObjectInfo{}, filegate.NewError(filegate.Internal, op, "", "").WithKey(key).Wrap(err)
+	}
+	req.ContentLength = size
+	if size == 0 {
+		req.Body = http.NoBody
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		if lr.err != nil {
+			err = lr.err // the body's own failure, not the transport's report of it
+		}
+		span.SetStatus(codes.Error, "store call failed")
+		return filegate.ObjectInfo{}, translateRaw(op, key, err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode >= 300 {
+		span.SetStatus(codes.Error, "store call failed")
+		return filegate.ObjectInfo{}, translateRaw(op, key, statusError(resp.StatusCode))
+	}
+	return filegate.ObjectInfo{Key: key, Size: size, ETag: strings.Trim(resp.Header.Get("ETag"), `"`), ContentType: contentType}, nil
+}
+
+// exactReader passes on exactly left bytes of r, and holds the last of
+// them back until r ends: if r fails or holds more than left bytes, the
+// read fails instead and the store never receives the whole payload (the
+// transport would send the declared length and only then look for more).
+// A body that ends only when its writer succeeds (a bundle's pipe) thus
+// stores nothing unless the writer does.
+type exactReader struct {
+	r    io.Reader
+	left int64
+	err  error
+}
+
+var errLonger = errors.New("store: the body is longer than its declared size")
+
+func (e *exactReader) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	if e.left == 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > e.left {
+		p = p[:e.left]
+	}
+	n, err := e.r.Read(p)
+	e.left -= int64(n)
+	if e.left == 0 && err == nil {
+		var one [1]byte
+		for err == nil {
+			var m int
+			m, err = e.r.Read(one[:])
+			if m > 0 {
+				err = errLonger
+			}
+		}
+	}
+	if err == io.EOF {
+		if e.left == 0 {
+			return n, nil // the next Read reports the end
+		}
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		e.err = err
+		return 0, err // nothing of a failed read goes out
+	}
+	return n, nil
 }
 
 // Delete removes an object; a missing object is not an error.

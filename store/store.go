@@ -94,8 +94,10 @@ type Store struct {
 	// bodyOpts are the options of calls that send a body (PutObject,
 	// UploadPart): unsigned payload where nothing on the way can change it.
 	bodyOpts []func(*s3.Options)
-	Bucket   string
-	Bundles  string
+	// streams: PutStream may send an unsigned payload to this endpoint.
+	streams bool
+	Bucket  string
+	Bundles string
 }
 
 // New builds a Store from cfg. It does not contact the store; use Ping.
@@ -218,6 +220,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		endpoint:   endpoint,
 		public:     public,
 		bodyOpts:   bodyOptions(custom, endpoint),
+		streams:    !custom || unsignedPayloadSafe(endpoint),
 		Bucket:     cfg.Bucket,
 		Bundles:    cfg.BundleBucket,
 	}, nil

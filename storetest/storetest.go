@@ -8,6 +8,7 @@ package storetest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -37,6 +38,9 @@ func Run(t *testing.T, b filegate.Bucket, dev Deviations) {
 	t.Run("Multipart", func(t *testing.T) { multipart(t, b, dev) })
 	t.Run("MultipartRefusals", func(t *testing.T) { multipartRefusals(t, b) })
 	t.Run("Grants", func(t *testing.T) { grants(t, b) })
+	if sp, ok := b.(filegate.StreamPutter); ok {
+		t.Run("PutStream", func(t *testing.T) { putStream(t, b, sp) })
+	}
 }
 
 func ctx() context.Context { return context.Background() }
@@ -306,5 +310,81 @@ func grants(t *testing.T, b filegate.Bucket) {
 	}
 	if _, err := b.CredentialsExpiry(ctx()); err != nil {
 		t.Errorf("CredentialsExpiry: %v", err)
+	}
+}
+
+// putStream checks that a streamed PUT stores exactly the declared bytes,
+// and nothing at all (an object already there left as it was) when the
+// body is short, long or fails, even after all its bytes were read.
+func putStream(t *testing.T, b filegate.Bucket, sp filegate.StreamPutter) {
+	for _, body := range [][]byte{nil, []byte("x"), bytes.Repeat([]byte("filegate "), 150000)} {
+		key := fmt.Sprintf("ps/%d.bin", len(body))
+		// A pipe written in small pieces, as a bundle's writer does.
+		pr, pw := io.Pipe()
+		go func() {
+			for rest := body; len(rest) > 0; {
+				n := min(len(rest), 1000)
+				if _, err := pw.Write(rest[:n]); err != nil {
+					return
+				}
+				rest = rest[n:]
+			}
+			pw.Close()
+		}()
+		info, err := sp.PutStream(ctx(), key, "application/zip", int64(len(body)), pr)
+		if err != nil || info.Key != key || info.Size != int64(len(body)) || info.ETag == "" {
+			t.Fatalf("PutStream %s = %+v, %v", key, info, err)
+		}
+		h, err := b.Head(ctx(), key)
+		if err != nil || h.Size != int64(len(body)) || h.ETag != info.ETag || h.ContentType != "application/zip" {
+			t.Errorf("Head %s = %+v, %v; PutStream answered %+v", key, h, err, info)
+		}
+		rc, _, err := b.Get(ctx(), key)
+		if err != nil {
+			t.Fatalf("Get %s: %v", key, err)
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || !bytes.Equal(got, body) {
+			t.Errorf("Get %s: %d bytes, %v; want %d", key, len(got), err, len(body))
+		}
+	}
+
+	if err := b.Put(ctx(), "ps/kept", "text/plain", []byte("before")); err != nil {
+		t.Fatal(err)
+	}
+	failing := []struct {
+		name string
+		size int64
+		body func(w *io.PipeWriter)
+	}{
+		{"short", 5000, func(w *io.PipeWriter) { w.Write(make([]byte, 4999)); w.Close() }},
+		{"long", 5000, func(w *io.PipeWriter) { w.Write(make([]byte, 5001)); w.Close() }},
+		{"failing midway", 5000, func(w *io.PipeWriter) { w.Write(make([]byte, 2000)); w.CloseWithError(errors.New("writer failed")) }},
+		// Every declared byte is read, and only then the writer fails: the
+		// store must not have taken the object meanwhile.
+		{"failing after its last byte", 5000, func(w *io.PipeWriter) {
+			w.Write(make([]byte, 5000))
+			time.Sleep(200 * time.Millisecond)
+			w.CloseWithError(errors.New("writer failed"))
+		}},
+	}
+	for _, f := range failing {
+		for _, key := range []string{"ps/new-" + strings.ReplaceAll(f.name, " ", "-"), "ps/kept"} {
+			pr, pw := io.Pipe()
+			go f.body(pw)
+			_, err := sp.PutStream(ctx(), key, "application/zip", f.size, pr)
+			pr.CloseWithError(errors.New("done")) // ends a writer still waiting
+			if err == nil {
+				t.Errorf("PutStream %s, %s body: no error", key, f.name)
+			}
+			h, herr := b.Head(ctx(), key)
+			switch {
+			case key == "ps/kept" && (herr != nil || h.Size != int64(len("before"))):
+				t.Errorf("after a %s PutStream the object there is %+v, %v; want it left as it was", f.name, h, herr)
+			case key != "ps/kept" && filegate.KindOf(herr) != filegate.NotFound:
+				t.Errorf("after a %s PutStream, Head %s = %+v, %v; want NotFound", f.name, key, h, herr)
+			}
+		}
 	}
 }
