@@ -905,3 +905,46 @@ func TestPipe(t *testing.T) {
 		t.Errorf("blocked writer after the reader stopped: %v", err)
 	}
 }
+
+// changingSource replaces an object with one of another size just before
+// its first GET, as a writer racing the bundle would.
+type changingSource struct {
+	filegate.Bucket
+	st   *store.Store
+	key  string
+	body []byte
+	once sync.Once
+}
+
+func (c *changingSource) Get(ctx context.Context, key string) (io.ReadCloser, filegate.ObjectInfo, error) {
+	if key == c.key {
+		c.once.Do(func() { _ = c.st.Put(ctx, c.st.Bucket, key, "text/plain", c.body) })
+	}
+	return c.Bucket.Get(ctx, key)
+}
+
+// TestEarlyObjectChanged: an object that grew or shrank after it was
+// listed, fetched early, fails the bundle as changed, and nothing is
+// stored.
+func TestEarlyObjectChanged(t *testing.T) {
+	t.Parallel()
+	st := realStore(t)
+	for name, body := range map[string][]byte{"grew": []byte("0123456789 and more"), "shrank": []byte("01")} {
+		prefix := "c-" + name + "/"
+		for i := range 3 {
+			put(t, st, fmt.Sprintf("%s%d.txt", prefix, i), []byte("0123456789"))
+		}
+		src := &changingSource{Bucket: st.Source(), st: st, key: prefix + "1.txt", body: body}
+		svc := New(src, st.Output(), grant.New(st.Source(), grant.Limits{}), Config{})
+		plan, err := svc.Prepare(context.Background(), admin, Request{Prefix: prefix, Compression: Store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.Create(context.Background(), plan, nil); filegate.KindOf(err) != filegate.Conflict || !errors.Is(err, ErrSourceChanged) {
+			t.Errorf("%s: %v, want a Conflict (source changed)", name, err)
+		}
+		if objs, ups := debris(t, st); objs != 0 || ups != 0 {
+			t.Errorf("%s: %d objects, %d uploads left", name, objs, ups)
+		}
+	}
+}

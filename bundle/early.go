@@ -3,6 +3,7 @@ package bundle
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"sync"
 
@@ -113,16 +114,32 @@ func (e *early) fetch(o filegate.ObjectInfo) ([]byte, string, error) {
 		return nil, "", err
 	}
 	defer body.Close()
-	// One byte more than listed, read into a buffer of that size at once
-	// (io.ReadAll would grow one several times): an object that grew since
-	// is not cut short here but found changed by the writer.
-	data := make([]byte, o.Size+1)
-	n, err := io.ReadFull(body, data)
-	if err == io.ErrUnexpectedEOF || err == io.EOF {
-		err = nil // shorter than o.Size+1: the object as it is
+	if info.Size >= 0 && info.Size != o.Size {
+		return nil, "", errChangedEarly // the writer fetches it and finds out
 	}
-	return data[:n], info.ETag, err
+	// Read into a buffer of exactly the listed size, at once: io.ReadAll
+	// would grow one several times, and one byte more (to catch an object
+	// that grew) would put a 4 KiB object in the allocator's 4,864-byte
+	// class, a sixth more memory for every such object.
+	data := make([]byte, o.Size)
+	if _, err := io.ReadFull(body, data); err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			err = errChangedEarly
+		}
+		return nil, "", err
+	}
+	if info.Size < 0 { // no length given: look for more
+		var one [1]byte
+		if n, _ := io.ReadFull(body, one[:]); n > 0 {
+			return nil, "", errChangedEarly
+		}
+	}
+	return data, info.ETag, nil
 }
+
+// errChangedEarly: an object fetched early is not the size listed. The
+// writer fetches it again itself and reports the change.
+var errChangedEarly = errors.New("bundle: an object fetched early is not the size listed")
 
 // seal stops new fetches once the listing is complete: from then on the
 // writer asks for objects, and one not started by then is the writer's to
