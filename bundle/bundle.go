@@ -35,10 +35,15 @@ const abortTimeout = 30 * time.Second
 
 // Config tunes the service; zero values take the defaults.
 type Config struct {
-	MaxKeys       int           // largest selection; default 10,000
-	Prefetch      int           // most sources opened ahead of the writer (the window adapts below it); default 256
-	PartSize      int           // destination part size; default 8 MiB
-	Inflight      int           // parts uploading while the next fills; default 1
+	MaxKeys  int // largest selection; default 10,000
+	Prefetch int // most sources opened ahead of the writer (the window adapts below it); default 256
+	PartSize int // destination part size; default 8 MiB
+	Inflight int // parts uploading while the next fills; default 1
+	// StreamMax is the largest archive of known size (every entry stored)
+	// streamed into one PUT, where the bundle bucket can (a
+	// filegate.StreamPutter); larger ones, and deflated ones, go up as
+	// multipart uploads. Default 5 GiB, S3's largest PUT; negative: never.
+	StreamMax     int64
 	DefaultExpiry time.Duration // link lifetime; default 90 s
 	// MemoryBudget bounds the part buffers of all bundles being written
 	// (each holds (Inflight+1) buffers of at most PartSize, sized down to a
@@ -101,6 +106,9 @@ func New(src, out filegate.Bucket, g *grant.Service, cfg Config) *Service {
 	}
 	if cfg.Inflight == 0 {
 		cfg.Inflight = 1
+	}
+	if cfg.StreamMax == 0 {
+		cfg.StreamMax = 5 << 30
 	}
 	if cfg.DefaultExpiry == 0 {
 		cfg.DefaultExpiry = 90 * time.Second
@@ -477,10 +485,10 @@ func Bound(plan *Plan) int64 {
 	return b
 }
 
-// streamMax is the largest archive sent in one streamed PUT. Past it a
-// multipart upload, whose failed part is sent again rather than the whole
-// archive written again.
-const streamMax = 64 << 20
+// streamBuffer is the pipe's buffer between a streamed archive's writer
+// and its PUT: enough to hold what the writer makes from objects fetched
+// early while the HEAD of the bundle's key is answered.
+const streamBuffer = 8 << 20
 
 // write writes the plan's archive into the bundle bucket once g opens
 // (Create); errNotWritten if it shuts.
@@ -491,11 +499,17 @@ func (s *Service) write(ctx context.Context, plan *Plan, progress Progress, g *g
 		partSize = int((need + (1<<20 - 1)) &^ (1<<20 - 1))
 	}
 	inflight := s.cfg.Inflight
+	// Streamed into one PUT: no part buffers, no multipart calls, and (on
+	// the embedded store) no copy of the parts into the object at the end.
+	// A PUT that fails is not retried: the bundle fails and can be asked
+	// again; a multipart upload retries a part.
 	sp, stream := s.out.(filegate.StreamPutter)
-	stream = stream && plan.SizeKnown && bound <= streamMax
-	if bound < int64(partSize) || stream {
-		// One buffer: the archive's size, or (streamed) at most a part's.
-		partSize, inflight = int(min(bound, int64(partSize))), 0
+	stream = stream && plan.SizeKnown && bound <= s.cfg.StreamMax
+	if stream {
+		partSize, inflight = int(min(bound, streamBuffer)), 0
+	} else if bound < int64(partSize) {
+		// One part holds it all: one buffer of the archive's size.
+		partSize, inflight = int(bound), 0
 	}
 	need := int64(partSize) * int64(inflight+1)
 	// A bundle that may exist already waits for memory only once the

@@ -71,16 +71,17 @@ var admin = &filegate.Principal{ID: "admin", Actions: filegate.Actions}
 
 func TestNoDebrisOnFailure(t *testing.T) {
 	t.Parallel()
-	// 4 × 16 MiB is past streamMax: a multipart upload, with small parts
-	// so that failures land after parts were uploaded. 4 × 1 MiB is one
-	// streamed PUT, through a pipe smaller than the archive.
-	t.Run("multipart", func(t *testing.T) { t.Parallel(); noDebris(t, 1<<20) })
-	t.Run("streamed", func(t *testing.T) { t.Parallel(); noDebris(t, 1<<16) })
+	// A multipart upload with small parts, so that failures land after
+	// parts were uploaded; and one streamed PUT of 64 MiB, through a pipe
+	// smaller than the archive.
+	t.Run("multipart", func(t *testing.T) { t.Parallel(); noDebris(t, -1) })
+	t.Run("streamed", func(t *testing.T) { t.Parallel(); noDebris(t, 0) })
 }
 
-func noDebris(t *testing.T, reps int) {
+func noDebris(t *testing.T, streamMax int64) {
 	st := realStore(t)
-	svc := New(st.Source(), st.Output(), grant.New(st.Source(), grant.Limits{}), Config{PartSize: 5 << 20, Prefetch: 2})
+	svc := New(st.Source(), st.Output(), grant.New(st.Source(), grant.Limits{}), Config{PartSize: 5 << 20, Prefetch: 2, StreamMax: streamMax})
+	const reps = 1 << 20 // 16 MiB objects
 	big := bytes.Repeat([]byte("0123456789abcdef"), reps)
 	for i := range 4 {
 		put(t, st, fmt.Sprintf("f/%d.bin", i), big)
@@ -682,6 +683,25 @@ func TestSmallBundleOnePut(t *testing.T) {
 	}
 	if out.uploads.Load() != 1 {
 		t.Errorf("a 6 MiB bundle with 5 MiB parts: %d multipart uploads, want 1", out.uploads.Load())
+	}
+}
+
+// TestStreamMax: a bundle past StreamMax goes up as a multipart upload.
+func TestStreamMax(t *testing.T) {
+	t.Parallel()
+	st := realStore(t)
+	put(t, st, "m/big.bin", bytes.Repeat([]byte("0123456789abcdef"), 6<<16)) // 6 MiB
+	out := streamingOut{&countingOut{Bucket: st.Output()}}
+	svc := New(st.Source(), out, grant.New(st.Source(), grant.Limits{}), Config{PartSize: 5 << 20, StreamMax: 6 << 20})
+	plan, err := svc.Prepare(context.Background(), admin, Request{Prefix: "m/", Compression: Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Create(context.Background(), plan, nil); err != nil {
+		t.Fatal(err)
+	}
+	if out.streams.Load() != 0 || out.uploads.Load() != 1 {
+		t.Errorf("a bundle of 6 MiB and more, StreamMax 6 MiB: %d streamed PUTs, %d multipart uploads; want 0 and 1", out.streams.Load(), out.uploads.Load())
 	}
 }
 

@@ -81,6 +81,12 @@ func retryable(r aws.Retryer, err error) bool {
 // that stops answering mid-body (stopped, partitioned) frees the request
 // instead of holding it forever, while a slow but moving transfer of any
 // size goes on.
+//
+// A write moves the read deadline too. The transport keeps a read pending
+// on every connection, idle in its pool or waiting for an answer; its
+// deadline was set when that read began. Without this, a request sent on
+// a connection idle for a while, or an upload longer than idle (a bundle
+// streamed into one PUT), would fail while its bytes were still moving.
 type idleConn struct {
 	net.Conn
 	idle time.Duration
@@ -92,7 +98,7 @@ func (c *idleConn) Read(p []byte) (int, error) {
 }
 
 func (c *idleConn) Write(p []byte) (int, error) {
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(c.idle))
+	_ = c.Conn.SetDeadline(time.Now().Add(c.idle))
 	return c.Conn.Write(p)
 }
 

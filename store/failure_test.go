@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -152,5 +153,52 @@ func TestBodySigning(t *testing.T) {
 	defer mu.Unlock()
 	if want := []string{"PUT UNSIGNED-PAYLOAD true", "PUT UNSIGNED-PAYLOAD true"}; strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("requests %q, want %q", got, want)
+	}
+}
+
+// trickle yields n chunks of 1 KiB, one every gap.
+type trickle struct {
+	n   int
+	gap time.Duration
+}
+
+func (r *trickle) Read(p []byte) (int, error) {
+	if r.n == 0 {
+		return 0, io.EOF
+	}
+	time.Sleep(r.gap)
+	r.n--
+	return copy(p, strings.Repeat("t", 1024)), nil
+}
+
+// TestUploadLongerThanIdleTimeout: the idle timeout fails transfers that
+// stop moving, not a moving upload longer than it, even on a connection
+// that had sat idle in the pool for most of it (the read the transport
+// keeps pending there had its deadline set when the connection went
+// idle).
+func TestUploadLongerThanIdleTimeout(t *testing.T) {
+	t.Parallel()
+	srv := storetest.StartEmbedded(t)
+	st, err := store.New(context.Background(), store.Config{Endpoint: srv.Endpoint, Region: "us-east-1",
+		AccessKeyID: srv.AccessKey, SecretAccessKey: srv.SecretKey, Bucket: "idle", IdleTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	ctx := context.Background()
+	if err := st.EnsureBucket(ctx, "idle"); err != nil {
+		t.Fatal(err)
+	}
+	b := st.Source()
+	if _, err := b.Head(ctx, "warm"); filegate.KindOf(err) != filegate.NotFound {
+		t.Fatalf("Head: %v", err)
+	}
+	time.Sleep(400 * time.Millisecond) // the connection idles in the pool
+	// About 1.2 s of upload, 4 KiB (the transport's buffer) every 200 ms.
+	if _, err := b.(filegate.StreamPutter).PutStream(ctx, "slow", "", 24<<10, &trickle{n: 24, gap: 50 * time.Millisecond}); err != nil {
+		t.Fatalf("an upload moving all along, longer than the idle timeout: %v", err)
+	}
+	if h, err := b.Head(ctx, "slow"); err != nil || h.Size != 24<<10 {
+		t.Fatalf("Head after: %+v, %v", h, err)
 	}
 }

@@ -92,6 +92,16 @@ func (s *Store) PutStream(ctx context.Context, bucket, key, contentType string, 
 	req.ContentLength = size
 	if size == 0 {
 		req.Body = http.NoBody
+	} else {
+		// The transport sends a request again on another connection when
+		// the first failed before anything was written (one the store had
+		// closed while idle); it may, while no byte of the body was read.
+		req.GetBody = func() (io.ReadCloser, error) {
+			if lr.left != size || lr.err != nil {
+				return nil, errors.New("store: the body was partly read; it cannot be sent again")
+			}
+			return io.NopCloser(lr), nil
+		}
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)

@@ -99,6 +99,7 @@ type serveOptions struct {
 	captionMaxOutput sizeFlag
 	captionMaxInline sizeFlag
 	bundleMemory     sizeFlag
+	bundleStreamMax  sizeFlag
 	memoryLimit      sizeFlag
 	readTimeout      time.Duration
 	maxConns         int
@@ -143,11 +144,13 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	o.maxUploadSize = upload.DefaultMaxObjectSize
 	f.Var(&o.maxUploadSize, "max-upload-size", "largest object any upload grant allows, such as 5GiB (tokens may have a lower --max-size)")
 	o.captionMemory, o.bundleMemory, o.memoryLimit = 192<<20, 128<<20, 384<<20
+	o.bundleStreamMax = 5 << 30
 	o.captionMaxOutput, o.captionMaxInline = 64<<20, 8<<20
 	f.Var(&o.captionMaxOutput, "caption-max-output", "largest captioned image filegate encodes and stores")
 	f.Var(&o.captionMaxInline, "caption-max-inline", "largest captioned image returned inline in a response")
 	f.Var(&o.captionMemory, "caption-memory", "memory all captions in progress may hold (decoded pixels, output); larger images get 413, more requests wait, then 429")
 	f.Var(&o.bundleMemory, "bundle-memory", "memory all bundles in progress may hold for part buffers; more bundles wait, then get 429")
+	f.Var(&o.bundleStreamMax, "bundle-stream-max", "largest bundle of known size (stored entries) streamed into one PUT; larger ones and deflated ones go up as multipart uploads (0: always multipart)")
 	f.Var(&o.memoryLimit, "memory-limit", "soft limit of the Go heap (GOMEMLIMIT), so garbage is collected before memory grows past it; GOMEMLIMIT wins when set")
 	f.DurationVar(&o.sweepAfter, "sweep-after", time.Hour, "age after which multipart uploads filegate started for bundles and no longer tracks are aborted (upload sessions: after their 7-day expiry)")
 	f.DurationVar(&o.storeTimeout, "store-timeout", store.DefaultTimeout, "deadline of a store call that moves no object body, retries included; a stuck store gives 503 after it")
@@ -377,7 +380,7 @@ func wire(ctx context.Context, o serveOptions, data datadir.Dir, tokens *auth.To
 	metrics := telemetry.NewMetrics()
 	bundles := bundle.New(src, out, grants, bundle.Config{
 		Jobs: st.Documents(st.Bundles), Lease: o.jobLease, Dispatch: o.dispatch,
-		MaxKeys: o.bundleMaxKeys, MemoryBudget: int64(o.bundleMemory), Tracer: tp.Tracer("github.com/filegate/filegate/bundle"),
+		MaxKeys: o.bundleMaxKeys, MemoryBudget: int64(o.bundleMemory), StreamMax: streamMax(int64(o.bundleStreamMax)), Tracer: tp.Tracer("github.com/filegate/filegate/bundle"),
 		OnEntry: func(n int64) { metrics.BundleBytes.Add(float64(n)); metrics.BundleEntries.Inc() },
 	})
 	services := compat.Services{
@@ -599,4 +602,13 @@ func grantOrigins(ctx context.Context, src filegate.Bucket, cdn *cloudfront.Sign
 		origins = append(origins, "https://"+cdn.Domain())
 	}
 	return origins, nil
+}
+
+// streamMax maps --bundle-stream-max to bundle.Config.StreamMax (0 there
+// is the default; here it turns streaming off).
+func streamMax(n int64) int64 {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
