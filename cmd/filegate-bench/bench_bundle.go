@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -63,11 +64,13 @@ func benchBundle(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, 
 	for round := range o.rounds * min(nLarge, 1) { // --bundle-gib 0: small objects only
 		// A new name each round, so no bundle is reused.
 		body := fmt.Sprintf(`{"prefix":"large/","compression":"store","name":"r%d"}`, round)
+		settle()
 		t0 := time.Now()
 		if err := postOK(fg, "/v1/bundles", body); err != nil {
 			return nil, err
 		}
 		bundleT = append(bundleT, time.Since(t0).Seconds())
+		settle()
 		t0 = time.Now()
 		if err := rawCopy(ctx, s3c, src, largeKeys, fmt.Sprintf("copy-%d.bin", round)); err != nil {
 			return nil, err
@@ -97,6 +100,7 @@ func benchBundle(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, 
 	var smallT, seqT, parT []float64
 	bestN := 0
 	for round := range o.rounds {
+		settle()
 		t0 := time.Now()
 		if err := postOK(fg, "/v1/bundles", fmt.Sprintf(`{"prefix":"small/","compression":"store","name":"s%d"}`, round)); err != nil {
 			return nil, err
@@ -116,6 +120,7 @@ func benchBundle(ctx context.Context, o benchOptions, stderr io.Writer) ([]row, 
 		// concurrencies: what the store itself can serve.
 		best := 0.0
 		for _, n := range []int{32, 64, 128, 256} {
+			settle()
 			t0 = time.Now()
 			work := make(chan string)
 			var fw sync.WaitGroup
@@ -298,3 +303,9 @@ func benchSeedZipper(sf datadir.StoreFile, keys []string) (secs, peak float64, e
 	peak, _ = strconv.ParseFloat(f[1], 64)
 	return secs, peak, nil
 }
+
+// settle writes dirty pages back before a timed phase: the store writes a
+// GiB into the page cache in a large bundle or copy, and the kernel would
+// otherwise write it back during the next phase, charging one side of a
+// comparison with the other's work.
+func settle() { syscall.Sync() }

@@ -195,6 +195,7 @@ func benchSmallLatency(ctx context.Context, o benchOptions, sf datadir.StoreFile
 	var bundleT, bestT []float64
 	bestN := 0
 	for round := range o.rounds {
+		settle()
 		t0 := time.Now()
 		if err := postOK(fg, "/v1/bundles", fmt.Sprintf(`{"prefix":"small/","compression":"store","name":"lat%d"}`, round)); err != nil {
 			return nil, err
@@ -202,6 +203,7 @@ func benchSmallLatency(ctx context.Context, o benchOptions, sf datadir.StoreFile
 		bundleT = append(bundleT, time.Since(t0).Seconds())
 		best := 0.0
 		for _, n := range []int{32, 64, 128, 256} { // the embedded store serves at most 1024 connections
+			settle()
 			secs, err := parallelGets(n)
 			if err != nil {
 				return nil, err
