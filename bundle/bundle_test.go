@@ -658,18 +658,8 @@ func TestSmallBundleOnePut(t *testing.T) {
 	if out.puts.Load() != 1 || out.uploads.Load() != 0 {
 		t.Errorf("%d PUTs, %d multipart uploads; want 1 and 0", out.puts.Load(), out.uploads.Load())
 	}
-	body, info, err := st.Output().Get(context.Background(), res.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, _ := io.ReadAll(body)
-	body.Close()
-	if info.Size != res.Size || int64(len(data)) != res.Size {
-		t.Errorf("stored %d bytes (HEAD %d), reported %d", len(data), info.Size, res.Size)
-	}
-	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-	if err != nil || len(zr.File) != 2 {
-		t.Fatalf("archive: %v, %d entries", err, len(zr.File))
+	if zr := storedArchive(t, st, res); len(zr.File) != 2 {
+		t.Fatalf("archive of %d entries, want 2", len(zr.File))
 	}
 
 	big := bytes.Repeat([]byte("0123456789abcdef"), 6<<16) // 6 MiB: two parts of 5 MiB
@@ -684,6 +674,26 @@ func TestSmallBundleOnePut(t *testing.T) {
 	if out.uploads.Load() != 1 {
 		t.Errorf("a 6 MiB bundle with 5 MiB parts: %d multipart uploads, want 1", out.uploads.Load())
 	}
+}
+
+// storedArchive reads a stored bundle, checks its size against the
+// result's, and opens it.
+func storedArchive(t *testing.T, st *store.Store, res Result) *zip.Reader {
+	t.Helper()
+	body, info, err := st.Output().Get(context.Background(), res.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(body)
+	body.Close()
+	if info.Size != res.Size || int64(len(data)) != res.Size {
+		t.Errorf("stored %d bytes (HEAD %d), reported %d", len(data), info.Size, res.Size)
+	}
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zr
 }
 
 // TestStreamMax: a bundle past StreamMax goes up as a multipart upload.
@@ -740,20 +750,7 @@ func TestStreamedBundle(t *testing.T) {
 			t.Errorf("after %+v: %d streamed PUTs, %d PUTs, %d uploads; want %d, %d, %d", c.req,
 				out.streams.Load(), out.puts.Load(), out.uploads.Load(), c.streams, c.puts, c.uploads)
 		}
-		body, info, err := st.Output().Get(context.Background(), res.Key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		data, _ := io.ReadAll(body)
-		body.Close()
-		if info.Size != res.Size || int64(len(data)) != res.Size {
-			t.Errorf("stored %d bytes (HEAD %d), reported %d", len(data), info.Size, res.Size)
-		}
-		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range zr.File {
+		for _, f := range storedArchive(t, st, res).File {
 			rc, err := f.Open()
 			if err != nil {
 				t.Fatal(err)
