@@ -1,10 +1,12 @@
 // Package bundle zips a selection of objects store to store: sources are
 // fetched concurrently ahead of the writer and streamed, in request order,
-// into a zip archive that flows into a multipart upload of the destination.
-// Memory is bounded by the prefetch depth and the part buffers, never by the
-// archive's size or entry count. Any failure aborts the multipart upload:
-// no partial object and no orphaned upload remain. The same selection with
-// the same source ETags is answered with the existing bundle.
+// into a zip archive that flows into one streamed PUT (an archive of known
+// size, where the store takes one) or a multipart upload of the
+// destination. Memory is bounded by the prefetch depth and the stream or
+// part buffers, never by the archive's size or entry count. Any failure
+// leaves nothing: the PUT never receives the archive's last bytes, the
+// multipart upload is aborted. The same selection with the same source
+// ETags is answered with the existing bundle.
 package bundle
 
 import (
