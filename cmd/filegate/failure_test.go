@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,7 +189,8 @@ func TestTransientStoreErrorsAreRetried(t *testing.T) {
 // restart the sweeper aborts it.
 func TestSweepAfterKillMidBundle(t *testing.T) {
 	t.Parallel() // waits on timeouts and backoff, not on the CPU
-	p := harness.StartProcess(t)
+	// Multipart uploads leave debris; streamed PUTs do not (below).
+	p := harness.StartProcess(t, "--bundle-stream-max", "0")
 	c, _ := p.Client(t)
 	src, dst := "filegate", "filegate-bundles"
 	for i := range 8 {
@@ -233,6 +235,69 @@ func TestSweepAfterKillMidBundle(t *testing.T) {
 			t.Fatalf("the sweeper left %d multipart uploads in the bundle bucket", uploads())
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// TestKillMidStreamedBundleLeavesNothing: kill -9 while a bundle streams
+// into its one PUT leaves no object and no upload in the bundle bucket.
+func TestKillMidStreamedBundleLeavesNothing(t *testing.T) {
+	t.Parallel()
+	p := harness.StartProcess(t)
+	c, _ := p.Client(t)
+	src, dst := "filegate", "filegate-bundles"
+	for i := range 8 {
+		body := harness.RandomBytes(16 << 20)
+		if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &src, Key: aws.String(fmt.Sprintf("big/%d.bin", i)), Body: bytes.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go func() {
+		req, _ := harness.HTTPRequest("POST", p.Base+"/v1/bundles", `{"prefix":"big/","compression":"store"}`, p.AdminToken(t))
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	// An entry written means the PUT has begun and taken at least 8 MiB
+	// (the stream's buffer) of the first 16 MiB entry.
+	entries := func() float64 {
+		resp, err := http.Get(p.Base + "/metrics")
+		if err != nil {
+			return 0
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "filegate_bundle_entries_total "); ok {
+				n, _ := strconv.ParseFloat(v, 64)
+				return n
+			}
+		}
+		return 0
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for entries() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no entry of the bundle was ever written")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := entries(); n >= 8 {
+		t.Fatalf("the bundle was written whole (%v entries) before the kill; the test needs it cut", n)
+	}
+	p.Cmd.Process.Kill()
+	p.Cmd.Wait()
+	p2 := harness.StartProcessIn(t, p.Data)
+	c2, _ := p2.Client(t)
+	objs, err := c2.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &dst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ups, err := c2.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &dst})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs.Contents) != 0 || len(ups.Uploads) != 0 {
+		t.Fatalf("after kill -9 mid-PUT the bundle bucket holds %d objects and %d uploads", len(objs.Contents), len(ups.Uploads))
 	}
 }
 
