@@ -192,19 +192,8 @@ func TestSweepAfterKillMidBundle(t *testing.T) {
 	// Multipart uploads leave debris; streamed PUTs do not (below).
 	p := harness.StartProcess(t, "--bundle-stream-max", "0")
 	c, _ := p.Client(t)
-	src, dst := "filegate", "filegate-bundles"
-	for i := range 8 {
-		body := harness.RandomBytes(16 << 20)
-		if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &src, Key: aws.String(fmt.Sprintf("big/%d.bin", i)), Body: bytes.NewReader(body)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	go func() {
-		req, _ := harness.HTTPRequest("POST", p.Base+"/v1/bundles", `{"prefix":"big/","compression":"store"}`, p.AdminToken(t))
-		if resp, err := http.DefaultClient.Do(req); err == nil {
-			resp.Body.Close()
-		}
-	}()
+	dst := "filegate-bundles"
+	startBigBundle(t, p, c)
 	uploads := func() int {
 		out, err := c.ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &dst})
 		if err != nil {
@@ -238,13 +227,11 @@ func TestSweepAfterKillMidBundle(t *testing.T) {
 	}
 }
 
-// TestKillMidStreamedBundleLeavesNothing: kill -9 while a bundle streams
-// into its one PUT leaves no object and no upload in the bundle bucket.
-func TestKillMidStreamedBundleLeavesNothing(t *testing.T) {
-	t.Parallel()
-	p := harness.StartProcess(t)
-	c, _ := p.Client(t)
-	src, dst := "filegate", "filegate-bundles"
+// startBigBundle stores 8 objects of 16 MiB under big/ and asks for their
+// bundle in the background (the caller kills the server mid-way).
+func startBigBundle(t *testing.T, p *harness.Proc, c *s3.Client) {
+	t.Helper()
+	src := "filegate"
 	for i := range 8 {
 		body := harness.RandomBytes(16 << 20)
 		if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: &src, Key: aws.String(fmt.Sprintf("big/%d.bin", i)), Body: bytes.NewReader(body)}); err != nil {
@@ -257,6 +244,16 @@ func TestKillMidStreamedBundleLeavesNothing(t *testing.T) {
 			resp.Body.Close()
 		}
 	}()
+}
+
+// TestKillMidStreamedBundleLeavesNothing: kill -9 while a bundle streams
+// into its one PUT leaves no object and no upload in the bundle bucket.
+func TestKillMidStreamedBundleLeavesNothing(t *testing.T) {
+	t.Parallel()
+	p := harness.StartProcess(t)
+	c, _ := p.Client(t)
+	dst := "filegate-bundles"
+	startBigBundle(t, p, c)
 	// An entry written means the PUT has begun and taken at least 8 MiB
 	// (the stream's buffer) of the first 16 MiB entry.
 	entries := func() float64 {
