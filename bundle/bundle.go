@@ -460,14 +460,25 @@ func (s *Service) Create(ctx context.Context, plan *Plan, progress Progress) (Re
 }
 
 // reserve takes n bytes of the memory budget, waiting up to QueueWait.
-func (s *Service) reserve(ctx context.Context, op string, n int64) (func(), error) {
+//
+// Behind a gate (nil: none) it waits only once the gate has opened: a
+// bundle that may exist already queues for memory only once the HEAD has
+// found that it does not (reused, it needs none).
+func (s *Service) reserve(ctx context.Context, op string, n int64, g *gate) (func(), error) {
 	n = min(n, s.cfg.MemoryBudget) // a bundle larger than the budget runs alone
+	release := func() { s.memory.Release(n) }
+	if s.memory.TryAcquire(n) {
+		return release, nil
+	}
+	if err := g.wait(ctx); err != nil {
+		return nil, err
+	}
 	qctx, cancel := context.WithTimeout(ctx, s.cfg.QueueWait)
 	defer cancel()
 	if err := s.memory.Acquire(qctx, n); err != nil {
 		return nil, filegate.NewError(filegate.Busy, op, "busy", "too many bundles in progress; try again shortly").Wrap(err)
 	}
-	return func() { s.memory.Release(n) }, nil
+	return release, nil
 }
 
 // Bound is an upper bound of the archive's size: exact when every entry is
@@ -513,15 +524,8 @@ func (s *Service) write(ctx context.Context, plan *Plan, progress Progress, g *g
 		// One part holds it all: one buffer of the archive's size.
 		partSize, inflight = int(bound), 0
 	}
-	need := int64(partSize) * int64(inflight+1)
-	// A bundle that may exist already waits for memory only once the
-	// HEAD has found that it does not (reused, it needs none).
-	var release func()
-	if s.memory.TryAcquire(min(need, s.cfg.MemoryBudget)) {
-		release = func() { s.memory.Release(min(need, s.cfg.MemoryBudget)) }
-	} else if err := g.wait(ctx); err != nil {
-		return filegate.ObjectInfo{}, err
-	} else if release, err = s.reserve(ctx, "bundle.Create", need); err != nil {
+	release, err := s.reserve(ctx, "bundle.Create", int64(partSize)*int64(inflight+1), g)
+	if err != nil {
 		return filegate.ObjectInfo{}, err
 	}
 	defer release()
@@ -540,14 +544,13 @@ func (s *Service) write(ctx context.Context, plan *Plan, progress Progress, g *g
 		if buf == nil {
 			buf = make([]byte, max(partSize, 1))
 		}
-		ss := newStreamSink(ctx, sp, plan.Key, bound, buf, g)
-		defer func() {
+		defer func() { // once the sink is done with it (Commit, Abort)
 			if cap(buf) == s.cfg.PartSize {
 				buf = buf[:0]
 				s.parts.Put(&buf)
 			}
 		}()
-		sk = ss
+		sk = newStreamSink(ctx, sp, plan.Key, bound, buf, g)
 	} else if inflight == 0 {
 		// One PUT once the archive is whole: on a store with tens of
 		// milliseconds a call, the create and complete of a multipart
@@ -570,7 +573,7 @@ func (s *Service) write(ctx context.Context, plan *Plan, progress Progress, g *g
 // WriteTo streams the plan's archive into w (a direct download).
 func (s *Service) WriteTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress) error {
 	defer plan.early.close()
-	release, err := s.reserve(ctx, "bundle.Stream", 1<<20)
+	release, err := s.reserve(ctx, "bundle.Stream", 1<<20, nil)
 	if err != nil {
 		return err
 	}

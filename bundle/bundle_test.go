@@ -477,7 +477,7 @@ func TestMemoryBudget(t *testing.T) {
 		}
 	}
 	// Hold the whole budget: the next bundle waits QueueWait, then is Busy.
-	release, err := svc.reserve(context.Background(), "test", 64<<10)
+	release, err := svc.reserve(context.Background(), "test", 64<<10, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
