@@ -178,6 +178,7 @@ func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefe
 		slots[i] = make(chan opened, 1)
 	}
 	win := newWindow(ctx, entries, prefetch)
+	openers := newWorkers(prefetch)
 	go func() {
 		for i, e := range entries {
 			if !win.acquire() {
@@ -186,13 +187,14 @@ func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefe
 				}
 				return
 			}
-			go func() {
+			openers.Go(func() {
 				body, err := open(ctx, e)
 				slots[i] <- opened{body, err}
-			}()
+			})
 		}
 	}()
 	// On early return, close every body that was opened but not written.
+	// Every slot filled, the opener loop has made its last call to Go.
 	done := 0
 	defer func() {
 		cancel()
@@ -201,6 +203,7 @@ func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefe
 				o.body.Close()
 			}
 		}
+		openers.close()
 	}()
 
 	zw := zip.NewWriter(w)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/filegate/filegate"
 	"github.com/filegate/filegate/grant"
+	"github.com/filegate/filegate/internal/spans"
 )
 
 const abortTimeout = 30 * time.Second
@@ -184,6 +185,8 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 	}
 	var skipped []string
 	var pre *early
+	sctx, cancel := shallow(ctx) // the listing's or the keys' store calls
+	defer cancel()
 	// Entry names are relative to the folder the prefix ends in, or to
 	// the token's own prefix for chosen keys.
 	base := p.Prefix
@@ -199,14 +202,14 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 		// listing with 64; with 256, all the 8 MiB then allowed (2,048),
 		// and 2,830 of the 16 MiB now allowed).
 		pre = newEarly(ctx, s.src, s.early, max(1, s.cfg.Prefetch))
-		err = s.selectPrefix(ctx, op, p, req.Prefix, func(page []filegate.ObjectInfo) {
+		err = s.selectPrefix(sctx, op, p, req.Prefix, func(page []filegate.ObjectInfo) {
 			pre.add(page)
 			pl.add(page) // while the next page is listed
 		})
 		pre.seal()
 	} else {
 		var infos []filegate.ObjectInfo
-		infos, skipped, err = s.selectKeys(ctx, op, p, req.Keys, req.Missing == "skip")
+		infos, skipped, err = s.selectKeys(sctx, op, p, req.Keys, req.Missing == "skip")
 		pl.add(infos)
 	}
 	if err == nil && len(pl.entries) == 0 {
@@ -424,6 +427,8 @@ func (s *Service) Create(ctx context.Context, plan *Plan, progress Progress) (Re
 		attribute.Int("bundle.entries", len(plan.Entries)), attribute.String("bundle.key", plan.Key)))
 	defer span.End()
 	defer plan.early.close()
+	ctx, cancel := shallow(ctx)
+	defer cancel()
 	res := Result{Key: plan.Key, Entries: len(plan.Entries), Skipped: plan.Skipped}
 	// The bundle may be stored already (the same selection, unchanged):
 	// the HEAD of its key decides, while the writer starts behind a gate.
@@ -573,6 +578,8 @@ func (s *Service) write(ctx context.Context, plan *Plan, progress Progress, g *g
 // WriteTo streams the plan's archive into w (a direct download).
 func (s *Service) WriteTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress) error {
 	defer plan.early.close()
+	ctx, cancel := shallow(ctx)
+	defer cancel()
 	release, err := s.reserve(ctx, "bundle.Stream", 1<<20, nil)
 	if err != nil {
 		return err
@@ -613,7 +620,7 @@ func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress
 		end  time.Time
 	}
 	emit := func(r report) {
-		_, sp := s.cfg.Tracer.Start(ctx, "bundle.entry", trace.WithTimestamp(r.end.Add(-r.took)),
+		_, sp := spans.Start(ctx, s.cfg.Tracer, "bundle.entry", trace.WithTimestamp(r.end.Add(-r.took)),
 			trace.WithAttributes(attribute.String("bundle.entry.key", r.e.Key), attribute.Int64("bundle.entry.bytes", r.n)))
 		sp.End(trace.WithTimestamp(r.end))
 		if s.cfg.OnEntry != nil {

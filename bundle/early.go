@@ -40,7 +40,8 @@ type early struct {
 	src     filegate.Bucket
 	budget  *semaphore.Weighted
 	slots   chan struct{} // fetches in flight
-	wg      sync.WaitGroup
+	fetches *workers
+	wg      sync.WaitGroup // the pages' loops
 
 	mu     sync.Mutex
 	got    map[string]*earlyObj
@@ -61,8 +62,8 @@ type earlyObj struct {
 // up with the plan closes it; a plan nobody writes gives its memory back
 // when ctx ends.
 func newEarly(ctx context.Context, src filegate.Bucket, budget *semaphore.Weighted, inflight int) *early {
-	fctx, cancel := context.WithCancel(ctx)
-	e := &early{ctx: fctx, cancel: cancel, src: src, budget: budget, slots: make(chan struct{}, inflight), got: map[string]*earlyObj{}, left: earlyBytes}
+	fctx, cancel := shallow(ctx)
+	e := &early{ctx: fctx, cancel: cancel, src: src, budget: budget, slots: make(chan struct{}, inflight), fetches: newWorkers(inflight), got: map[string]*earlyObj{}, left: earlyBytes}
 	e.unwatch = context.AfterFunc(ctx, e.close)
 	return e
 }
@@ -99,7 +100,7 @@ func (e *early) add(page []filegate.ObjectInfo) {
 				close(obj.done)
 				return
 			}
-			e.wg.Go(func() {
+			e.fetches.Go(func() {
 				defer func() { <-e.slots }()
 				defer close(obj.done)
 				obj.data, obj.etag, obj.err = e.fetch(o)
@@ -209,6 +210,7 @@ func (e *early) close() {
 	e.unwatch()
 	e.cancel()
 	e.wg.Wait()
+	e.fetches.close()
 	e.mu.Lock()
 	rest := e.got
 	e.got = map[string]*earlyObj{}

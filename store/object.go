@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/internal/spans"
 	"github.com/filegate/filegate/sigv4"
 )
 
@@ -24,7 +24,7 @@ import (
 // store's own work for small objects.
 func (s *Store) Get(ctx context.Context, bucket, key string) (io.ReadCloser, filegate.ObjectInfo, error) {
 	const op = "store.Get"
-	ctx, span := s.tracer.Start(ctx, "S3.GetObject", trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := spans.Start(ctx, s.tracer, "S3.GetObject", clientSpan)
 	defer span.End()
 	u, err := s.direct.Presign(ctx, &sigv4.Request{Method: http.MethodGet, Op: "GetObject", Bucket: bucket, Key: key, Expires: 15 * time.Minute}, time.Now())
 	if err != nil {
@@ -74,7 +74,7 @@ func (s *Store) Put(ctx context.Context, bucket, key, contentType string, body [
 // whole payload (exactReader): no object is stored.
 func (s *Store) PutStream(ctx context.Context, bucket, key, contentType string, size int64, body io.Reader) (filegate.ObjectInfo, error) {
 	const op = "store.PutStream"
-	ctx, span := s.tracer.Start(ctx, "S3.PutObject", trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := spans.Start(ctx, s.tracer, "S3.PutObject", clientSpan)
 	defer span.End()
 	if size < 0 {
 		return filegate.ObjectInfo{}, filegate.NewError(filegate.Internal, op, "", "negative size").WithKey(key)

@@ -37,6 +37,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/filegate/filegate"
+	"github.com/filegate/filegate/internal/spans"
 	"github.com/filegate/filegate/sigv4"
 )
 
@@ -312,7 +313,7 @@ func (s *Store) CredentialsExpiry(ctx context.Context) (time.Time, error) {
 // plain net/http and reads the answer's headers itself.
 func (s *Store) Head(ctx context.Context, bucket, key string) (filegate.ObjectInfo, error) {
 	const op = "store.Head"
-	ctx, span := s.tracer.Start(ctx, "S3.HeadObject", trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := spans.Start(ctx, s.tracer, "S3.HeadObject", clientSpan)
 	defer span.End()
 	u, err := s.direct.Presign(ctx, &sigv4.Request{Method: http.MethodHead, Op: "HeadObject", Bucket: bucket, Key: key, Expires: time.Minute}, time.Now())
 	if err != nil {
@@ -347,7 +348,7 @@ func (s *Store) Head(ctx context.Context, bucket, key string) (filegate.ObjectIn
 // pages one after another before it can start writing.
 func (s *Store) List(ctx context.Context, bucket string, in filegate.ListInput) (filegate.ListPage, error) {
 	const op = "store.List"
-	ctx, span := s.tracer.Start(ctx, "S3.ListObjectsV2", trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := spans.Start(ctx, s.tracer, "S3.ListObjectsV2", clientSpan)
 	defer span.End()
 	// Keys come URL-encoded: XML 1.0 cannot carry control characters, and
 	// stores answer U+FFFD for them otherwise, a key nobody can fetch.
@@ -580,3 +581,7 @@ func translate(op, key string, err error) error {
 	}
 	return filegate.NewError(kind, op, "", msg).WithKey(key).Wrap(err)
 }
+
+// clientSpan marks the spans of store calls; built once, as a bundle makes
+// a call per entry.
+var clientSpan = trace.WithSpanKind(trace.SpanKindClient)
