@@ -18,6 +18,9 @@ const (
 	// longTimeout bounds calls whose work grows with an object's size on
 	// the store's side (CompleteMultipartUpload assembles the parts).
 	longTimeout = 5 * time.Minute
+	// DefaultMaxConns is half of what the embedded store serves at once,
+	// leaving the rest to clients' presigned transfers.
+	DefaultMaxConns = 512
 )
 
 // short bounds a call that moves no object body: it answers (retries

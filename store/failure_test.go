@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -200,5 +201,57 @@ func TestUploadLongerThanIdleTimeout(t *testing.T) {
 	}
 	if h, err := b.Head(ctx, "slow"); err != nil || h.Size != 24<<10 {
 		t.Fatalf("Head after: %+v, %v", h, err)
+	}
+}
+
+// TestConnectionBound: however many calls are made at once, filegate opens
+// at most MaxConns connections to the store, and the calls beyond it wait
+// for one instead of failing.
+func TestConnectionBound(t *testing.T) {
+	t.Parallel()
+	var open, most atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(20 * time.Millisecond)
+		w.Header().Set("ETag", `"e"`)
+		_, _ = w.Write([]byte("hello"))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			n := open.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	st, err := store.New(context.Background(), store.Config{Endpoint: srv.URL, Region: "us-east-1",
+		AccessKeyID: "AK", SecretAccessKey: "secret-never-shown", Bucket: "b", MaxConns: 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	b := st.Source()
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for i := range 200 {
+		wg.Go(func() {
+			body, _, err := b.Get(context.Background(), fmt.Sprintf("k%d", i))
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			_, _ = io.Copy(io.Discard, body)
+			body.Close()
+		})
+	}
+	wg.Wait()
+	if failed.Load() > 0 {
+		t.Fatalf("%d of 200 calls failed", failed.Load())
+	}
+	if m := most.Load(); m > 20 || m < 10 {
+		t.Fatalf("%d connections open at once, want at most 20 (and the bound used)", m)
 	}
 }

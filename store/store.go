@@ -72,6 +72,13 @@ type Config struct {
 	// retryer, on the SDK's calls and filegate's raw HEAD/GET paths alike.
 	Timeout     time.Duration
 	IdleTimeout time.Duration
+	// MaxConns bounds filegate's connections to the store, in use and
+	// idle (default DefaultMaxConns); a call beyond it waits for one,
+	// within its deadline. Without it concurrent bundles (256 requests in
+	// flight each) opened connections without limit, and the embedded
+	// store, which serves 1,024 requests at once, answered 503: six of
+	// eight bundles of 5,000 small objects failed (2026-12-03).
+	MaxConns int
 
 	HTTPClient     *http.Client
 	TracerProvider trace.TracerProvider
@@ -136,6 +143,10 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 			credentials.NewStaticCredentialsProvider(cfg.AccessKeyID, cfg.SecretAccessKey, cfg.SessionToken)))
 	}
 	tr := &transports{}
+	maxConns := cfg.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns
+	}
 	if cfg.HTTPClient != nil {
 		opts = append(opts, config.WithHTTPClient(cfg.HTTPClient))
 	} else {
@@ -147,8 +158,12 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		opts = append(opts, config.WithHTTPClient(awshttp.NewBuildableClient().
 			WithDialerOptions(func(d *net.Dialer) { d.Timeout = cfg.Timeout }).
 			WithTransportOptions(func(t *http.Transport) {
-				t.MaxIdleConns = 1024
-				t.MaxIdleConnsPerHost = 256
+				// As many kept idle as may be open: a bundle's 256
+				// requests in flight, or several bundles', reuse them
+				// instead of closing and dialling again.
+				t.MaxConnsPerHost = maxConns
+				t.MaxIdleConnsPerHost = maxConns
+				t.MaxIdleConns = max(1024, maxConns)
 				// A small object's answer (headers and a 4 KiB body) in
 				// one read: with the default 4 KiB buffer every such GET
 				// a bundle makes took two read calls.

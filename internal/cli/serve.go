@@ -94,6 +94,7 @@ type serveOptions struct {
 	logLevel         string
 	maxUploadSize    sizeFlag
 	storeTimeout     time.Duration
+	storeConns       int
 	sweepAfter       time.Duration
 	captionMemory    sizeFlag
 	captionMaxOutput sizeFlag
@@ -154,6 +155,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.Var(&o.memoryLimit, "memory-limit", "soft limit of the Go heap (GOMEMLIMIT), so garbage is collected before memory grows past it; GOMEMLIMIT wins when set")
 	f.DurationVar(&o.sweepAfter, "sweep-after", time.Hour, "age after which multipart uploads filegate started for bundles and no longer tracks are aborted (upload sessions: after their 7-day expiry)")
 	f.DurationVar(&o.storeTimeout, "store-timeout", store.DefaultTimeout, "deadline of a store call that moves no object body, retries included; a stuck store gives 503 after it")
+	f.IntVar(&o.storeConns, "store-connections", store.DefaultMaxConns, "most connections filegate opens to the store at once; calls beyond wait for one (the embedded store serves 1,024 requests at once, clients' presigned transfers included)")
 	f.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "longest a client may take to send a whole request (filegate receives no file bodies, only JSON)")
 	f.IntVar(&o.maxConns, "max-connections", 1024, "most client connections served at once; more wait to be accepted")
 	f.StringVar(&o.cfDomain, "cloudfront-domain", "", "CloudFront distribution in front of the bucket, for signed URLs and cookies (such as d111111abcdef8.cloudfront.net)")
@@ -289,6 +291,8 @@ func (o serveOptions) check() (slog.Level, error) {
 		return level, errors.New("--sweep-after must be at least 1s")
 	case o.readTimeout < 100*time.Millisecond || o.maxConns < 1:
 		return level, errors.New("--read-timeout must be at least 100ms and --max-connections at least 1")
+	case o.storeConns < 16:
+		return level, errors.New("--store-connections must be at least 16")
 	}
 	return level, nil
 }
@@ -303,7 +307,7 @@ func openStore(ctx context.Context, o serveOptions, getenv func(string) string, 
 	cfg := store.Config{
 		Endpoint: o.endpoint, PublicEndpoint: o.publicEndpoint, Region: o.region, PathStyle: o.pathStyle,
 		AccessKeyID: o.accessKeyID, SecretAccessKey: o.secretAccessKey,
-		Bucket: o.bucket, BundleBucket: o.bundleBucket, TracerProvider: tp, Timeout: o.storeTimeout,
+		Bucket: o.bucket, BundleBucket: o.bundleBucket, TracerProvider: tp, Timeout: o.storeTimeout, MaxConns: o.storeConns,
 	}
 	embeddedStore := o.endpoint == "" && getenv("AWS_ENDPOINT_URL_S3") == "" && getenv("AWS_ENDPOINT_URL") == "" && o.bucket == ""
 	var child *embedded.Server
