@@ -163,6 +163,15 @@ var ErrSourceChanged = errors.New("bundle: a source object changed while bundlin
 // below decides how many); an opened entry holds a streaming body, so
 // memory is bounded by prefetch, not by the archive.
 func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefetch int, progress Progress) error {
+	return write(ctx, w, entries, open, nil, prefetch, progress)
+}
+
+// admitter gives an entry its turn to be opened, in entry order, before
+// its opener runs; the release it returns (nil: none to give back) runs
+// once the entry's body is closed, or at once if it failed to open.
+type admitter func(ctx context.Context, e Entry) (release func(), err error)
+
+func write(ctx context.Context, w io.Writer, entries []Entry, open Opener, admit admitter, prefetch int, progress Progress) error {
 	if prefetch < 1 {
 		prefetch = 1
 	}
@@ -187,8 +196,26 @@ func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefe
 				}
 				return
 			}
+			var release func()
+			if admit != nil {
+				r, err := admit(ctx, e)
+				if err != nil {
+					for _, s := range slots[i:] {
+						s <- opened{err: err}
+					}
+					return
+				}
+				release = r
+			}
 			openers.Go(func() {
 				body, err := open(ctx, e)
+				if release != nil {
+					if err != nil {
+						release()
+					} else {
+						body = &released{ReadCloser: body, release: release}
+					}
+				}
 				slots[i] <- opened{body, err}
 			})
 		}
@@ -236,6 +263,19 @@ func Write(ctx context.Context, w io.Writer, entries []Entry, open Opener, prefe
 		}
 	}
 	return zw.Close()
+}
+
+// released gives an entry's turn back when its body is closed.
+type released struct {
+	io.ReadCloser
+	once    sync.Once
+	release func()
+}
+
+func (r *released) Close() error {
+	err := r.ReadCloser.Close()
+	r.once.Do(r.release)
+	return err
 }
 
 func writeEntry(zw *zip.Writer, e Entry, body io.Reader, buf []byte) (int64, error) {

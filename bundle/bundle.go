@@ -40,6 +40,13 @@ const abortTimeout = 30 * time.Second
 type Config struct {
 	MaxKeys  int // largest selection; default 10,000
 	Prefetch int // most sources opened ahead of the writer (the window adapts below it); default 256
+	// Fetches bounds the GETs all bundles together have in flight or
+	// open (a GET holds its store connection until its body is read);
+	// more wait their turn, each bundle's in the order of its entries.
+	// Keep it below the store connections filegate may open, so that the
+	// bundles' HEADs, listings and uploads, and grants' HEADs, never queue
+	// behind fetches for a connection. Default 384.
+	Fetches  int
 	PartSize int // destination part size; default 8 MiB
 	Inflight int // parts uploading while the next fills; default 1
 	// StreamMax is the largest archive of known size (every entry stored)
@@ -83,6 +90,8 @@ type Service struct {
 	cfg    Config
 	memory *semaphore.Weighted
 	early  *semaphore.Weighted // objects fetched while a prefix is listed (early.go)
+	// fetches: GETs in flight or open, all bundles (Config.Fetches)
+	fetches *semaphore.Weighted
 	// parts keeps part buffers of cfg.PartSize between bundles: a bundle
 	// that allocated its own would leave its predecessor's as garbage, and
 	// the heap's peak would hold both.
@@ -103,6 +112,9 @@ func New(src, out filegate.Bucket, g *grant.Service, cfg Config) *Service {
 	}
 	if cfg.Prefetch == 0 {
 		cfg.Prefetch = 256
+	}
+	if cfg.Fetches <= 0 {
+		cfg.Fetches = 384
 	}
 	if cfg.PartSize == 0 {
 		cfg.PartSize = 8 << 20
@@ -138,7 +150,7 @@ func New(src, out filegate.Bucket, g *grant.Service, cfg Config) *Service {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{src: src, out: out, grants: g, cfg: cfg, base: ctx, stop: cancel, memory: semaphore.NewWeighted(cfg.MemoryBudget),
-		early: semaphore.NewWeighted(max(earlyObject, cfg.MemoryBudget/4))}
+		early: semaphore.NewWeighted(max(earlyObject, cfg.MemoryBudget/4)), fetches: semaphore.NewWeighted(int64(cfg.Fetches))}
 }
 
 // Request selects what to bundle: Keys or Prefix.
@@ -201,7 +213,7 @@ func (s *Service) Prepare(ctx context.Context, p *filegate.Principal, req Reques
 		// bench's delay proxy: 1,100 objects fetched by the end of the
 		// listing with 64; with 256, all the 8 MiB then allowed (2,048),
 		// and 2,830 of the 16 MiB now allowed).
-		pre = newEarly(ctx, s.src, s.early, max(1, s.cfg.Prefetch))
+		pre = newEarly(ctx, s.src, s.early, s.fetches, max(1, s.cfg.Prefetch))
 		err = s.selectPrefix(sctx, op, p, req.Prefix, func(page []filegate.ObjectInfo) {
 			pre.add(page)
 			pl.add(page) // while the next page is listed
@@ -593,6 +605,23 @@ func (s *Service) WriteTo(ctx context.Context, plan *Plan, w io.Writer, progress
 // opens, and holds back the entries' reports (trace spans, metrics, job
 // progress) until then: a bundle found already stored reports none.
 func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress Progress, g *gate) error {
+	// A fetch takes its turn in entry order, so that a bundle holding
+	// turns holds the one its writer waits for, and gives its turns back
+	// as it writes: bundles waiting on each other's turns cannot deadlock.
+	// Objects fetched early need none (an early fetch that failed is
+	// fetched again without one).
+	admit := func(ctx context.Context, e Entry) (func(), error) {
+		if plan.early.holds(e.Key) {
+			return nil, nil
+		}
+		if err := g.wait(ctx); err != nil {
+			return nil, err
+		}
+		if err := s.fetches.Acquire(ctx, 1); err != nil {
+			return nil, err
+		}
+		return func() { s.fetches.Release(1) }, nil
+	}
 	open := func(ctx context.Context, e Entry) (io.ReadCloser, error) {
 		if body, ok := plan.early.take(ctx, e); ok {
 			return body, nil
@@ -637,7 +666,7 @@ func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress
 		}
 		held = nil
 	}
-	err := Write(ctx, w, plan.Entries, open, s.cfg.Prefetch, func(e Entry, n int64, took time.Duration) {
+	err := write(ctx, w, plan.Entries, open, admit, s.cfg.Prefetch, func(e Entry, n int64, took time.Duration) {
 		r := report{e, n, took, time.Now()}
 		if !g.passed() {
 			held = append(held, r)

@@ -965,3 +965,83 @@ func TestEarlyObjectChanged(t *testing.T) {
 		}
 	}
 }
+
+// openGets counts the source's GET bodies open at once, and the most.
+type openGets struct {
+	filegate.Bucket
+	open, most atomic.Int64
+}
+
+func (o *openGets) Get(ctx context.Context, key string) (io.ReadCloser, filegate.ObjectInfo, error) {
+	body, info, err := o.Bucket.Get(ctx, key)
+	if err != nil {
+		return nil, info, err
+	}
+	n := o.open.Add(1)
+	for m := o.most.Load(); n > m && !o.most.CompareAndSwap(m, n); m = o.most.Load() {
+	}
+	time.Sleep(2 * time.Millisecond) // as a store some way off
+	return &closeOnce{ReadCloser: body, done: func() { o.open.Add(-1) }}, info, nil
+}
+
+type closeOnce struct {
+	io.ReadCloser
+	once sync.Once
+	done func()
+}
+
+func (c *closeOnce) Close() error {
+	err := c.ReadCloser.Close()
+	c.once.Do(c.done)
+	return err
+}
+
+// TestFetchesBound: bundles together keep at most Config.Fetches GETs in
+// flight or open, early fetches and the writers' alike, and bundles that
+// wait on each other's turns all complete.
+func TestFetchesBound(t *testing.T) {
+	t.Parallel()
+	st := realStore(t)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range 120 {
+		body := []byte(fmt.Sprintf("small %d", i))
+		if i%2 == 1 {
+			body = bytes.Repeat([]byte("L"), earlyObject+1) // fetched by the writer
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			put(t, st, fmt.Sprintf("f/%03d.txt", i), body)
+		})
+	}
+	wg.Wait()
+	for _, c := range []struct {
+		fetches int
+		bounded bool
+	}{{4, true}, {1000, false}} {
+		src := &openGets{Bucket: st.Source()}
+		svc := New(src, streamingOut{&countingOut{Bucket: st.Output()}}, grant.New(st.Source(), grant.Limits{}), Config{Fetches: c.fetches, Prefetch: 32})
+		var bundles sync.WaitGroup
+		for b := range 4 {
+			bundles.Go(func() {
+				plan, err := svc.Prepare(context.Background(), admin, Request{Prefix: "f/", Compression: Store, Name: fmt.Sprintf("b%d-%d", c.fetches, b)})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if _, err := svc.Create(context.Background(), plan, nil); err != nil {
+					t.Errorf("bundle %d with %d fetches: %v", b, c.fetches, err)
+				}
+			})
+		}
+		bundles.Wait()
+		// Unbounded, the same bundles hold more: the test can fail.
+		if most := src.most.Load(); (c.bounded && most > int64(c.fetches)) || (!c.bounded && most <= 4) {
+			t.Errorf("Fetches %d: %d GETs open at once", c.fetches, most)
+		}
+		if n := src.open.Load(); n != 0 {
+			t.Errorf("Fetches %d: %d GET bodies left open", c.fetches, n)
+		}
+	}
+}

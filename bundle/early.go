@@ -39,7 +39,8 @@ type early struct {
 	unwatch func() bool // stops close from running when the plan's context ends
 	src     filegate.Bucket
 	budget  *semaphore.Weighted
-	slots   chan struct{} // fetches in flight
+	turns   *semaphore.Weighted // GETs in flight, all bundles (Config.Fetches)
+	slots   chan struct{}       // fetches in flight
 	fetches *workers
 	wg      sync.WaitGroup // the pages' loops
 
@@ -61,9 +62,9 @@ type earlyObj struct {
 // newEarly starts an early fetcher for a plan made under ctx. Whoever ends
 // up with the plan closes it; a plan nobody writes gives its memory back
 // when ctx ends.
-func newEarly(ctx context.Context, src filegate.Bucket, budget *semaphore.Weighted, inflight int) *early {
+func newEarly(ctx context.Context, src filegate.Bucket, budget, turns *semaphore.Weighted, inflight int) *early {
 	fctx, cancel := shallow(ctx)
-	e := &early{ctx: fctx, cancel: cancel, src: src, budget: budget, slots: make(chan struct{}, inflight), fetches: newWorkers(inflight), got: map[string]*earlyObj{}, left: earlyBytes}
+	e := &early{ctx: fctx, cancel: cancel, src: src, budget: budget, turns: turns, slots: make(chan struct{}, inflight), fetches: newWorkers(inflight), got: map[string]*earlyObj{}, left: earlyBytes}
 	e.unwatch = context.AfterFunc(ctx, e.close)
 	return e
 }
@@ -100,8 +101,15 @@ func (e *early) add(page []filegate.ObjectInfo) {
 				close(obj.done)
 				return
 			}
+			if err := e.turns.Acquire(e.ctx, 1); err != nil {
+				<-e.slots
+				obj.err = err
+				close(obj.done)
+				return
+			}
 			e.fetches.Go(func() {
 				defer func() { <-e.slots }()
+				defer e.turns.Release(1) // the body is read whole
 				defer close(obj.done)
 				obj.data, obj.etag, obj.err = e.fetch(o)
 			})
@@ -152,6 +160,17 @@ func (e *early) seal() {
 	e.mu.Lock()
 	e.sealed = true
 	e.mu.Unlock()
+}
+
+// holds says whether the object was fetched early or is being fetched:
+// then the writer takes it (take) without a fetch of its own.
+func (e *early) holds(key string) bool {
+	if e == nil {
+		return false
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.got[key] != nil
 }
 
 // take returns the object's bytes if it was fetched early and is still

@@ -385,6 +385,9 @@ func wire(ctx context.Context, o serveOptions, data datadir.Dir, tokens *auth.To
 	bundles := bundle.New(src, out, grants, bundle.Config{
 		Jobs: st.Documents(st.Bundles), Lease: o.jobLease, Dispatch: o.dispatch,
 		MaxKeys: o.bundleMaxKeys, MemoryBudget: int64(o.bundleMemory), StreamMax: streamMax(int64(o.bundleStreamMax)), Tracer: tp.Tracer("github.com/filegate/filegate/bundle"),
+		// Three quarters of the store connections: the rest stay free for
+		// the HEADs, listings and uploads that fetches must not starve.
+		Fetches: o.storeConns * 3 / 4,
 		OnEntry: func(n int64) { metrics.BundleBytes.Add(float64(n)); metrics.BundleEntries.Inc() },
 	})
 	services := compat.Services{
