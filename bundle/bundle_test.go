@@ -799,20 +799,7 @@ func (c *countingSource) Get(ctx context.Context, key string) (io.ReadCloser, fi
 func TestGateBeforeHead(t *testing.T) {
 	t.Parallel()
 	st := realStore(t)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for i := range 300 {
-		body := []byte(fmt.Sprintf("small %d", i))
-		if i%50 == 49 {
-			body = bytes.Repeat([]byte("L"), earlyObject+1) // fetched by the writer
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			put(t, st, fmt.Sprintf("g/%03d.txt", i), body)
-		})
-	}
-	wg.Wait()
+	seedMixed(t, st, "g/", 300, 50)
 	src := &countingSource{Bucket: st.Source()}
 	out := slowHead{streamingOut: streamingOut{&countingOut{Bucket: st.Output()}}}
 	var entries atomic.Int64
@@ -981,19 +968,27 @@ func (o *openGets) Get(ctx context.Context, key string) (io.ReadCloser, filegate
 	for m := o.most.Load(); n > m && !o.most.CompareAndSwap(m, n); m = o.most.Load() {
 	}
 	time.Sleep(2 * time.Millisecond) // as a store some way off
-	return &closeOnce{ReadCloser: body, done: func() { o.open.Add(-1) }}, info, nil
+	return &released{ReadCloser: body, release: func() { o.open.Add(-1) }}, info, nil
 }
 
-type closeOnce struct {
-	io.ReadCloser
-	once sync.Once
-	done func()
-}
-
-func (c *closeOnce) Close() error {
-	err := c.ReadCloser.Close()
-	c.once.Do(c.done)
-	return err
+// seedMixed puts n objects under prefix, 16 at a time: small ones, and
+// every every-th one too large to be fetched early.
+func seedMixed(t *testing.T, st *store.Store, prefix string, n, every int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		body := []byte(fmt.Sprintf("small %d", i))
+		if i%every == every-1 {
+			body = bytes.Repeat([]byte("L"), earlyObject+1) // fetched by the writer
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			put(t, st, fmt.Sprintf("%s%03d.txt", prefix, i), body)
+		})
+	}
+	wg.Wait()
 }
 
 // TestFetchesBound: bundles together keep at most Config.Fetches GETs in
@@ -1002,20 +997,7 @@ func (c *closeOnce) Close() error {
 func TestFetchesBound(t *testing.T) {
 	t.Parallel()
 	st := realStore(t)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for i := range 120 {
-		body := []byte(fmt.Sprintf("small %d", i))
-		if i%2 == 1 {
-			body = bytes.Repeat([]byte("L"), earlyObject+1) // fetched by the writer
-		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			put(t, st, fmt.Sprintf("f/%03d.txt", i), body)
-		})
-	}
-	wg.Wait()
+	seedMixed(t, st, "f/", 120, 2)
 	for _, c := range []struct {
 		fetches int
 		bounded bool
