@@ -51,6 +51,16 @@ type Bucket interface {
 	CredentialsExpiry(ctx context.Context) (time.Time, error)
 }
 
+// SmallGetter is a Bucket that reads a small object whole more cheaply
+// than through Get's stream (package store, over plain http): a bundle of
+// thousands of small objects makes a GET for each.
+type SmallGetter interface {
+	// GetSmall returns the object's bytes and its key, size, ETag,
+	// content type and modification time. An object larger than the
+	// implementation's bound (store.MaxSmall) fails with TooLarge.
+	GetSmall(ctx context.Context, key string) ([]byte, ObjectInfo, error)
+}
+
 // StreamPutter is a Bucket that can store an object of known size from a
 // stream, in one request: package store where the payload may go unsigned
 // (an https or loopback endpoint; elsewhere sigv4 needs the body's digest

@@ -10,6 +10,7 @@
 package bundle
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -629,12 +630,12 @@ func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress
 		if err := g.wait(ctx); err != nil {
 			return nil, err
 		}
+		if body, ok, err := s.getSmall(ctx, e); ok {
+			return body, err
+		}
 		body, info, err := s.src.Get(ctx, e.Key)
 		if err != nil {
-			if filegate.KindOf(err) == filegate.NotFound {
-				return nil, fmt.Errorf("%w: %q was deleted", ErrSourceChanged, e.Key)
-			}
-			return nil, err
+			return nil, changed(err, e.Key)
 		}
 		if e.ETag != "" && info.ETag != "" && info.ETag != e.ETag {
 			body.Close()
@@ -682,6 +683,41 @@ func (s *Service) writeTo(ctx context.Context, plan *Plan, w io.Writer, progress
 	}
 	if errors.Is(err, ErrSourceChanged) {
 		return filegate.NewError(filegate.Conflict, "bundle.Write", "source_changed", err.Error()).Wrap(err)
+	}
+	return err
+}
+
+// getSmall reads a small entry whole where the source has a cheaper way
+// to (filegate.SmallGetter), holding its size of the early fetches' memory
+// budget until the body is closed; ok is false where that does not apply
+// (or the budget is spent), and the entry is streamed.
+func (s *Service) getSmall(ctx context.Context, e Entry) (body io.ReadCloser, ok bool, err error) {
+	sg, can := s.src.(filegate.SmallGetter)
+	if !can || e.Size <= 0 || e.Size > earlyObject || !s.early.TryAcquire(e.Size) {
+		return nil, false, nil
+	}
+	release := func() { s.early.Release(e.Size) }
+	data, info, err := sg.GetSmall(ctx, e.Key)
+	if err != nil {
+		release()
+		return nil, true, changed(err, e.Key)
+	}
+	if e.ETag != "" && info.ETag != "" && info.ETag != e.ETag {
+		release()
+		return nil, true, fmt.Errorf("%w: %q was replaced", ErrSourceChanged, e.Key)
+	}
+	// A size other than the listed one fails in writeEntry.
+	return &earlyBody{Reader: bytes.NewReader(data), release: release}, true, nil
+}
+
+// changed says that an object was deleted, or grew past what a small read
+// takes, since it was listed; other errors are returned as they are.
+func changed(err error, key string) error {
+	switch filegate.KindOf(err) {
+	case filegate.NotFound:
+		return fmt.Errorf("%w: %q was deleted", ErrSourceChanged, key)
+	case filegate.TooLarge:
+		return fmt.Errorf("%w: %q grew", ErrSourceChanged, key)
 	}
 	return err
 }

@@ -971,6 +971,17 @@ func (o *openGets) Get(ctx context.Context, key string) (io.ReadCloser, filegate
 	return &released{ReadCloser: body, release: func() { o.open.Add(-1) }}, info, nil
 }
 
+// GetSmall counts a small read as open while it runs: its connection is
+// free once it returns.
+func (o *openGets) GetSmall(ctx context.Context, key string) ([]byte, filegate.ObjectInfo, error) {
+	n := o.open.Add(1)
+	for m := o.most.Load(); n > m && !o.most.CompareAndSwap(m, n); m = o.most.Load() {
+	}
+	defer o.open.Add(-1)
+	time.Sleep(2 * time.Millisecond)
+	return o.Bucket.(filegate.SmallGetter).GetSmall(ctx, key)
+}
+
 // seedMixed puts n objects under prefix, 16 at a time: small ones, and
 // every every-th one too large to be fetched early.
 func seedMixed(t *testing.T, st *store.Store, prefix string, n, every int) {

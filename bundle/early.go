@@ -118,6 +118,16 @@ func (e *early) add(page []filegate.ObjectInfo) {
 }
 
 func (e *early) fetch(o filegate.ObjectInfo) ([]byte, string, error) {
+	if sg, ok := e.src.(filegate.SmallGetter); ok {
+		data, info, err := sg.GetSmall(e.ctx, o.Key)
+		if err != nil {
+			return nil, "", err
+		}
+		if int64(len(data)) != o.Size {
+			return nil, "", errChangedEarly // the writer fetches it and finds out
+		}
+		return data, info.ETag, nil
+	}
 	body, info, err := e.src.Get(e.ctx, o.Key)
 	if err != nil {
 		return nil, "", err

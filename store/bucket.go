@@ -48,6 +48,9 @@ func (b bucket) Head(ctx context.Context, key string) (filegate.ObjectInfo, erro
 func (b bucket) Get(ctx context.Context, key string) (io.ReadCloser, filegate.ObjectInfo, error) {
 	return b.s.Get(ctx, b.name, key)
 }
+func (b bucket) GetSmall(ctx context.Context, key string) ([]byte, filegate.ObjectInfo, error) {
+	return b.s.GetSmall(ctx, b.name, key)
+}
 func (b bucket) Put(ctx context.Context, key, contentType string, body []byte) error {
 	return b.s.Put(ctx, b.name, key, contentType, body)
 }

@@ -45,6 +45,7 @@ func TestStoreDown(t *testing.T) {
 		calls := map[string]error{}
 		_, calls["head"] = b.Head(context.Background(), "k")
 		_, _, calls["get"] = b.Get(context.Background(), "k")
+		_, _, calls["get small"] = b.(filegate.SmallGetter).GetSmall(context.Background(), "k")
 		_, calls["list"] = b.List(context.Background(), filegate.ListInput{})
 		_, calls["create"] = b.CreateUpload(context.Background(), "k", "", nil)
 		for name, err := range calls {
@@ -83,6 +84,14 @@ func TestStatusTranslation(t *testing.T) {
 		retried := calls.Load() > 1
 		if want := code >= 500 || code == 429; retried != want {
 			t.Errorf("HEAD answered %d: %d attempts", code, calls.Load())
+		}
+		calls.Store(0)
+		_, _, err = b.(filegate.SmallGetter).GetSmall(context.Background(), "k")
+		if filegate.KindOf(err) != kind {
+			t.Errorf("GET (small) answered %d: %v, want %v", code, err, kind)
+		}
+		if want := code >= 500 || code == 429; (calls.Load() > 1) != want {
+			t.Errorf("GET (small) answered %d: %d attempts", code, calls.Load())
 		}
 	}
 }
@@ -204,54 +213,72 @@ func TestUploadLongerThanIdleTimeout(t *testing.T) {
 	}
 }
 
-// TestConnectionBound: however many calls are made at once, filegate opens
-// at most MaxConns connections to the store, and the calls beyond it wait
-// for one instead of failing.
+// TestConnectionBound: at most MaxConns connections are open at once for
+// streamed calls, and at most SmallConns of MaxConns in GetSmall's own
+// pool; calls beyond wait for one and all succeed.
 func TestConnectionBound(t *testing.T) {
 	t.Parallel()
-	var open, most atomic.Int64
-	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(20 * time.Millisecond)
-		w.Header().Set("ETag", `"e"`)
-		_, _ = w.Write([]byte("hello"))
-	}))
-	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
-		switch s {
-		case http.StateNew:
-			n := open.Add(1)
-			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-			}
-		case http.StateClosed, http.StateHijacked:
-			open.Add(-1)
-		}
-	}
-	srv.Start()
-	t.Cleanup(srv.Close)
-	st, err := store.New(context.Background(), store.Config{Endpoint: srv.URL, Region: "us-east-1",
-		AccessKeyID: "AK", SecretAccessKey: "secret-never-shown", Bucket: "b", MaxConns: 20})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	b := st.Source()
-	var wg sync.WaitGroup
-	var failed atomic.Int64
-	for i := range 200 {
-		wg.Go(func() {
-			body, _, err := b.Get(context.Background(), fmt.Sprintf("k%d", i))
+	for _, c := range []struct {
+		name string
+		most int
+		call func(b filegate.Bucket, key string) error
+	}{
+		{"Get", 20, func(b filegate.Bucket, key string) error {
+			body, _, err := b.Get(context.Background(), key)
 			if err != nil {
-				failed.Add(1)
-				return
+				return err
 			}
 			_, _ = io.Copy(io.Discard, body)
-			body.Close()
+			return body.Close()
+		}},
+		{"GetSmall", store.SmallConns(20), func(b filegate.Bucket, key string) error {
+			_, _, err := b.(filegate.SmallGetter).GetSmall(context.Background(), key)
+			return err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var open, most atomic.Int64
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				time.Sleep(20 * time.Millisecond)
+				w.Header().Set("ETag", `"e"`)
+				_, _ = w.Write([]byte("hello"))
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				switch s {
+				case http.StateNew:
+					n := open.Add(1)
+					for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+					}
+				case http.StateClosed, http.StateHijacked:
+					open.Add(-1)
+				}
+			}
+			srv.Start()
+			t.Cleanup(srv.Close)
+			st, err := store.New(context.Background(), store.Config{Endpoint: srv.URL, Region: "us-east-1",
+				AccessKeyID: "AK", SecretAccessKey: "secret-never-shown", Bucket: "b", MaxConns: 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(st.Close)
+			b := st.Source()
+			var wg sync.WaitGroup
+			var failed atomic.Int64
+			for i := range 200 {
+				wg.Go(func() {
+					if c.call(b, fmt.Sprintf("k%d", i)) != nil {
+						failed.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			if failed.Load() > 0 {
+				t.Fatalf("%d of 200 calls failed", failed.Load())
+			}
+			if m := most.Load(); m > int64(c.most) || m < int64(c.most)/2 {
+				t.Fatalf("%d connections open at once, want at most %d (and the bound used)", m, c.most)
+			}
 		})
-	}
-	wg.Wait()
-	if failed.Load() > 0 {
-		t.Fatalf("%d of 200 calls failed", failed.Load())
-	}
-	if m := most.Load(); m > 20 || m < 10 {
-		t.Fatalf("%d connections open at once, want at most 20 (and the bound used)", m)
 	}
 }

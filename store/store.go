@@ -77,7 +77,9 @@ type Config struct {
 	// within its deadline. Without it concurrent bundles (256 requests in
 	// flight each) opened connections without limit, and the embedded
 	// store, which serves 1,024 requests at once, answered 503: six of
-	// eight bundles of 5,000 small objects failed (2026-12-03).
+	// eight bundles of 5,000 small objects failed (2026-12-03). GETs of
+	// small objects over plain http have a pool of their own of three
+	// quarters as many (GetSmall).
 	MaxConns int
 
 	HTTPClient     *http.Client
@@ -86,6 +88,7 @@ type Config struct {
 
 // Store is a handle on the configured buckets. It is safe for concurrent use.
 type Store struct {
+	small      *small // GetSmall's client; nil: through net/http
 	api        *s3.Client
 	signer     *sigv4.Signer // grants, for the public endpoint
 	direct     *sigv4.Signer // filegate's own fast calls, for the internal endpoint
@@ -222,6 +225,7 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 		tracer = cfg.TracerProvider.Tracer("github.com/filegate/filegate/store")
 	}
 	return &Store{
+		small:      newSmall(endpoint, cfg, SmallConns(maxConns)),
 		api:        api,
 		signer:     signer,
 		direct:     internal,
@@ -279,7 +283,15 @@ func unsignedPayloadSafe(endpoint string) bool {
 
 // Close releases idle connections to the store. A store shutting down
 // gracefully waits for open connections, so close them before stopping it.
-func (s *Store) Close() { s.transports.closeIdle() }
+func (s *Store) Close() {
+	s.transports.closeIdle()
+	s.small.closeIdle()
+}
+
+// SmallConns is the size of GetSmall's own pool for a store bounded to
+// maxConns connections: the same as the fetch turns serve gives bundles,
+// so that a GET holding a turn never waits for a connection.
+func SmallConns(maxConns int) int { return max(1, maxConns*3/4) }
 
 // transports records the HTTP transports the SDK builds.
 type transports struct {

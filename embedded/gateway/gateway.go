@@ -69,11 +69,14 @@ func Run(stdin io.Reader) error {
 	defer be.Shutdown()
 	// Every key the backend sees passes the guard first (see CheckKey).
 	return embedgw.RunVersityGW(ctx, guard{be}, &embedgw.Config{
-		RootUserAccess:    cfg.AccessKey,
-		RootUserSecret:    cfg.SecretKey,
-		Region:            cfg.Region,
-		Ports:             []string{cfg.Addr},
-		MaxConnections:    1024,
+		RootUserAccess: cfg.AccessKey,
+		RootUserSecret: cfg.SecretKey,
+		Region:         cfg.Region,
+		Ports:          []string{cfg.Addr},
+		// Connections (idle ones included) beyond requests: filegate keeps
+		// up to --store-connections open (512) and three quarters as many
+		// for small GETs, beside clients' presigned transfers.
+		MaxConnections:    2048,
 		MaxRequests:       1024,
 		MultipartMaxParts: 10000,
 		Quiet:             true,

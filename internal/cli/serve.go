@@ -155,7 +155,7 @@ func serveCmd(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comma
 	f.Var(&o.memoryLimit, "memory-limit", "soft limit of the Go heap (GOMEMLIMIT), so garbage is collected before memory grows past it; GOMEMLIMIT wins when set")
 	f.DurationVar(&o.sweepAfter, "sweep-after", time.Hour, "age after which multipart uploads filegate started for bundles and no longer tracks are aborted (upload sessions: after their 7-day expiry)")
 	f.DurationVar(&o.storeTimeout, "store-timeout", store.DefaultTimeout, "deadline of a store call that moves no object body, retries included; a stuck store gives 503 after it")
-	f.IntVar(&o.storeConns, "store-connections", store.DefaultMaxConns, "most connections filegate opens to the store at once; calls beyond wait for one (the embedded store serves 1,024 requests at once, clients' presigned transfers included)")
+	f.IntVar(&o.storeConns, "store-connections", store.DefaultMaxConns, "most connections filegate opens to the store at once, and three quarters as many again for GETs of small objects over plain http; calls beyond wait for one (the embedded store serves 1,024 requests and 2,048 connections at once, clients' presigned transfers included)")
 	f.DurationVar(&o.readTimeout, "read-timeout", 10*time.Second, "longest a client may take to send a whole request (filegate receives no file bodies, only JSON)")
 	f.IntVar(&o.maxConns, "max-connections", 1024, "most client connections served at once; more wait to be accepted")
 	f.StringVar(&o.cfDomain, "cloudfront-domain", "", "CloudFront distribution in front of the bucket, for signed URLs and cookies (such as d111111abcdef8.cloudfront.net)")
