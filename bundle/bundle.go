@@ -395,12 +395,16 @@ func (s *Service) listAll(ctx context.Context, prefix string, each func([]filega
 	token := ""
 	n := 0
 	// The first page is small: a store lists 100 keys sooner than 1,000,
-	// and the objects fetched early wait for it. The pages after it are
-	// as large as S3 makes them.
+	// and the objects fetched early wait for it. Each page after it is
+	// three times as large, up to the 1,000 S3 gives: through 20 ms of
+	// latency the 100 objects of the first page are fetched before a page
+	// of 1,000 comes, and one of 300 comes sooner (2026-12-03, alternated
+	// bench runs: 0.99–1.02 s against 0.98–1.04 s, within the VM's noise
+	// but ahead in each pair).
 	limit := int32(firstPage)
 	for {
 		page, err := s.src.List(ctx, filegate.ListInput{Prefix: prefix, Token: token, Limit: limit})
-		limit = 1000
+		limit = min(limit*3, 1000)
 		if err != nil {
 			return err
 		}
