@@ -19,8 +19,10 @@ import (
 	"github.com/filegate/filegate/sigv4"
 )
 
-// MaxSmall is the largest object GetSmall reads.
-const MaxSmall = 1 << 20
+// MaxSmall is the largest object GetSmall reads: a bundle's objects
+// fetched whole (bundle's earlyObject). It bounds the memory of every read
+// in flight even if objects listed small were replaced by large ones since.
+const MaxSmall = 64 << 10
 
 // small is the client of GetSmall: fasthttp's, on a pool of its own.
 //

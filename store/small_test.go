@@ -62,6 +62,15 @@ func TestGetSmall(t *testing.T) {
 						t.Fatalf("GetSmall %q: %d bytes, %+v; want %d bytes, ETag %q", k, len(got), info, len(want), head.ETag)
 					}
 				}
+				// Dot segments and encoded ones reach the store as they
+				// are, signed as they are: never another key's bytes.
+				// (Empty segments are filegate.ValidateKey's to refuse:
+				// MinIO reads "/plain.txt" as "plain.txt".)
+				for _, k := range []string{"x/../plain.txt", "./plain.txt", "x/%2e%2e/plain.txt", "x/%2E%2E/plain.txt", "plain.txt/.", "plain.txt/"} {
+					if data, _, err := sg.GetSmall(ctx, k); err == nil || len(data) > 0 {
+						t.Fatalf("GetSmall %q: %d bytes, %v; want an error", k, len(data), err)
+					}
+				}
 				if _, _, err := sg.GetSmall(ctx, "missing"); filegate.KindOf(err) != filegate.NotFound {
 					t.Fatalf("GetSmall of a missing key: %v, want NotFound", err)
 				}
