@@ -68,7 +68,7 @@ func Run(stdin io.Reader) error {
 	}
 	defer be.Shutdown()
 	// Every key the backend sees passes the guard first (see CheckKey).
-	return embedgw.RunVersityGW(ctx, guard{be}, &embedgw.Config{
+	return embedgw.RunVersityGW(ctx, guard{Backend: be, list: lister{p: be}}, &embedgw.Config{
 		RootUserAccess: cfg.AccessKey,
 		RootUserSecret: cfg.SecretKey,
 		Region:         cfg.Region,

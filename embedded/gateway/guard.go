@@ -91,7 +91,10 @@ func checkCopySource(src *string) error {
 // every request whose object key or listing prefix CheckKey refuses. Every
 // backend method that takes a key or a prefix is listed here; the rest pass
 // through the embedded interface.
-type guard struct{ backend.Backend }
+type guard struct {
+	backend.Backend
+	list lister
+}
 
 func (g guard) PutObject(ctx context.Context, in s3response.PutObjectInput) (s3response.PutObjectOutput, error) {
 	if err := checkKey(in.Key); err != nil {
@@ -202,6 +205,9 @@ func (g guard) ListObjects(ctx context.Context, in *s3.ListObjectsInput) (s3resp
 func (g guard) ListObjectsV2(ctx context.Context, in *s3.ListObjectsV2Input) (s3response.ListObjectsV2Result, error) {
 	if err := checkKey(in.Prefix); err != nil {
 		return s3response.ListObjectsV2Result{}, err
+	}
+	if g.list.p != nil {
+		return g.list.ListObjectsV2(ctx, in)
 	}
 	return g.Backend.ListObjectsV2(ctx, in)
 }
