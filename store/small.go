@@ -67,8 +67,8 @@ func newSmall(endpoint string, cfg Config, conns int) *small {
 		Dial:  func(addr string) (net.Conn, error) { return dialer.Dial("tcp", addr) },
 		Name:  "filegate",
 		IsTLS: false,
-		// A GET with a fetch turn never waits for a connection: the turns
-		// are fewer than these (Config.MaxConns).
+		// A bundle's GET with a fetch turn never waits for a connection:
+		// serve gives bundles as many turns as this pool holds (SmallConns).
 		MaxConns:            conns,
 		MaxConnWaitTimeout:  cfg.Timeout,
 		MaxIdleConnDuration: cfg.IdleTimeout,
