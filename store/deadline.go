@@ -37,37 +37,52 @@ func (e statusError) Error() string       { return fmt.Sprintf("store answered %
 func (e statusError) HTTPStatusCode() int { return int(e) }
 
 // do sends a presigned request on the raw paths (Head, Get) with the SDK's
-// retryer deciding what to retry and how long to wait: transient failures
-// (500, 502, 503, 504, 429, reset connections) are tried again, up to the
-// retryer's attempts, within ctx. A final non-2xx answer is returned as a
-// statusError with its body drained.
+// retryer deciding what to retry and how long to wait (retry). A final
+// non-2xx answer is returned as a statusError with its body drained.
 func (s *Store) do(ctx context.Context, method, u string) (*http.Response, error) {
-	for attempt := 1; ; attempt++ {
+	var resp *http.Response
+	err := s.retry(ctx, func() error {
 		req, err := http.NewRequestWithContext(ctx, method, u, nil)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		resp, err := s.http.Do(req)
+		r, err := s.http.Do(req)
+		if err != nil {
+			return err
+		}
+		if r.StatusCode < 300 {
+			resp = r
+			return nil
+		}
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 64<<10))
+		r.Body.Close()
+		return statusError(r.StatusCode)
+	})
+	return resp, err
+}
+
+// retry runs try until it succeeds or fails for good: transient failures
+// (500, 502, 503, 504, 429, reset connections) are tried again, as the
+// SDK's retryer decides and after the delay it gives, up to its attempts,
+// within ctx. It returns the last attempt's error.
+func (s *Store) retry(ctx context.Context, try func() error) error {
+	for attempt := 1; ; attempt++ {
+		err := try()
 		if err == nil {
-			if resp.StatusCode < 300 {
-				return resp, nil
-			}
-			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-			resp.Body.Close()
-			err = statusError(resp.StatusCode)
+			return nil
 		}
 		if ctx.Err() != nil || attempt >= s.retryer.MaxAttempts() || !retryable(s.retryer, err) {
-			return nil, err
+			return err
 		}
 		delay, derr := s.retryer.RetryDelay(attempt, err)
 		if derr != nil {
-			return nil, err
+			return err
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, err
+			return err
 		case <-t.C:
 		}
 	}

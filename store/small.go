@@ -119,7 +119,12 @@ func (s *Store) GetSmall(ctx context.Context, bucket, key string) ([]byte, fileg
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	for attempt := 1; ; attempt++ {
+	var data []byte
+	var info filegate.ObjectInfo
+	err = s.retry(ctx, func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		req.Reset()
 		resp.Reset()
 		req.SetRequestURI(u)
@@ -128,44 +133,33 @@ func (s *Store) GetSmall(ctx context.Context, bucket, key string) ([]byte, fileg
 		if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 			deadline = d
 		}
-		err := ctx.Err()
-		if err == nil {
-			err = s.small.hc.DoDeadline(req, resp, deadline)
-		}
-		switch {
-		case errors.Is(err, fasthttp.ErrBodyTooLarge):
-			return nil, filegate.ObjectInfo{}, tooLarge(op, key)
-		case err != nil:
-			// fasthttp's errors do not hold the URL; say which call failed.
-			err = fmt.Errorf("GET %s: %w", redactURL(u), err)
-		case resp.StatusCode() >= 300:
-			err = statusError(resp.StatusCode())
-		default:
-			body := resp.Body()
-			data := make([]byte, len(body))
-			copy(data, body)
-			info := filegate.ObjectInfo{Key: key, Size: int64(len(data)), ETag: strings.Trim(string(resp.Header.Peek("ETag")), `"`),
-				ContentType: string(resp.Header.ContentType())}
-			if lm, err := http.ParseTime(string(resp.Header.Peek("Last-Modified"))); err == nil {
-				info.LastModified = lm
+		if err := s.small.hc.DoDeadline(req, resp, deadline); err != nil {
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				return err
 			}
-			return data, info, nil
+			// fasthttp's errors do not hold the URL; say which call failed.
+			return fmt.Errorf("GET %s: %w", redactURL(u), err)
 		}
-		if ctx.Err() != nil || attempt >= s.retryer.MaxAttempts() || !retryable(s.retryer, err) {
-			return nil, filegate.ObjectInfo{}, translateRaw(op, key, err)
+		if resp.StatusCode() >= 300 {
+			return statusError(resp.StatusCode())
 		}
-		delay, derr := s.retryer.RetryDelay(attempt, err)
-		if derr != nil {
-			return nil, filegate.ObjectInfo{}, translateRaw(op, key, err)
+		body := resp.Body()
+		data = make([]byte, len(body))
+		copy(data, body)
+		info = filegate.ObjectInfo{Key: key, Size: int64(len(data)), ETag: strings.Trim(string(resp.Header.Peek("ETag")), `"`),
+			ContentType: string(resp.Header.ContentType())}
+		if lm, err := http.ParseTime(string(resp.Header.Peek("Last-Modified"))); err == nil {
+			info.LastModified = lm
 		}
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, filegate.ObjectInfo{}, translateRaw(op, key, err)
-		case <-t.C:
-		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		return nil, filegate.ObjectInfo{}, tooLarge(op, key)
+	case err != nil:
+		return nil, filegate.ObjectInfo{}, translateRaw(op, key, err)
 	}
+	return data, info, nil
 }
 
 func tooLarge(op, key string) error {
