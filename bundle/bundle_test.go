@@ -614,6 +614,70 @@ func TestEarlyFetch(t *testing.T) {
 	svc.early.Release(full)
 }
 
+// TestEarlyAheadOfWriter: once the listing has ended, small objects go on
+// being fetched ahead of a slower writer, out of its order, but never more
+// than earlyBytes of them fetched and not yet written (plus the writer's
+// window); each object is fetched once.
+func TestEarlyAheadOfWriter(t *testing.T) {
+	t.Parallel()
+	const (
+		n      = 3000
+		size   = 8 << 10 // n × size is more than earlyBytes
+		window = 16
+	)
+	st := realStore(t)
+	body := bytes.Repeat([]byte("e"), size)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			put(t, st, fmt.Sprintf("a/%04d.bin", i), body)
+		})
+	}
+	wg.Wait()
+	src := &orderedSource{Bucket: st.Source(), before: map[string]int{}, gets: map[string]int{}}
+	svc := New(src, st.Output(), grant.New(st.Source(), grant.Limits{}), Config{Prefetch: window})
+	plan, err := svc.Prepare(context.Background(), admin, Request{Prefix: "a/", Compression: Store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gets := func() int {
+		src.mu.Lock()
+		defer src.mu.Unlock()
+		total := 0
+		for _, c := range src.gets {
+			total += c
+		}
+		return total
+	}
+	written, most, at2500 := 0, 0, 0
+	err = svc.WriteTo(context.Background(), plan, io.Discard, func(Entry, int64, time.Duration) {
+		written++
+		time.Sleep(200 * time.Microsecond) // a writer slower than the store
+		ahead := gets() - written
+		most = max(most, ahead)
+		if written == 2500 {
+			at2500 = ahead
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit := earlyBytes/size + window + 1; most > limit {
+		t.Errorf("%d objects fetched and not yet written at most, want at most %d (earlyBytes and the window)", most, limit)
+	}
+	if at2500 < 400 {
+		t.Errorf("%d objects fetched ahead of the writer at entry 2,500 of %d, want the rest (%d) or most of it", at2500, n, n-2500)
+	}
+	for k, c := range src.gets {
+		if c != 1 {
+			t.Errorf("%s fetched %d times, want once", k, c)
+		}
+	}
+}
+
 // countingOut counts the calls that store an object.
 type countingOut struct {
 	filegate.Bucket
@@ -767,13 +831,20 @@ func TestStreamedBundle(t *testing.T) {
 
 // slowHead answers HEADs late (or fails them), so that a bundle's writer
 // runs ahead of the HEAD of its key; and counts what reaches the store.
+// When src is set, getsBefore is how many GETs it had counted as the last
+// HEAD answered.
 type slowHead struct {
 	streamingOut
-	fail error
+	fail       error
+	src        *countingSource
+	getsBefore *atomic.Int64
 }
 
 func (s slowHead) Head(ctx context.Context, key string) (filegate.ObjectInfo, error) {
 	time.Sleep(150 * time.Millisecond)
+	if s.src != nil {
+		s.getsBefore.Store(s.src.gets.Load())
+	}
 	if s.fail != nil {
 		return filegate.ObjectInfo{}, s.fail
 	}
@@ -786,35 +857,58 @@ type countingSource struct {
 	gets atomic.Int64
 }
 
+// settled waits until no GET has come for 50 ms (at most 5 s) and
+// returns the count.
+func (c *countingSource) settled() int64 {
+	n := c.gets.Load()
+	for range 100 {
+		time.Sleep(50 * time.Millisecond)
+		m := c.gets.Load()
+		if m == n {
+			break
+		}
+		n = m
+	}
+	return n
+}
+
 func (c *countingSource) Get(ctx context.Context, key string) (io.ReadCloser, filegate.ObjectInfo, error) {
 	c.gets.Add(1)
 	return c.Bucket.Get(ctx, key)
 }
 
-// TestGateBeforeHead: the writer starts before the HEAD of the bundle's
-// key answers, but nothing of a bundle that turns out stored already (or
-// whose HEAD fails) reaches the store: no GET beyond those made while the
-// prefix was listed, no upload, no entry reported; and a bundle that is
-// not stored reports each entry once, in order.
+// TestGateBeforeHead: the writer starts, and fetches, before the HEAD of
+// the bundle's key answers, but of a bundle that turns out stored already
+// (or whose HEAD fails) little reaches the store: no more GETs than the
+// writer's window beyond those made while the prefix was listed, no
+// upload, no entry reported; and a bundle that is not stored reports each
+// entry once, in order.
 func TestGateBeforeHead(t *testing.T) {
 	t.Parallel()
+	const window = 8
 	st := realStore(t)
-	seedMixed(t, st, "g/", 300, 50)
+	seedMixed(t, st, "g/", 300, 5) // 60 objects too large to be fetched early
 	src := &countingSource{Bucket: st.Source()}
-	out := slowHead{streamingOut: streamingOut{&countingOut{Bucket: st.Output()}}}
+	var getsBefore atomic.Int64
+	out := slowHead{streamingOut: streamingOut{&countingOut{Bucket: st.Output()}}, src: src, getsBefore: &getsBefore}
 	var entries atomic.Int64
-	svc := New(src, out, grant.New(st.Source(), grant.Limits{}), Config{OnEntry: func(int64) { entries.Add(1) }})
+	svc := New(src, out, grant.New(st.Source(), grant.Limits{}), Config{Prefetch: window, OnEntry: func(int64) { entries.Add(1) }})
 	req := Request{Prefix: "g/", Compression: Store}
 
-	// Not stored yet: written, every entry reported once, in order.
+	// Not stored yet: written, every entry reported once, in order; the
+	// writer's first fetches went out while the HEAD was unanswered.
 	plan, err := svc.Prepare(context.Background(), admin, req)
 	if err != nil {
 		t.Fatal(err)
 	}
+	gets := src.settled() // fetches started while listing end
 	var order []string
 	res, err := svc.Create(context.Background(), plan, func(e Entry, _ int64, _ time.Duration) { order = append(order, e.Key) })
 	if err != nil || res.Reused {
 		t.Fatalf("first bundle: %+v, %v", res, err)
+	}
+	if g := getsBefore.Load() - gets; g < 1 || g > window {
+		t.Errorf("%d GETs by the writer before the HEAD answered, want 1 to %d (its window)", g, window)
 	}
 	if len(order) != 300 || entries.Load() != 300 {
 		t.Fatalf("%d entries reported to progress, %d to OnEntry; want 300", len(order), entries.Load())
@@ -836,8 +930,7 @@ func TestGateBeforeHead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(100 * time.Millisecond) // fetches started while listing end
-		gets, before, reported := src.gets.Load(), entries.Load(), 0
+		gets, before, reported := src.settled(), entries.Load(), 0
 		res, err := svc.Create(context.Background(), plan, func(Entry, int64, time.Duration) { reported++ })
 		switch {
 		case fail == nil && (err != nil || !res.Reused):
@@ -845,8 +938,8 @@ func TestGateBeforeHead(t *testing.T) {
 		case fail != nil && filegate.KindOf(err) != filegate.Unavailable:
 			t.Errorf("failed HEAD: %v, want it", err)
 		}
-		if g := src.gets.Load() - gets; g != 0 {
-			t.Errorf("HEAD error %v: %d GETs after the plan was made, want none", fail, g)
+		if g := src.gets.Load() - gets; g > window {
+			t.Errorf("HEAD error %v: %d GETs after the plan was made, want at most the writer's window (%d)", fail, g, window)
 		}
 		if entries.Load() != before || reported != 0 {
 			t.Errorf("HEAD error %v: %d entries reported to OnEntry, %d to progress; want none", fail, entries.Load()-before, reported)

@@ -12,17 +12,26 @@ import (
 	"github.com/filegate/filegate"
 )
 
-// Objects fetched while the selection is still being listed. A prefix is
+// Small objects fetched ahead of the writer, in any order. A prefix is
 // listed 1,000 keys a page, one page after another; on a store whose
 // answers come tens of milliseconds late (S3) that is a few hundred
 // milliseconds before the archive's name (a digest of the whole listing)
 // is known and writing can start. Meanwhile the small objects already
-// listed are fetched into memory, so that the writer finds them ready.
+// listed are fetched into memory, so that the writer finds them ready;
+// and fetching goes on, ahead of the writer, once the listing has ended.
+// The writer takes the entries in order, but early fetches end in any
+// order: a slow answer holds back none of the others, where the writer's
+// own window of fetches (write) waits on its oldest. With the early
+// fetcher stopped at the listing's end, the 2-core machine idled 10-14% of
+// the time while the writer fetched the rest of a 5,000-object prefix
+// through 20 ms of latency (2026-12-04).
 //
-// Memory is bounded twice: earlyBytes per bundle, and a budget shared by
-// all bundles (Config.MemoryBudget / 4) taken without waiting: when it is
-// spent, objects are simply fetched later, by the writer, as before. Only
-// objects of at most earlyObject bytes are fetched early.
+// Memory is bounded twice: earlyBytes per bundle, fetched and not yet
+// written, and a budget shared by all bundles (Config.MemoryBudget / 4)
+// taken without waiting: when it is spent, objects are simply left to the
+// writer. Only objects of at most earlyObject bytes are fetched early. An
+// object the writer reaches before the early fetcher has started it is
+// the writer's (claim): it is never fetched twice.
 //
 // earlyBytes is 16 MiB, about 4,000 objects of 4 KiB: with 8 MiB a 5,000-
 // object listing through 20 ms of latency filled it by its third page, and
@@ -43,13 +52,17 @@ type early struct {
 	slots   chan struct{}       // fetches in flight
 	fetches *workers
 	wg      sync.WaitGroup // the pages' loops
+	last    chan struct{}  // closed when the last page added has been gone through
 
 	mu     sync.Mutex
+	room   sync.Cond // on mu: left grew, or closed
 	got    map[string]*earlyObj
 	left   int64 // of earlyBytes
 	closed bool
-	sealed bool // the plan is made: the writer fetches what is not started
 }
+
+// claimed marks, in early.got, a key the writer fetches itself.
+var claimed = &earlyObj{}
 
 type earlyObj struct {
 	done chan struct{}
@@ -65,27 +78,38 @@ type earlyObj struct {
 func newEarly(ctx context.Context, src filegate.Bucket, budget, turns *semaphore.Weighted, inflight int) *early {
 	fctx, cancel := shallow(ctx)
 	e := &early{ctx: fctx, cancel: cancel, src: src, budget: budget, turns: turns, slots: make(chan struct{}, inflight), fetches: newWorkers(inflight), got: map[string]*earlyObj{}, left: earlyBytes}
+	e.room.L = &e.mu
 	e.unwatch = context.AfterFunc(ctx, e.close)
 	return e
 }
 
-// add starts fetching the small objects of one listed page, in order, in
-// the background; it returns at once.
+// add starts fetching the small objects of one listed page, in order and
+// after those of the pages added before, in the background; it returns at
+// once (it is called by one goroutine, the listing's).
 func (e *early) add(page []filegate.ObjectInfo) {
 	if e == nil {
 		return
 	}
+	prev, done := e.last, make(chan struct{})
+	e.last = done
 	e.wg.Go(func() {
+		defer close(done)
+		if prev != nil {
+			<-prev
+		}
 		for _, o := range page {
 			if o.Size > earlyObject || o.Size <= 0 {
 				continue
 			}
 			e.mu.Lock()
+			for o.Size > e.left && !e.closed {
+				e.room.Wait() // until the writer has written some
+			}
 			_, dup := e.got[o.Key]
-			if e.closed || e.sealed || dup || o.Size > e.left || !e.budget.TryAcquire(o.Size) {
-				stop := e.closed || e.sealed || o.Size > e.left
+			if e.closed || dup || !e.budget.TryAcquire(o.Size) {
+				closed := e.closed
 				e.mu.Unlock()
-				if stop {
+				if closed {
 					return
 				}
 				continue
@@ -160,27 +184,20 @@ func (e *early) fetch(o filegate.ObjectInfo) ([]byte, string, error) {
 // writer fetches it again itself and reports the change.
 var errChangedEarly = errors.New("bundle: an object fetched early is not the size listed")
 
-// seal stops new fetches once the listing is complete: from then on the
-// writer asks for objects, and one not started by then is the writer's to
-// fetch (starting it here too would fetch it twice).
-func (e *early) seal() {
-	if e == nil {
-		return
-	}
-	e.mu.Lock()
-	e.sealed = true
-	e.mu.Unlock()
-}
-
-// holds says whether the object was fetched early or is being fetched:
-// then the writer takes it (take) without a fetch of its own.
-func (e *early) holds(key string) bool {
+// claim says whether the object was fetched early or is being (or will
+// be) fetched: then the writer takes it (take) without a fetch of its own.
+// Otherwise the object is the writer's, and is not fetched early.
+func (e *early) claim(key string) bool {
 	if e == nil {
 		return false
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.got[key] != nil
+	if obj := e.got[key]; obj != nil && obj != claimed {
+		return true
+	}
+	e.got[key] = claimed
+	return false
 }
 
 // take returns the object's bytes if it was fetched early and is still
@@ -194,9 +211,11 @@ func (e *early) take(ctx context.Context, en Entry) (io.ReadCloser, bool) {
 	}
 	e.mu.Lock()
 	obj := e.got[en.Key]
-	delete(e.got, en.Key)
+	if obj != claimed {
+		delete(e.got, en.Key)
+	}
 	e.mu.Unlock()
-	if obj == nil {
+	if obj == nil || obj == claimed {
 		return nil, false
 	}
 	select {
@@ -219,6 +238,8 @@ func (e *early) giveBack(obj *earlyObj) {
 	e.mu.Lock()
 	n := obj.size
 	obj.size = 0
+	e.left += n
+	e.room.Broadcast()
 	e.mu.Unlock()
 	if n > 0 {
 		e.budget.Release(n)
@@ -233,6 +254,7 @@ func (e *early) close() {
 	}
 	e.mu.Lock()
 	e.closed = true
+	e.room.Broadcast()
 	e.mu.Unlock()
 	// A long-lived context (a job's) would otherwise keep this fetcher
 	// registered, and reachable, until it ends.
@@ -245,7 +267,9 @@ func (e *early) close() {
 	e.got = map[string]*earlyObj{}
 	e.mu.Unlock()
 	for _, obj := range rest {
-		e.giveBack(obj)
+		if obj != claimed {
+			e.giveBack(obj)
+		}
 	}
 }
 

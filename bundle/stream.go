@@ -50,6 +50,22 @@ func (g *gate) wait(ctx context.Context) error {
 	}
 }
 
+// shut reports, without waiting, errNotWritten if the gate has shut; nil
+// while it is undecided or open.
+func (g *gate) shut() error {
+	if g == nil {
+		return nil
+	}
+	select {
+	case <-g.done:
+		if !g.open {
+			return errNotWritten
+		}
+	default:
+	}
+	return nil
+}
+
 // passed reports, without waiting, whether the gate is open.
 func (g *gate) passed() bool {
 	if g == nil {
