@@ -106,10 +106,37 @@ func (e *early) add(page []filegate.ObjectInfo) {
 				e.room.Wait() // until the writer has written some
 			}
 			_, dup := e.got[o.Key]
+			stop := e.closed
+			e.mu.Unlock()
+			if stop {
+				return
+			}
+			if dup {
+				continue
+			}
+			// A slot and a turn before the object is entered: the writer
+			// waits only for fetches under way, which end without it, and
+			// fetches an object not entered yet itself (claim). Entered
+			// while waiting for a turn, an object the writer waited for
+			// could wait on turns held by writers' windows, its own
+			// included.
+			select {
+			case e.slots <- struct{}{}:
+			case <-e.ctx.Done():
+				return
+			}
+			if err := e.turns.Acquire(e.ctx, 1); err != nil {
+				<-e.slots
+				return
+			}
+			e.mu.Lock()
+			_, dup = e.got[o.Key]
 			if e.closed || dup || !e.budget.TryAcquire(o.Size) {
-				closed := e.closed
+				stop := e.closed
 				e.mu.Unlock()
-				if closed {
+				e.turns.Release(1)
+				<-e.slots
+				if stop {
 					return
 				}
 				continue
@@ -118,19 +145,6 @@ func (e *early) add(page []filegate.ObjectInfo) {
 			obj := &earlyObj{done: make(chan struct{}), size: o.Size}
 			e.got[o.Key] = obj
 			e.mu.Unlock()
-			select {
-			case e.slots <- struct{}{}:
-			case <-e.ctx.Done():
-				obj.err = e.ctx.Err()
-				close(obj.done)
-				return
-			}
-			if err := e.turns.Acquire(e.ctx, 1); err != nil {
-				<-e.slots
-				obj.err = err
-				close(obj.done)
-				return
-			}
 			e.fetches.Go(func() {
 				defer func() { <-e.slots }()
 				defer e.turns.Release(1) // the body is read whole
