@@ -41,10 +41,7 @@ func (g *gate) wait(ctx context.Context) error {
 	}
 	select {
 	case <-g.done:
-		if !g.open {
-			return errNotWritten
-		}
-		return nil
+		return g.outcome()
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -53,30 +50,32 @@ func (g *gate) wait(ctx context.Context) error {
 // shut reports, without waiting, errNotWritten if the gate has shut; nil
 // while it is undecided or open.
 func (g *gate) shut() error {
-	if g == nil {
+	if g == nil || !g.decided() {
 		return nil
 	}
-	select {
-	case <-g.done:
-		if !g.open {
-			return errNotWritten
-		}
-	default:
-	}
-	return nil
+	return g.outcome()
 }
 
 // passed reports, without waiting, whether the gate is open.
 func (g *gate) passed() bool {
-	if g == nil {
-		return true
-	}
+	return g == nil || (g.decided() && g.open)
+}
+
+func (g *gate) decided() bool {
 	select {
 	case <-g.done:
-		return g.open
+		return true
 	default:
 		return false
 	}
+}
+
+// outcome is errNotWritten for a gate decided shut, nil for one open.
+func (g *gate) outcome() error {
+	if !g.open {
+		return errNotWritten
+	}
+	return nil
 }
 
 // streamSink streams an archive of known size into one PUT as it is
